@@ -1,0 +1,66 @@
+/**
+ * The single way this library waits: every wait has a finite deadline and an
+ * optional AbortSignal, and always cleans up its timer and listeners.
+ */
+import { LocalSocketError } from './errors.js';
+
+export interface WaitOptions {
+  /** Milliseconds; 0 or less means the deadline has passed: check once and return. */
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+export function abortedError(signal: AbortSignal): LocalSocketError {
+  return new LocalSocketError('ABORTED', 'aborted', { cause: signal.reason });
+}
+
+export function timeoutError(what: string): LocalSocketError {
+  return new LocalSocketError('TIMEOUT', `${what}: timed out`);
+}
+
+/**
+ * Waits for `subscribe` to call `settle`. `subscribe` returns a cleanup function
+ * that is called exactly once, whichever way the wait ends.
+ */
+export function waitWithDeadline<T>(
+  what: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  subscribe: (resolve: (value: T) => void, reject: (err: unknown) => void) => () => void,
+): Promise<T> {
+  if (signal?.aborted) return Promise.reject(abortedError(signal));
+  return new Promise<T>((resolve, reject) => {
+    let done = false;
+    let cleanup: (() => void) | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (fn: () => void): void => {
+      if (done) return;
+      done = true;
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      cleanup?.();
+      fn();
+    };
+    const onAbort = (): void => finish(() => reject(abortedError(signal!)));
+    cleanup = subscribe(
+      (value) => finish(() => resolve(value)),
+      (err) => finish(() => reject(err)),
+    );
+    if (done) {
+      cleanup();
+      return;
+    }
+    if (timeoutMs <= 0) {
+      finish(() => reject(timeoutError(what)));
+      return;
+    }
+    timer = setTimeout(() => finish(() => reject(timeoutError(what))), timeoutMs);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  waitWithDeadline<void>('sleep', ms + 1, signal, (resolve) => {
+    const t = setTimeout(resolve, ms);
+    return () => clearTimeout(t);
+  });

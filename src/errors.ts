@@ -1,0 +1,44 @@
+/**
+ * The one error type the library throws or rejects with. `code` is stable and
+ * documented; `message` is short and never carries OS internals (errno strings,
+ * other users' paths, stack traces). The original error stays on `cause` for
+ * local logging only: nothing here is ever sent to a peer.
+ */
+export const ErrorCodes = [
+  'SERVER_NOT_FOUND',
+  'CONNECTION_REFUSED',
+  'PEER_CLOSED',
+  'CONNECTION_ERROR',
+  'ACCESS_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'TIMEOUT',
+  'MESSAGE_TOO_LARGE',
+  'ADDRESS_IN_USE',
+  'INVALID_NAME',
+  'INVALID_ARGUMENT',
+  'INVALID_STATE',
+  'AUTH_FAILED',
+  'PROTOCOL_ERROR',
+  'ABORTED',
+  'UNSUPPORTED',
+  'UNKNOWN',
+] as const;
+
+export type ErrorCode = (typeof ErrorCodes)[number];
+
+export class LocalSocketError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+  }
+
+  override get name(): string {
+    return 'LocalSocketError';
+  }
+}
+
+export function isLocalSocketError(value: unknown, code?: ErrorCode): value is LocalSocketError {
+  return value instanceof LocalSocketError && (code === undefined || value.code === code);
+}

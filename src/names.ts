@@ -1,0 +1,109 @@
+/**
+ * Server name -> endpoint. Pure (all machine facts come from PlatformInfo), so
+ * every platform's rules are tested everywhere. The safety of the private
+ * directory is checked later, when it is used (private-dir.ts).
+ */
+import path from 'node:path';
+import { LocalSocketError } from './errors.js';
+import { MAX_PIPE_NAME_CHARS, maxSocketPathBytes, type PlatformInfo } from './platform.js';
+
+export type EndpointKind = 'unix' | 'abstract' | 'pipe';
+
+export interface Endpoint {
+  kind: EndpointKind;
+  /** The name as given. */
+  name: string;
+  /** What the OS sees: a socket path, `\0name` for abstract, or `\\.\pipe\name`. */
+  address: string;
+  /** For short names: the private per-user directory that must be created and checked. */
+  privateDir?: string;
+  /** The Unix path is longer than sun_path; reachable only through a directory descriptor (Linux). */
+  longPath: boolean;
+}
+
+export interface NameOptions {
+  /** Resolve exactly as Qt's QLocalServer/QLocalSocket do, to talk to Qt programs. */
+  qtCompatible?: boolean;
+  /** Linux abstract namespace (no file; gone when the server closes). */
+  abstract?: boolean;
+}
+
+const PIPE_PREFIX = '\\\\.\\pipe\\';
+const NAME_MAX_BYTES = 255;
+
+function invalidName(why: string): LocalSocketError {
+  return new LocalSocketError('INVALID_NAME', `invalid server name: ${why}`);
+}
+
+function checkBasicName(name: unknown): string {
+  if (typeof name !== 'string') throw invalidName('must be a string');
+  if (name.length === 0) throw invalidName('empty');
+  if (name.includes('\0')) throw invalidName('contains a NUL character');
+  return name;
+}
+
+/** The private per-user directory for short names. */
+export function privateDirectory(p: PlatformInfo): string {
+  const runtime = p.env.XDG_RUNTIME_DIR;
+  if (runtime && path.isAbsolute(runtime) && p.runtimeDirIsSafe(runtime)) return path.join(runtime, 'localsocket');
+  return path.join(p.tmpdir, `localsocket-${p.uid ?? 'user'}`);
+}
+
+function resolvePipe(name: string, options: NameOptions): Endpoint {
+  if (options.abstract) throw new LocalSocketError('UNSUPPORTED', 'abstract names exist only on Linux');
+  let address: string;
+  if (name.startsWith(PIPE_PREFIX)) address = name;
+  else if (name.startsWith('\\\\')) throw invalidName('only local pipes (\\\\.\\pipe\\...) are supported');
+  else if (!options.qtCompatible && /[\\/]/.test(name)) throw invalidName('a short name cannot contain slashes');
+  else address = PIPE_PREFIX + name;
+  if (address.length === PIPE_PREFIX.length) throw invalidName('empty pipe name');
+  if (address.slice(PIPE_PREFIX.length).includes('\\') && !options.qtCompatible) {
+    throw invalidName('a pipe name cannot contain a backslash');
+  }
+  if (address.length > MAX_PIPE_NAME_CHARS) throw invalidName(`longer than ${MAX_PIPE_NAME_CHARS} characters`);
+  return { kind: 'pipe', name, address, longPath: false };
+}
+
+function resolveAbstract(name: string, p: PlatformInfo): Endpoint {
+  if (p.platform !== 'linux') throw new LocalSocketError('UNSUPPORTED', 'abstract names exist only on Linux');
+  const limit = maxSocketPathBytes(p.platform);
+  // One byte of sun_path is the leading NUL that marks the abstract namespace.
+  if (Buffer.byteLength(name) > limit) throw invalidName(`longer than ${limit} bytes`);
+  return { kind: 'abstract', name, address: `\0${name}`, longPath: false };
+}
+
+function unixEndpoint(name: string, address: string, p: PlatformInfo, privateDir?: string): Endpoint {
+  const limit = maxSocketPathBytes(p.platform);
+  const longPath = Buffer.byteLength(address) > limit;
+  if (longPath) {
+    if (p.platform !== 'linux') throw invalidName(`the socket path is longer than ${limit} bytes`);
+    // Reached as /proc/self/fd/N/<basename>: the basename must fit with room for that prefix.
+    if (Buffer.byteLength(path.basename(address)) > limit - '/proc/self/fd/2147483647/'.length) {
+      throw invalidName('the last part of the path is too long for a socket');
+    }
+  }
+  const endpoint: Endpoint = { kind: 'unix', name, address, longPath };
+  if (privateDir) endpoint.privateDir = privateDir;
+  return endpoint;
+}
+
+function qtTempPath(p: PlatformInfo): string {
+  // QDir::tempPath(): $TMPDIR if set, else /tmp, cleaned (no trailing slash).
+  const tmp = p.env.TMPDIR;
+  return path.posix.normalize(tmp && tmp.length > 0 ? tmp : '/tmp').replace(/(.)\/+$/, '$1');
+}
+
+export function resolveName(name: unknown, options: NameOptions, p: PlatformInfo): Endpoint {
+  const checked = checkBasicName(name);
+  if (p.platform === 'win32') return resolvePipe(checked, options);
+  if (options.abstract) return resolveAbstract(checked, p);
+  if (options.qtCompatible) {
+    const address = checked.startsWith('/') ? checked : `${qtTempPath(p)}/${checked}`;
+    return unixEndpoint(checked, address, p);
+  }
+  if (checked.includes('/')) return unixEndpoint(checked, path.resolve(checked), p);
+  if (checked === '.' || checked === '..') throw invalidName('"." and ".." are not names');
+  if (Buffer.byteLength(checked) > NAME_MAX_BYTES) throw invalidName(`longer than ${NAME_MAX_BYTES} bytes`);
+  const dir = privateDirectory(p);
+  return unixEndpoint(checked, path.join(dir, checked), p, dir);
+}

@@ -1,0 +1,101 @@
+/**
+ * Received bytes not yet read: a queue of chunks, read without copying when a
+ * read takes whole chunks. It does not bound itself; the socket pauses the
+ * kernel reads when `length` reaches its limit.
+ */
+export class ReadBuffer {
+  #chunks: Buffer[] = [];
+  #head = 0;
+  #offset = 0;
+  #length = 0;
+
+  get length(): number {
+    return this.#length;
+  }
+
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#length += chunk.length;
+  }
+
+  /** Removes and returns up to `max` bytes. */
+  read(max: number): Buffer {
+    return this.#take(Math.min(max, this.#length), true);
+  }
+
+  /** Returns up to `max` bytes without removing them. */
+  peek(max: number): Buffer {
+    return this.#take(Math.min(max, this.#length), false);
+  }
+
+  /** Offset of the first `byte` among the first `limit` bytes, or -1. */
+  indexOf(byte: number, limit: number): number {
+    let seen = 0;
+    for (let i = this.#head; i < this.#chunks.length && seen < limit; i++) {
+      const chunk = this.#chunks[i]!;
+      const start = i === this.#head ? this.#offset : 0;
+      const end = Math.min(chunk.length, start + (limit - seen));
+      const at = chunk.indexOf(byte, start);
+      if (at !== -1 && at < end) return seen + (at - start);
+      seen += end - start;
+    }
+    return -1;
+  }
+
+  clear(): void {
+    this.#chunks = [];
+    this.#head = 0;
+    this.#offset = 0;
+    this.#length = 0;
+  }
+
+  #take(n: number, consume: boolean): Buffer {
+    if (n === 0) return Buffer.alloc(0);
+    const first = this.#chunks[this.#head]!;
+    const firstLeft = first.length - this.#offset;
+    let result: Buffer;
+    if (n <= firstLeft) {
+      result = first.subarray(this.#offset, this.#offset + n);
+      if (consume) this.#advance(n);
+      return result;
+    }
+    result = Buffer.allocUnsafe(n);
+    let copied = 0;
+    let index = this.#head;
+    let offset = this.#offset;
+    while (copied < n) {
+      const chunk = this.#chunks[index]!;
+      const count = Math.min(chunk.length - offset, n - copied);
+      chunk.copy(result, copied, offset, offset + count);
+      copied += count;
+      index++;
+      offset = 0;
+    }
+    if (consume) this.#advance(n);
+    return result;
+  }
+
+  #advance(n: number): void {
+    this.#length -= n;
+    while (n > 0) {
+      const chunk = this.#chunks[this.#head]!;
+      const left = chunk.length - this.#offset;
+      if (n < left) {
+        this.#offset += n;
+        return;
+      }
+      n -= left;
+      this.#chunks[this.#head] = undefined as unknown as Buffer;
+      this.#head++;
+      this.#offset = 0;
+    }
+    if (this.#head === this.#chunks.length) {
+      this.#chunks = [];
+      this.#head = 0;
+    } else if (this.#head > 64 && this.#head * 2 > this.#chunks.length) {
+      this.#chunks = this.#chunks.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+}

@@ -1,0 +1,267 @@
+/**
+ * LocalServer: listens on a name, takes connections through the (optional)
+ * handshake, and queues them for the application. Every queue is bounded:
+ * past `maxPendingConnections` / `maxConnections` a new peer is closed at once.
+ */
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { bindAbstract, bindFd, bindPipe, bindUnixPath, type Binding } from './bind.js';
+import { waitWithDeadline, type WaitOptions } from './deadline.js';
+import { LocalSocketError } from './errors.js';
+import { resolveName, type Endpoint } from './names.js';
+import { DEFAULTS, resolveServerOptions, type ResolvedServer, type ServerOptions } from './options.js';
+import { currentPlatform } from './platform.js';
+import { adopt, LocalSocket } from './socket.js';
+import { checkInteger, checkObject, checkSignal, checkTimeout } from './validate.js';
+
+export type ServerState = 'idle' | 'listening' | 'closed';
+
+/** Server side of the handshake: resolves with bytes that arrived after it, or rejects to drop the peer. */
+export type AcceptHandshake = (socket: net.Socket, timeoutMs: number, signal: AbortSignal) => Promise<Buffer>;
+
+export interface LocalServerEvents {
+  newConnection: [];
+  /** A peer was turned away (limit reached, handshake failed or timed out). */
+  refused: [reason: LocalSocketError];
+  error: [error: LocalSocketError];
+  close: [];
+}
+
+export class LocalServer extends EventEmitter<LocalServerEvents> {
+  #state: ServerState = 'idle';
+  #options: ResolvedServer;
+  #rawOptions: ServerOptions;
+  #server: net.Server | null = null;
+  #binding: Binding | null = null;
+  #endpoint: Endpoint | null = null;
+  #pending: LocalSocket[] = [];
+  #handshaking = new Set<net.Socket>();
+  #open = new Set<LocalSocket>();
+  #closeController = new AbortController();
+  /** Set by the auth layer. */
+  acceptHandshake: AcceptHandshake | null = null;
+  handshakeTimeout: number = DEFAULTS.handshakeTimeout;
+  maxHandshakes: number = DEFAULTS.maxHandshakes;
+
+  constructor(options: ServerOptions = {}) {
+    super();
+    this.#options = resolveServerOptions(options);
+    this.#rawOptions = { ...options };
+  }
+
+  get state(): ServerState {
+    return this.#state;
+  }
+
+  get isListening(): boolean {
+    return this.#state === 'listening';
+  }
+
+  get serverName(): string | null {
+    return this.#endpoint?.name ?? null;
+  }
+
+  /** The endpoint as the OS sees it: socket path, `\0name`, or `\\.\pipe\name`. */
+  get fullServerName(): string | null {
+    return this.#endpoint?.address ?? null;
+  }
+
+  get maxPendingConnections(): number {
+    return this.#options.maxPendingConnections;
+  }
+
+  /** Connections currently open through this server: handshaking, pending and taken. */
+  get connectionCount(): number {
+    return this.#handshaking.size + this.#open.size;
+  }
+
+  /**
+   * Listens on `name`, or on an inherited listening descriptor with `{ fd }`.
+   * Rejects with ADDRESS_IN_USE if a live server holds the name; a stale
+   * socket file is proven stale and reclaimed.
+   */
+  async listen(name: string | { fd: number }): Promise<void> {
+    if (this.#state !== 'idle') throw new LocalSocketError('INVALID_STATE', 'listen: a LocalServer listens once; create a new one');
+    const platform = currentPlatform();
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
+    server.on('connection', this.#onConnection);
+    server.on('error', (err) => this.#emitError(new LocalSocketError('UNKNOWN', 'server error', { cause: err })));
+    server.maxConnections = Number.isFinite(this.#options.maxConnections) ? this.#options.maxConnections : 0x7fffffff;
+    this.#state = 'listening';
+    const backlog = this.#options.maxPendingConnections;
+    try {
+      if (typeof name === 'object' && name !== null) {
+        const fd = checkInteger(checkObject(name, 'name').fd, 'fd', 0, 0x7fffffff);
+        this.#endpoint = { kind: 'unix', name: `fd:${fd}`, address: `fd:${fd}`, longPath: false };
+        this.#binding = await bindFd(server, fd);
+      } else {
+        const endpoint = resolveName(name, this.#options.names, platform);
+        this.#endpoint = endpoint;
+        if (endpoint.kind === 'pipe') this.#binding = await bindPipe(server, endpoint, this.#options.access, backlog);
+        else if (endpoint.kind === 'abstract') this.#binding = await bindAbstract(server, endpoint, backlog);
+        else this.#binding = await bindUnixPath(server, endpoint, this.#options.access, backlog, platform);
+      }
+    } catch (err) {
+      this.#state = 'closed';
+      server.close();
+      throw err;
+    }
+    this.#server = server;
+  }
+
+  #onConnection = (transport: net.Socket): void => {
+    transport.on('error', noop); // until a LocalSocket owns it
+    if (this.#state !== 'listening') return refuse(transport);
+    if (this.connectionCount >= this.#options.maxConnections) {
+      this.#refuse(transport, 'connection limit reached');
+      return;
+    }
+    if (this.#pending.length >= this.#options.maxPendingConnections) {
+      this.#refuse(transport, 'pending connection queue full');
+      return;
+    }
+    const handshake = this.acceptHandshake;
+    if (!handshake) {
+      this.#enqueue(transport, Buffer.alloc(0));
+      return;
+    }
+    // Unauthenticated peers are bounded first: the oldest one makes room.
+    if (this.#handshaking.size >= this.maxHandshakes) {
+      const oldest = this.#handshaking.values().next().value as net.Socket;
+      this.#handshaking.delete(oldest);
+      this.#refuse(oldest, 'too many unauthenticated peers');
+    }
+    this.#handshaking.add(transport);
+    handshake(transport, this.handshakeTimeout, this.#closeController.signal).then(
+      (leftover) => {
+        if (!this.#handshaking.delete(transport)) return; // evicted or closed meanwhile
+        if (this.#state !== 'listening' || this.#pending.length >= this.#options.maxPendingConnections) {
+          this.#refuse(transport, 'pending connection queue full');
+          return;
+        }
+        this.#enqueue(transport, leftover);
+      },
+      (err: unknown) => {
+        this.#handshaking.delete(transport);
+        refuse(transport);
+        this.emit('refused', err instanceof LocalSocketError ? err : new LocalSocketError('AUTH_FAILED', 'authentication failed'));
+      },
+    );
+  };
+
+  #refuse(transport: net.Socket, why: string): void {
+    refuse(transport);
+    this.emit('refused', new LocalSocketError('RESOURCE_EXHAUSTED', `connection refused: ${why}`));
+  }
+
+  #enqueue(transport: net.Socket, leftover: Buffer): void {
+    transport.off('error', noop);
+    const socket = new LocalSocket(this.#rawOptions);
+    socket[adopt](transport, leftover, this.#endpoint);
+    this.#open.add(socket);
+    socket.on('stateChanged', (state) => {
+      if (state !== 'unconnected') return;
+      this.#open.delete(socket);
+      const at = this.#pending.indexOf(socket);
+      if (at !== -1) this.#pending.splice(at, 1);
+    });
+    if (socket.state !== 'connected') return; // the peer already left
+    this.#pending.push(socket);
+    this.emit('newConnection');
+  }
+
+  hasPendingConnections(): boolean {
+    return this.#pending.length > 0;
+  }
+
+  /** The next connection waiting to be taken, or null. */
+  nextPendingConnection(): LocalSocket | null {
+    return this.#pending.shift() ?? null;
+  }
+
+  /** Waits (finite default, AbortSignal) for the next connection and takes it. */
+  waitForNewConnection(options?: WaitOptions): Promise<LocalSocket> {
+    const raw = checkObject(options, 'options');
+    const timeout = checkTimeout(raw.timeout, DEFAULTS.waitTimeout);
+    const signal = checkSignal(raw.signal);
+    return waitWithDeadline<LocalSocket>('waitForNewConnection', timeout, signal, (resolve, reject) => {
+      const check = (): void => {
+        const next = this.nextPendingConnection();
+        if (next) resolve(next);
+        else if (this.#state !== 'listening') reject(new LocalSocketError('INVALID_STATE', 'waitForNewConnection: the server is not listening'));
+      };
+      check();
+      this.on('newConnection', check);
+      this.on('close', check);
+      return () => {
+        this.off('newConnection', check);
+        this.off('close', check);
+      };
+    });
+  }
+
+  /** Connections as they arrive, until the server closes. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<LocalSocket, void, undefined> {
+    for (;;) {
+      const next = this.nextPendingConnection();
+      if (next) {
+        yield next;
+        continue;
+      }
+      if (this.#state !== 'listening') return;
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          this.off('newConnection', wake);
+          this.off('close', wake);
+          resolve();
+        };
+        this.on('newConnection', wake);
+        this.on('close', wake);
+      });
+    }
+  }
+
+  /**
+   * Stops listening and removes the socket file this server created (only
+   * that file). Connections not yet taken are aborted; taken ones stay open,
+   * as with QLocalServer. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#closeController.abort();
+    this.#binding?.removeOwnFile();
+    this.#binding = null;
+    for (const transport of this.#handshaking) refuse(transport);
+    this.#handshaking.clear();
+    for (const socket of this.#pending.splice(0)) socket.abort();
+    const server = this.#server;
+    this.#server = null;
+    if (server) {
+      await new Promise<void>((resolve) => {
+        // net's close callback waits for every connection; only wait for the listener to stop.
+        server.close();
+        setImmediate(resolve);
+      });
+    }
+    this.emit('close');
+  }
+
+  #emitError(err: LocalSocketError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+}
+
+function noop(): void {}
+
+function refuse(transport: net.Socket): void {
+  transport.on('error', noop);
+  transport.destroy();
+}
+
+/** Creates a LocalServer and listens on `name`. */
+export async function listen(name: string | { fd: number }, options: ServerOptions = {}): Promise<LocalServer> {
+  const server = new LocalServer(options);
+  await server.listen(name);
+  return server;
+}
