@@ -1,4 +1,5 @@
 /** Option types and defaults, checked once at the public entry points. */
+import type { AuthOptions } from './auth/options.js';
 import type { Access } from './bind.js';
 import type { NameOptions } from './names.js';
 import { checkBoolean, checkObject, checkOneOf, checkSignal, checkTimeout, optionalLimit } from './validate.js';
@@ -48,7 +49,7 @@ export function resolveNameOptions(raw: Record<string, unknown>): NameOptions {
   };
 }
 
-export interface ConnectOptions extends SocketLimits, NameOptions {
+export interface ConnectOptions extends SocketLimits, NameOptions, AuthOptions {
   /** Deadline for the whole connect, retries and handshake included. */
   timeout?: number;
   signal?: AbortSignal;
@@ -75,7 +76,9 @@ export function resolveConnectOptions(options: unknown): ResolvedConnect {
   };
 }
 
-export interface ServerOptions extends SocketLimits, NameOptions {
+export interface ServerOptions extends SocketLimits, NameOptions, AuthOptions {
+  /** Peers still in the handshake at most; past it the oldest is dropped. Default 64. */
+  maxHandshakes?: number;
   /** Who may connect, by file permissions: only us (default), our group, everyone. */
   access?: Access;
   /** Connections accepted but not yet taken; past it new peers are refused. Default 30. */
@@ -92,6 +95,7 @@ export interface ResolvedServer {
   access: Access;
   maxPendingConnections: number;
   maxConnections: number;
+  maxHandshakes: number;
 }
 
 export function resolveServerOptions(options: unknown): ResolvedServer {
@@ -102,5 +106,6 @@ export function resolveServerOptions(options: unknown): ResolvedServer {
     access: checkOneOf(raw.access, 'access', ['user', 'group', 'world'] as const, 'user'),
     maxPendingConnections: optionalLimit(raw.maxPendingConnections, 'maxPendingConnections', DEFAULTS.maxPendingConnections),
     maxConnections: optionalLimit(raw.maxConnections, 'maxConnections', Infinity, true),
+    maxHandshakes: optionalLimit(raw.maxHandshakes, 'maxHandshakes', DEFAULTS.maxHandshakes),
   };
 }

@@ -5,6 +5,8 @@
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import { serverHandshake } from './auth/handshake.js';
+import { resolveAuth, type ResolvedAuth } from './auth/options.js';
 import { bindAbstract, bindFd, bindPipe, bindUnixPath, type Binding } from './bind.js';
 import { waitWithDeadline, type WaitOptions } from './deadline.js';
 import { LocalSocketError } from './errors.js';
@@ -15,9 +17,6 @@ import { adopt, LocalSocket } from './socket.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout } from './validate.js';
 
 export type ServerState = 'idle' | 'listening' | 'closed';
-
-/** Server side of the handshake: resolves with bytes that arrived after it, or rejects to drop the peer. */
-export type AcceptHandshake = (socket: net.Socket, timeoutMs: number, signal: AbortSignal) => Promise<Buffer>;
 
 export interface LocalServerEvents {
   newConnection: [];
@@ -38,10 +37,7 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
   #handshaking = new Set<net.Socket>();
   #open = new Set<LocalSocket>();
   #closeController = new AbortController();
-  /** Set by the auth layer. */
-  acceptHandshake: AcceptHandshake | null = null;
-  handshakeTimeout: number = DEFAULTS.handshakeTimeout;
-  maxHandshakes: number = DEFAULTS.maxHandshakes;
+  #auth: ResolvedAuth | null = null;
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -83,6 +79,7 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
   async listen(name: string | { fd: number }): Promise<void> {
     if (this.#state !== 'idle') throw new LocalSocketError('INVALID_STATE', 'listen: a LocalServer listens once; create a new one');
     const platform = currentPlatform();
+    this.#auth = resolveAuth(this.#rawOptions as Record<string, unknown>, platform);
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
     server.on('connection', this.#onConnection);
     server.on('error', (err) => this.#emitError(new LocalSocketError('UNKNOWN', 'server error', { cause: err })));
@@ -96,6 +93,10 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
         this.#binding = await bindFd(server, fd);
       } else {
         const endpoint = resolveName(name, this.#options.names, platform);
+        if (endpoint.kind === 'abstract' && !this.#auth && this.#options.access !== 'world') {
+          // The abstract namespace has no file permissions: only the handshake can keep others out.
+          throw new LocalSocketError('INVALID_ARGUMENT', "listen: an abstract name without auth is open to every local user; pass access: 'world' to accept that");
+        }
         this.#endpoint = endpoint;
         if (endpoint.kind === 'pipe') this.#binding = await bindPipe(server, endpoint, this.#options.access, backlog);
         else if (endpoint.kind === 'abstract') this.#binding = await bindAbstract(server, endpoint, backlog);
@@ -120,19 +121,19 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
       this.#refuse(transport, 'pending connection queue full');
       return;
     }
-    const handshake = this.acceptHandshake;
-    if (!handshake) {
+    const auth = this.#auth;
+    if (!auth) {
       this.#enqueue(transport, Buffer.alloc(0));
       return;
     }
     // Unauthenticated peers are bounded first: the oldest one makes room.
-    if (this.#handshaking.size >= this.maxHandshakes) {
+    if (this.#handshaking.size >= this.#options.maxHandshakes) {
       const oldest = this.#handshaking.values().next().value as net.Socket;
       this.#handshaking.delete(oldest);
       this.#refuse(oldest, 'too many unauthenticated peers');
     }
     this.#handshaking.add(transport);
-    handshake(transport, this.handshakeTimeout, this.#closeController.signal).then(
+    serverHandshake(transport, auth.key, auth.handshakeTimeout, this.#closeController.signal).then(
       (leftover) => {
         if (!this.#handshaking.delete(transport)) return; // evicted or closed meanwhile
         if (this.#state !== 'listening' || this.#pending.length >= this.#options.maxPendingConnections) {

@@ -7,6 +7,8 @@
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import { Duplex } from 'node:stream';
+import { clientHandshake } from './auth/handshake.js';
+import { resolveAuth } from './auth/options.js';
 import { abortedError, sleep, waitWithDeadline, type WaitOptions } from './deadline.js';
 import { dialOnce } from './dial.js';
 import { fromSystemError } from './error-map.js';
@@ -20,13 +22,6 @@ import { checkInteger, checkObject, checkSignal, checkTimeout, toByteView } from
 import { quiet, Writer } from './writer.js';
 
 export type SocketState = 'unconnected' | 'connecting' | 'connected' | 'closing';
-
-/** Runs after the transport connects and before the socket counts as connected (the auth handshake). */
-export type Establish = (
-  socket: net.Socket,
-  timeoutMs: number,
-  signal: AbortSignal,
-) => Promise<Buffer>;
 
 const NEWLINE = 0x0a;
 const DEFAULT_MAX_LINE = 64 * 1024;
@@ -71,8 +66,6 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   #released = false;
   #lastError: LocalSocketError | null = null;
   #platform: PlatformInfo;
-  /** Set by the auth layer: runs the handshake on a fresh transport. */
-  establish: Establish | null = null;
 
   constructor(options: ConnectOptions = {}) {
     super();
@@ -129,6 +122,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     if (this.#used) throw new LocalSocketError('INVALID_STATE', 'connect: a LocalSocket connects once; create a new one');
     this.#used = true;
     this.#endpoint = resolveName(name, opts.names, this.#platform);
+    const auth = resolveAuth(options as Record<string, unknown>, this.#platform);
     const controller = new AbortController();
     this.#connectAbort = controller;
     const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
@@ -138,7 +132,10 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
       const transport = await this.#dialWithRetry(this.#endpoint, deadline, opts.waitForServer, signal);
       let leftover: Buffer = Buffer.alloc(0);
       try {
-        if (this.establish) leftover = await this.establish(transport, deadline - Date.now(), signal);
+        if (auth) {
+          const budget = Math.min(deadline - Date.now(), auth.handshakeTimeout);
+          leftover = await clientHandshake(transport, auth.key, budget, signal);
+        }
         if (signal.aborted) throw abortedError(signal);
       } catch (err) {
         transport.destroy();

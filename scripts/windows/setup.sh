@@ -25,7 +25,7 @@ if [[ ! -x $WINE64 || ! -x $WINESERVER ]]; then
     command -v sudo >/dev/null 2>&1 || { win_log "wine64 missing and not root: install it with apt-get"; exit 1; }
     sudo=(sudo)
   fi
-  win_log "installing wine64 with apt-get (about half a minute)..."
+  win_log "installing wine64 with apt-get (10-30 s)..."
   apt_log=$WIN_CACHE/apt.log
   apt_install() {
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
@@ -109,7 +109,7 @@ fi
 marker=$WINEPREFIX/$WIN_PREFIX_MARKER_NAME
 if [[ ! -f $marker ]]; then
   did_work=1
-  win_log "creating WINEPREFIX $WINEPREFIX (about 10 s)..."
+  win_log "creating WINEPREFIX $WINEPREFIX (about 10 s, 700 MB)..."
   if [[ -d $WINEPREFIX ]]; then
     "$WINESERVER" -k >/dev/null 2>&1 || true
     rm -rf "$WINEPREFIX"
@@ -141,7 +141,7 @@ if [[ $did_work == 1 ]]; then
     win_log "smoke test failed: node.exe printed '$got'"
     exit 1
   fi
-  win_log "ready: $got via $("$WINE64" --version 2>/dev/null)"
+  win_log "ready after ${SECONDS}s: $got via $("$WINE64" --version 2>/dev/null)"
 else
   win_log "ready (cached): node.exe v$use, WINEPREFIX $WINEPREFIX"
 fi

@@ -1,0 +1,139 @@
+/** Shared test utilities: unique names, descriptor counts, child processes, an unprivileged user. */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const isWindows = process.platform === 'win32';
+export const isLinux = process.platform === 'linux';
+export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+/** A fresh short server name, unique to this test run. */
+export function uniqueName(prefix = 't'): string {
+  return `${prefix}-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/** A fresh world-traversable directory for tests that need full paths. */
+export function tempDir(prefix = 'lstest-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.chmodSync(dir, 0o755);
+  return dir;
+}
+
+/** Open descriptors of this process (Linux). */
+export function openFdCount(): number {
+  return fs.readdirSync('/proc/self/fd').length;
+}
+
+export const distDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const fixture = (name: string): string => path.join(distDir, 'test', 'fixtures', name);
+
+/** Resolves once `child` prints a line matching `pattern` on stdout (with a deadline). */
+export function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; got: ${buffer.slice(-500)}`));
+    }, timeoutMs);
+    const onData = (chunk: Buffer): void => {
+      buffer += chunk.toString();
+      const line = buffer.split('\n').find((l) => pattern.test(l));
+      if (line !== undefined) {
+        cleanup();
+        resolve(line);
+      }
+    };
+    const onExit = (): void => {
+      cleanup();
+      reject(new Error(`child exited before printing ${pattern}; got: ${buffer.slice(-500)}`));
+    };
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.off('exit', onExit);
+    };
+    child.stdout?.on('data', onData);
+    child.once('exit', onExit);
+  });
+}
+
+/** Runs a fixture script with node; returns the child (stdout/stderr piped). */
+export function runFixture(name: string, args: string[], options: { asUser?: PeerUser; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
+  const script = fixture(name);
+  if (options.asUser) {
+    const u = options.asUser;
+    return spawn(
+      'setpriv',
+      [`--reuid=${u.uid}`, `--regid=${u.gid}`, '--clear-groups', '--reset-env', process.execPath, script, ...args],
+      { stdio: ['pipe', 'pipe', 'pipe'], env: { ...options.env, PATH: process.env.PATH } },
+    );
+  }
+  return spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+}
+
+/** Collects a child's stdout and exit code. */
+export function finished(child: ChildProcess, timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`child did not finish within ${timeoutMs} ms; stdout: ${stdout}; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      // Let the pipes drain.
+      setImmediate(() => resolve({ code, stdout, stderr }));
+    });
+  });
+}
+
+export interface PeerUser {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * An unprivileged user for permission tests, created once with useradd, so
+ * that no permission test passes only because root ignores file modes.
+ * Returns null where that is impossible (not root, no useradd, Windows).
+ */
+export function unprivilegedUser(name = 'lsock-peer'): PeerUser | null {
+  if (!isRoot || !isLinux) return null;
+  try {
+    execFileSync('id', ['-u', name], { stdio: 'ignore' });
+  } catch {
+    try {
+      execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', name], { stdio: 'ignore' });
+    } catch {
+      // Another test file may have created it at the same moment.
+    }
+  }
+  const uid = Number(execFileSync('id', ['-u', name]).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', name]).toString().trim());
+  return { name, uid, gid };
+}
+
+/** Fails the test on any unhandled rejection or uncaught exception while `fn` runs and shortly after. */
+export async function noStrayErrors(fn: () => Promise<void>): Promise<void> {
+  const seen: unknown[] = [];
+  const onError = (err: unknown): void => {
+    seen.push(err);
+  };
+  process.on('unhandledRejection', onError);
+  process.on('uncaughtException', onError);
+  try {
+    await fn();
+    await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    process.off('unhandledRejection', onError);
+    process.off('uncaughtException', onError);
+  }
+  if (seen.length > 0) throw new Error(`stray errors: ${seen.map(String).join('; ')}`);
+}
