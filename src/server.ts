@@ -3,7 +3,7 @@
  * handshake, and queues them for the application. Every queue is bounded:
  * past `maxPendingConnections` / `maxConnections` a new peer is closed at once.
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import net from 'node:net';
 import { serverHandshake } from './auth/handshake.js';
 import { resolveAuth, type ResolvedAuth } from './auth/options.js';
@@ -43,6 +43,8 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     super();
     this.#options = resolveServerOptions(options);
     this.#rawOptions = { ...options };
+    // One abort listener per handshake in progress; their number is bounded by maxHandshakes.
+    setMaxListeners(this.#options.maxHandshakes + 10, this.#closeController.signal);
   }
 
   get state(): ServerState {

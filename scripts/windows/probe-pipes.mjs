@@ -121,11 +121,24 @@ record('platform', {
 
 await probe('listen twice, same process', async () => {
   const p = pipePath('dup');
-  const a = await listen(p);
+  const hits = { first: 0, second: 0 };
+  const reply = (who) => (sock) => {
+    hits[who]++;
+    sock.on('error', () => {});
+    sock.end(who);
+  };
+  const a = await listen(p, { onConn: reply('first') });
   let second;
   try {
-    const b = await listen(p);
-    second = { listened: true };
+    const b = await listen(p, { onConn: reply('second') });
+    // Both listen: which server do clients reach?
+    for (let i = 0; i < 8; i++) {
+      const c = await connect(p);
+      c.resume();
+      await once(c, 'end');
+      c.destroy();
+    }
+    second = { listened: true, acceptedOf8Clients: { ...hits } };
     await close(b);
   } catch (e) {
     second = errInfo(e);
@@ -517,5 +530,12 @@ await probe('process.kill(pid, 0) on a dead pid and on self', async () => {
   }
   return r;
 });
+
+if (!isWin) {
+  // Unix sockets leave files behind (the stale-name probe on purpose).
+  for (const f of fs.readdirSync(os.tmpdir())) {
+    if (f.startsWith(`${tag}-`)) fs.rmSync(path.join(os.tmpdir(), f), { force: true });
+  }
+}
 
 if (JSON_OUT) console.log(JSON.stringify(results, null, 2));

@@ -1,0 +1,372 @@
+/**
+ * Secure by default: per-user key, mutual handshake, squatting detection,
+ * file-system access as a first wall, raw mode, hostile peers.
+ */
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { connect, listen, LocalSocketError, type LocalServer } from '../src/index.js';
+import { defaultKeyPath, ensureKeyFile, readKeyFile } from '../src/auth/key.js';
+import { CLIENT_PROOF_SIZE, HELLO_SIZE } from '../src/auth/handshake.js';
+import { currentPlatform } from '../src/platform.js';
+import { finished, isLinux, isWindows, runFixture, tempDir, uniqueName, unprivilegedUser } from './helpers.js';
+
+const KEY = Buffer.alloc(32, 7);
+const OTHER_KEY = Buffer.alloc(32, 9);
+
+function echo(server: LocalServer): void {
+  void (async () => {
+    for await (const socket of server) {
+      socket.on('readyRead', () => void socket.write(socket.readAll()).catch(() => {}));
+    }
+  })();
+}
+
+function codeOf(err: unknown): string | undefined {
+  return err instanceof LocalSocketError ? err.code : undefined;
+}
+
+/** A raw net client that records everything the server sends until it closes. */
+function rawPeer(address: string, send?: Buffer): Promise<{ received: Buffer; closedAfterMs: number }> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const chunks: Buffer[] = [];
+    const socket = net.connect(address);
+    socket.on('data', (c) => chunks.push(c));
+    socket.on('error', () => {});
+    socket.on('connect', () => {
+      if (send) socket.write(send);
+    });
+    socket.on('close', () => resolve({ received: Buffer.concat(chunks), closedAfterMs: Date.now() - started }));
+  });
+}
+
+describe('per-user key file', () => {
+  let dir: string;
+  before(() => {
+    dir = tempDir('lskey-');
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('is created on first use, owner-only, 32 random bytes, and reused', { skip: isWindows && 'Unix file modes' }, () => {
+    const file = path.join(dir, 'fresh', 'key');
+    const key = ensureKeyFile(file, currentPlatform());
+    assert.equal(key.length, 32);
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(path.dirname(file)).mode & 0o777, 0o700);
+    assert.deepEqual(ensureKeyFile(file, currentPlatform()), key);
+    assert.notDeepEqual(ensureKeyFile(path.join(dir, 'other', 'key'), currentPlatform()), key);
+  });
+
+  test('default location follows XDG_CONFIG_HOME, and %LOCALAPPDATA% on Windows', () => {
+    const p = { ...currentPlatform(), platform: 'linux' as const, env: { XDG_CONFIG_HOME: '/cfg' } };
+    assert.equal(defaultKeyPath(p), '/cfg/localsocket/key');
+    const w = { ...currentPlatform(), platform: 'win32' as const, env: { LOCALAPPDATA: 'C:\\Users\\a\\AppData\\Local' } };
+    assert.equal(defaultKeyPath(w), 'C:\\Users\\a\\AppData\\Local\\localsocket\\key');
+  });
+
+  test('the default key is created under XDG_CONFIG_HOME when a server starts', { skip: isWindows && 'Unix file modes' }, async () => {
+    const saved = process.env.XDG_CONFIG_HOME;
+    process.env.XDG_CONFIG_HOME = path.join(dir, 'xdg');
+    try {
+      const server = await listen(uniqueName('xdg'));
+      const client = await connect(server.serverName!);
+      client.abort();
+      await server.close();
+      assert.equal(fs.statSync(path.join(dir, 'xdg', 'localsocket', 'key')).mode & 0o777, 0o600);
+    } finally {
+      if (saved === undefined) delete process.env.XDG_CONFIG_HOME;
+      else process.env.XDG_CONFIG_HOME = saved;
+    }
+  });
+
+  test('processes racing to create it all end up with the same key', async () => {
+    const file = path.join(dir, 'race', 'key');
+    const children = Array.from({ length: 4 }, () => runFixture('auth-keygen.js', [file]));
+    const results = await Promise.all(children.map((c) => finished(c)));
+    const keys = new Set(results.map((r) => r.stdout.trim()));
+    assert.equal(keys.size, 1, `keys: ${[...keys].join(',')}`);
+    assert.match([...keys][0]!, /^[0-9a-f]{64}$/);
+  });
+
+  for (const [label, mode] of [
+    ['readable by others', 0o644],
+    ['readable by the group', 0o640],
+    ['writable by the group', 0o620],
+  ] as const) {
+    test(`a key file ${label} is refused with ACCESS_DENIED`, { skip: isWindows && 'Unix file modes' }, () => {
+      const file = path.join(dir, `loose-${mode.toString(8)}`);
+      fs.writeFileSync(file, `${KEY.toString('hex')}\n`, { mode: 0o600 });
+      fs.chmodSync(file, mode);
+      assert.throws(() => readKeyFile(file, currentPlatform()), (err) => codeOf(err) === 'ACCESS_DENIED');
+    });
+  }
+
+  test('a symlinked key file is refused', { skip: isWindows && 'symlinks' }, () => {
+    const real = path.join(dir, 'real-key');
+    fs.writeFileSync(real, `${KEY.toString('hex')}\n`, { mode: 0o600 });
+    const link = path.join(dir, 'link-key');
+    fs.symlinkSync(real, link);
+    assert.throws(() => readKeyFile(link, currentPlatform()), (err) => codeOf(err) === 'ACCESS_DENIED');
+  });
+
+  test('a key file owned by another user is refused', { skip: !unprivilegedUser() && 'needs root to create a second user' }, () => {
+    const peer = unprivilegedUser()!;
+    const file = path.join(dir, 'foreign-key');
+    fs.writeFileSync(file, `${KEY.toString('hex')}\n`, { mode: 0o600 });
+    fs.chownSync(file, peer.uid, peer.gid);
+    assert.throws(() => readKeyFile(file, currentPlatform()), (err) => codeOf(err) === 'ACCESS_DENIED');
+  });
+
+  test('a malformed key, a missing key file and a short in-memory key are refused', async () => {
+    const bad = path.join(dir, 'bad-key');
+    fs.writeFileSync(bad, 'not hex at all\n', { mode: 0o600 });
+    assert.throws(() => readKeyFile(bad, currentPlatform()), (err) => codeOf(err) === 'ACCESS_DENIED');
+    await assert.rejects(listen(uniqueName(), { keyFile: path.join(dir, 'missing') }), (err) => codeOf(err) === 'INVALID_ARGUMENT');
+    await assert.rejects(listen(uniqueName(), { key: Buffer.alloc(8) }), (err) => codeOf(err) === 'INVALID_ARGUMENT');
+    await assert.rejects(connect(uniqueName(), { key: 'secret' as unknown as Uint8Array }), (err) => codeOf(err) === 'INVALID_ARGUMENT');
+  });
+
+  test('a named key file works on both sides', async () => {
+    const file = path.join(dir, 'named-key');
+    fs.writeFileSync(file, `${OTHER_KEY.toString('hex')}\n`, { mode: 0o600 });
+    const server = await listen(uniqueName(), { keyFile: file });
+    echo(server);
+    const client = await connect(server.serverName!, { key: OTHER_KEY });
+    await client.write('hi');
+    await client.waitForReadyRead({ timeout: 2000 });
+    assert.equal(client.readAll().toString(), 'hi');
+    client.abort();
+    await server.close();
+  });
+});
+
+describe('mutual handshake', () => {
+  test('a client with the wrong key fails AUTH_FAILED; the server refuses it and never queues it', async () => {
+    const server = await listen(uniqueName(), { key: KEY });
+    const refused: string[] = [];
+    server.on('refused', (e) => refused.push(e.code));
+    await assert.rejects(connect(server.serverName!, { key: OTHER_KEY, timeout: 3000 }), (err) => codeOf(err) === 'AUTH_FAILED');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(refused, ['AUTH_FAILED']);
+    assert.equal(server.hasPendingConnections(), false);
+    await server.close();
+  });
+
+  test('the server sends nothing but its 40-byte hello to a peer that has not proven the key', async () => {
+    const server = await listen(uniqueName(), { key: KEY, handshakeTimeout: 500 });
+    // Silent peer, garbage peer, and a peer with a well-formed but wrong proof.
+    const silent = await rawPeer(server.fullServerName!);
+    const garbage = await rawPeer(server.fullServerName!, Buffer.alloc(CLIENT_PROOF_SIZE, 0x41));
+    const wrong = Buffer.concat([Buffer.from('LSC1\0\0\0\0', 'latin1'), Buffer.alloc(64, 1)]);
+    const forged = await rawPeer(server.fullServerName!, wrong);
+    for (const { received } of [silent, garbage, forged]) {
+      assert.equal(received.length, HELLO_SIZE);
+      assert.equal(received.subarray(0, 4).toString('latin1'), 'LSH1');
+    }
+    await server.close();
+  });
+
+  test('each connection gets a fresh server nonce, so a recorded proof cannot be replayed', async () => {
+    const server = await listen(uniqueName(), { key: KEY });
+    const nonces = new Set<string>();
+    for (let i = 0; i < 5; i++) {
+      const { received } = await new Promise<{ received: Buffer }>((resolve) => {
+        const s = net.connect(server.fullServerName!);
+        s.once('data', (d) => {
+          s.destroy();
+          resolve({ received: d });
+        });
+      });
+      nonces.add(received.subarray(8, 40).toString('hex'));
+    }
+    assert.equal(nonces.size, 5);
+    // Replay: answer a new hello with a proof computed for an old nonce.
+    const oldNonce = Buffer.from([...nonces][0]!, 'hex');
+    const clientNonce = Buffer.alloc(32, 3);
+    const mac = createHmac('sha256', KEY).update('localsocket v1 client proof').update(oldNonce).update(clientNonce).digest();
+    const replay = await rawPeer(server.fullServerName!, Buffer.concat([Buffer.from('LSC1\0\0\0\0', 'latin1'), clientNonce, mac]));
+    assert.equal(replay.received.length, HELLO_SIZE, 'a replayed proof must not earn the server proof');
+    await server.close();
+  });
+
+  test('a reflected proof (the client proof sent back as the server proof) is rejected', async () => {
+    const dir = tempDir();
+    const address = path.join(dir, 'reflect');
+    const impostor = net.createServer((s) => {
+      s.on('error', () => {});
+      s.write(Buffer.concat([Buffer.from('LSH1\0\0\0\0', 'latin1'), Buffer.alloc(32, 5)]));
+      s.once('data', (proof) => s.write(Buffer.concat([Buffer.from('LSS1\0\0\0\0', 'latin1'), proof.subarray(40, 72)])));
+    });
+    await new Promise<void>((r) => impostor.listen(address, r));
+    await assert.rejects(connect(address, { key: KEY, timeout: 3000 }), (err) => codeOf(err) === 'AUTH_FAILED');
+    impostor.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the client waits at most its handshake timeout for a server that never says hello', async () => {
+    const dir = tempDir();
+    const address = path.join(dir, 'mute');
+    const mute = net.createServer((s) => s.on('error', () => {}));
+    await new Promise<void>((r) => mute.listen(address, r));
+    const started = Date.now();
+    await assert.rejects(connect(address, { key: KEY, handshakeTimeout: 300, timeout: 10_000 }), (err) => codeOf(err) === 'TIMEOUT');
+    assert.ok(Date.now() - started < 3000);
+    mute.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('squatting', () => {
+  test('an impostor holding the name first receives nothing but the handshake, and the client fails AUTH_FAILED', async () => {
+    const dir = tempDir();
+    const address = path.join(dir, 'squatted');
+    const received: Buffer[] = [];
+    const impostor = net.createServer((s) => {
+      s.on('error', () => {});
+      s.on('data', (d) => received.push(d));
+      // Looks like a localsocket server, but cannot prove the key: answers with a made-up proof.
+      s.write(Buffer.concat([Buffer.from('LSH1\0\0\0\0', 'latin1'), Buffer.alloc(32, 1)]));
+      s.once('data', () => s.write(Buffer.concat([Buffer.from('LSS1\0\0\0\0', 'latin1'), Buffer.alloc(32, 2)])));
+    });
+    await new Promise<void>((r) => impostor.listen(address, r));
+    let sent = false;
+    await assert.rejects(
+      connect(address, { key: KEY, timeout: 3000 }).then(async (s) => {
+        sent = true;
+        await s.write('secret application data');
+      }),
+      (err) => codeOf(err) === 'AUTH_FAILED',
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(sent, false);
+    const all = Buffer.concat(received);
+    assert.equal(all.length, CLIENT_PROOF_SIZE, 'only the client proof reaches the impostor');
+    assert.equal(all.subarray(0, 4).toString('latin1'), 'LSC1');
+    assert.equal(all.includes(Buffer.from('secret')), false);
+    // And a real localsocket server cannot take over a live impostor's name.
+    await assert.rejects(listen(address, { key: KEY }), (err) => codeOf(err) === 'ADDRESS_IN_USE');
+    impostor.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('an impostor that is a localsocket server with another key is detected too', async () => {
+    const server = await listen(uniqueName(), { key: OTHER_KEY });
+    await assert.rejects(connect(server.serverName!, { key: KEY, timeout: 3000 }), (err) => codeOf(err) === 'AUTH_FAILED');
+    await server.close();
+  });
+});
+
+describe('file-system access, with a second, unprivileged user', { skip: !unprivilegedUser() && 'needs root and Linux to create a second user' }, () => {
+  test("the other user cannot connect to a default server, can connect to an access: 'world' server with the key, and fails AUTH_FAILED with a wrong key", async () => {
+    const peer = unprivilegedUser()!;
+    const dir = tempDir();
+    const keyFile = path.join(dir, 'peer-key');
+    fs.writeFileSync(keyFile, `${KEY.toString('hex')}\n`, { mode: 0o600 });
+    fs.chownSync(keyFile, peer.uid, peer.gid);
+    const wrongKeyFile = path.join(dir, 'peer-wrong-key');
+    fs.writeFileSync(wrongKeyFile, `${OTHER_KEY.toString('hex')}\n`, { mode: 0o600 });
+    fs.chownSync(wrongKeyFile, peer.uid, peer.gid);
+
+    const privateServer = await listen(path.join(dir, 'private'), { key: KEY });
+    const shortServer = await listen(uniqueName('short'), { key: KEY });
+    const worldServer = await listen(path.join(dir, 'world'), { key: KEY, access: 'world' });
+    echo(privateServer);
+    echo(shortServer);
+    echo(worldServer);
+    const run = async (address: string, mode: string, file = keyFile): Promise<{ ok: boolean; code?: string; reply?: string }> => {
+      const { stdout } = await finished(runFixture('auth-peer.js', [address, mode, file], { asUser: peer }));
+      return JSON.parse(stdout.trim().split('\n').pop()!);
+    };
+    assert.deepEqual(await run(privateServer.fullServerName!, 'keyfile'), { ok: false, code: 'ACCESS_DENIED', message: 'connect: access denied' });
+    const viaShort = await run(shortServer.fullServerName!, 'keyfile');
+    assert.equal(viaShort.ok, false);
+    assert.equal(viaShort.code, 'ACCESS_DENIED');
+    assert.deepEqual(await run(worldServer.fullServerName!, 'keyfile'), { ok: true, reply: 'ping\n' });
+    assert.equal((await run(worldServer.fullServerName!, 'keyfile', wrongKeyFile)).code, 'AUTH_FAILED');
+    await Promise.all([privateServer.close(), shortServer.close(), worldServer.close()]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('raw mode', () => {
+  test('auth: false talks to a plain net peer byte for byte', async () => {
+    const dir = tempDir();
+    const address = path.join(dir, 'plain');
+    const plain = net.createServer((s) => s.pipe(s));
+    await new Promise<void>((r) => plain.listen(address, r));
+    const client = await connect(address, { auth: false });
+    await client.write('plain bytes');
+    await client.waitForReadyRead({ timeout: 2000 });
+    assert.equal(client.readAll().toString(), 'plain bytes');
+    client.abort();
+    plain.close();
+
+    const server = await listen(path.join(dir, 'raw-server'), { auth: false });
+    const first = await new Promise<Buffer>((resolve) => {
+      const s = net.connect(server.fullServerName!, () => s.write('hello raw'));
+      void server.waitForNewConnection({ timeout: 2000 }).then(async (peer) => {
+        await peer.waitForReadyRead({ timeout: 2000 });
+        resolve(peer.readAll());
+        peer.abort();
+        s.destroy();
+      });
+    });
+    assert.equal(first.toString(), 'hello raw');
+    await server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('an authenticating client and a raw server do not silently connect', async () => {
+    const server = await listen(uniqueName(), { auth: false });
+    await assert.rejects(connect(server.serverName!, { key: KEY, handshakeTimeout: 300 }), (err) => codeOf(err) === 'TIMEOUT');
+    await server.close();
+  });
+
+  test('an abstract name without auth must be opened to the world explicitly', { skip: !isLinux && 'abstract names are Linux-only' }, async () => {
+    await assert.rejects(listen(uniqueName(), { abstract: true, auth: false }), (err) => codeOf(err) === 'INVALID_ARGUMENT');
+    const open = await listen(uniqueName(), { abstract: true, auth: false, access: 'world' });
+    await open.close();
+  });
+});
+
+describe('slow and hostile peers', () => {
+  test('silent, partial and garbage peers are dropped within the handshake timeout', async () => {
+    const server = await listen(uniqueName(), { key: KEY, handshakeTimeout: 300 });
+    const partial = Buffer.concat([Buffer.from('LSC1\0\0\0\0', 'latin1'), Buffer.alloc(10)]);
+    const results = await Promise.all([
+      rawPeer(server.fullServerName!),
+      rawPeer(server.fullServerName!, partial),
+      rawPeer(server.fullServerName!, Buffer.from('GET / HTTP/1.1\r\n\r\n')),
+    ]);
+    for (const r of results) assert.ok(r.closedAfterMs < 2000, `dropped after ${r.closedAfterMs} ms`);
+    assert.ok(results[0]!.closedAfterMs >= 250, 'a silent peer is kept until its deadline, not cut early');
+    await server.close();
+  });
+
+  test('1,000 stalled connections at once do not stop an honest client from connecting', async () => {
+    const server = await listen(uniqueName(), { key: KEY, handshakeTimeout: 20_000 });
+    echo(server);
+    const hostile: net.Socket[] = [];
+    await Promise.all(
+      Array.from({ length: 1000 }, () =>
+        new Promise<void>((resolve) => {
+          const s = net.connect(server.fullServerName!, () => resolve());
+          s.on('error', () => resolve());
+          hostile.push(s);
+        }),
+      ),
+    );
+    const client = await connect(server.serverName!, { key: KEY, timeout: 5000 });
+    await client.write('still served');
+    await client.waitForReadyRead({ timeout: 5000 });
+    assert.equal(client.readAll().toString(), 'still served');
+    assert.ok(server.connectionCount <= 64 + 1, `unauthenticated peers are bounded: ${server.connectionCount}`);
+    client.abort();
+    for (const s of hostile) s.destroy();
+    await server.close();
+  });
+});

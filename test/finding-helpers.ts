@@ -1,0 +1,164 @@
+/**
+ * Helpers shared by the six "finding" test files (handles, errors,
+ * writer-teardown, lengths, timeouts, concurrency). Kept apart from
+ * helpers.ts so that file stays small and shared.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
+import { connect, listen, LocalServer, LocalSocket, LocalSocketError, type ErrorCode } from '../src/index.js';
+import type { ConnectOptions, ServerOptions } from '../src/index.js';
+import { openFdCount, uniqueName } from './helpers.js';
+
+/** Codes a pending write may settle with when its socket goes away (SPEC 3 / 7). */
+export const WRITE_TEARDOWN_CODES: readonly ErrorCode[] = ['ABORTED', 'PEER_CLOSED', 'CONNECTION_ERROR', 'INVALID_STATE', 'TIMEOUT'];
+
+/**
+ * Options for talking to a plain (non-localsocket) peer: raw mode, no
+ * authentication handshake. `auth` is ignored by builds without the auth layer.
+ */
+export function rawOptions<T extends ConnectOptions | ServerOptions>(options: T = {} as T): T {
+  return { ...options, auth: false } as T;
+}
+
+export interface Pair {
+  name: string;
+  server: LocalServer;
+  /** The connecting side. */
+  client: LocalSocket;
+  /** The server's side of the same connection. */
+  peer: LocalSocket;
+  close(): Promise<void>;
+}
+
+/** A server on a fresh name, one client connected to it, and the server's side of that connection. */
+export async function pair(serverOptions: ServerOptions = {}, clientOptions: ConnectOptions = {}): Promise<Pair> {
+  const name = uniqueName('f');
+  const server = await listen(name, serverOptions);
+  const accepted = server.waitForNewConnection({ timeout: 10_000 });
+  const client = await connect(name, { timeout: 10_000, ...clientOptions });
+  const peer = await accepted;
+  return {
+    name,
+    server,
+    client,
+    peer,
+    close: async () => {
+      client.abort();
+      peer.abort();
+      await server.close();
+    },
+  };
+}
+
+/** Asserts that `promise` rejects with a LocalSocketError of `code`, and returns the error. */
+export async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, what = 'operation'): Promise<LocalSocketError> {
+  let value: unknown;
+  try {
+    value = await promise;
+  } catch (err) {
+    assert.ok(err instanceof LocalSocketError, `${what}: expected a LocalSocketError, got ${String(err)}`);
+    assert.equal(err.code, code, `${what}: expected ${code}, got ${err.code} (${err.message})`);
+    return err;
+  }
+  assert.fail(`${what}: expected a rejection with ${code}, but it resolved with ${String(value)}`);
+}
+
+/** Asserts that `fn` throws (synchronously) a LocalSocketError of `code`, and returns the error. */
+export function throwsWith(fn: () => unknown, code: ErrorCode, what = 'operation'): LocalSocketError {
+  let result: unknown;
+  try {
+    result = fn();
+  } catch (err) {
+    assert.ok(err instanceof LocalSocketError, `${what}: expected a LocalSocketError, got ${String(err)}`);
+    assert.equal(err.code, code, `${what}: expected ${code}, got ${err.code} (${err.message})`);
+    return err;
+  }
+  if (result instanceof Promise) result.catch(() => {});
+  assert.fail(`${what}: expected a synchronous throw of ${code}, got ${result instanceof Promise ? 'a promise' : String(result)}`);
+}
+
+/** Settles `promise` or fails the test if it has not settled within `ms`. */
+export async function settleWithin<T>(promise: Promise<T>, ms: number, what: string): Promise<PromiseSettledResult<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = Symbol('expired');
+  const outcome = await Promise.race([
+    promise.then(
+      (value): PromiseSettledResult<T> => ({ status: 'fulfilled', value }),
+      (reason: unknown): PromiseSettledResult<T> => ({ status: 'rejected', reason }),
+    ),
+    new Promise<typeof expired>((resolve) => {
+      timer = setTimeout(() => resolve(expired), ms);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (outcome === expired) assert.fail(`${what}: did not settle within ${ms} ms`);
+  return outcome;
+}
+
+/** Settles every promise or fails if any is still pending after `ms`. */
+export async function allSettleWithin<T>(promises: Promise<T>[], ms: number, what: string): Promise<PromiseSettledResult<T>[]> {
+  const results = await settleWithin(Promise.allSettled(promises), ms, what);
+  assert.equal(results.status, 'fulfilled');
+  return (results as PromiseFulfilledResult<PromiseSettledResult<T>[]>).value;
+}
+
+/** Asserts every rejection in `results` is a LocalSocketError with one of `codes`. Returns the codes seen. */
+export function assertSettledWith(results: PromiseSettledResult<unknown>[], codes: readonly ErrorCode[], what: string): Map<string, number> {
+  const seen = new Map<string, number>();
+  for (const r of results) {
+    let key = 'resolved';
+    if (r.status === 'rejected') {
+      assert.ok(r.reason instanceof LocalSocketError, `${what}: rejected with a non-LocalSocketError: ${String(r.reason)}`);
+      assert.ok(codes.includes(r.reason.code), `${what}: rejected with undocumented code ${r.reason.code} (${r.reason.message})`);
+      key = r.reason.code;
+    }
+    seen.set(key, (seen.get(key) ?? 0) + 1);
+  }
+  return seen;
+}
+
+const ERRNO = /\bE[A-Z]{2,}\b/;
+const STACK = /Error:|\n\s+at\s/;
+const ABSOLUTE_PATH = /(?:^|[\s'"(=:])\/[^\s/]/;
+
+/** A message is short and says nothing about OS internals (SPEC 4.2). */
+export function assertCleanMessage(err: LocalSocketError, forbidden: string[] = []): void {
+  const m = err.message;
+  assert.ok(!ERRNO.test(m), `message carries an errno string: ${JSON.stringify(m)}`);
+  assert.ok(!STACK.test(m), `message carries a stack or error prefix: ${JSON.stringify(m)}`);
+  assert.ok(!ABSOLUTE_PATH.test(m), `message carries a path: ${JSON.stringify(m)}`);
+  assert.ok(!m.includes('\n'), `message spans lines: ${JSON.stringify(m)}`);
+  assert.ok(m.length <= 200, `message is not short (${m.length} chars)`);
+  for (const f of forbidden) assert.ok(!m.includes(f), `message carries ${JSON.stringify(f)}: ${JSON.stringify(m)}`);
+}
+
+/** Waits until the descriptor count is at most `baseline` (descriptors close asynchronously), or `ms` passed. */
+export async function fdsSettleTo(baseline: number, ms = 3000): Promise<number> {
+  const deadline = Date.now() + ms;
+  let count = openFdCount();
+  while (count > baseline && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+    count = openFdCount();
+  }
+  return count;
+}
+
+/** A plain net server on `path` (a full path): what a non-localsocket peer looks like. */
+export async function rawServer(path: string, onConnection: (c: net.Socket) => void = () => {}): Promise<net.Server> {
+  const server = net.createServer(onConnection);
+  server.listen(path);
+  await once(server, 'listening');
+  return server;
+}
+
+export function closeRawServer(server: net.Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** Resolves on the next macrotask turn; lets I/O callbacks run. */
+export const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export { LocalSocketError };
