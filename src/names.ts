@@ -57,6 +57,9 @@ function resolvePipe(name: string, options: NameOptions): Endpoint {
   else if (!options.qtCompatible && /[\\/]/.test(name)) throw invalidName('a short name cannot contain slashes');
   else address = PIPE_PREFIX + name;
   if (address.length === PIPE_PREFIX.length) throw invalidName('empty pipe name');
+  // Windows normalises "." and ".." in \\.\ paths: they would not name a pipe.
+  const pipeName = address.slice(PIPE_PREFIX.length);
+  if (pipeName === '.' || pipeName === '..') throw invalidName('"." and ".." are not names');
   if (address.slice(PIPE_PREFIX.length).includes('\\') && !options.qtCompatible) {
     throw invalidName('a pipe name cannot contain a backslash');
   }

@@ -86,6 +86,8 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     server.on('connection', this.#onConnection);
     server.on('error', (err) => this.#emitError(new LocalSocketError('UNKNOWN', 'server error', { cause: err })));
     server.maxConnections = Number.isFinite(this.#options.maxConnections) ? this.#options.maxConnections : 0x7fffffff;
+    // net turns peers away itself at maxConnections, before 'connection': report those too.
+    server.on('drop', () => this.emit('refused', new LocalSocketError('RESOURCE_EXHAUSTED', 'connection refused: connection limit reached')));
     this.#state = 'listening';
     const backlog = this.#options.maxPendingConnections;
     try {

@@ -16,7 +16,7 @@ import { LocalSocketError } from './errors.js';
 import { resolveName, type Endpoint } from './names.js';
 import { resolveConnectOptions, DEFAULTS, type ConnectOptions, type ResolvedLimits, resolveLimits } from './options.js';
 import { checkPrivateDir } from './private-dir.js';
-import { currentPlatform, type PlatformInfo } from './platform.js';
+import { currentPlatform } from './platform.js';
 import { ReadBuffer } from './read-buffer.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout, toByteView } from './validate.js';
 import { quiet, Writer } from './writer.js';
@@ -65,12 +65,10 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   #peerEnded = false;
   #released = false;
   #lastError: LocalSocketError | null = null;
-  #platform: PlatformInfo;
 
   constructor(options: ConnectOptions = {}) {
     super();
     this.#limits = resolveLimits(checkObject(options, 'options'));
-    this.#platform = currentPlatform();
   }
 
   get state(): SocketState {
@@ -121,15 +119,17 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     const opts = resolveConnectOptions(options);
     if (this.#used) throw new LocalSocketError('INVALID_STATE', 'connect: a LocalSocket connects once; create a new one');
     this.#used = true;
-    this.#endpoint = resolveName(name, opts.names, this.#platform);
-    const auth = resolveAuth(options as Record<string, unknown>, this.#platform);
+    // Machine facts are only needed here: not computed for (nor kept by) accepted sockets.
+    const platform = currentPlatform();
+    this.#endpoint = resolveName(name, opts.names, platform);
+    const auth = resolveAuth(options as Record<string, unknown>, platform);
     const controller = new AbortController();
     this.#connectAbort = controller;
     const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
     this.#setState('connecting');
     const deadline = Date.now() + opts.timeout;
     try {
-      const transport = await this.#dialWithRetry(this.#endpoint, deadline, opts.waitForServer, signal);
+      const transport = await this.#dialWithRetry(this.#endpoint, deadline, opts.waitForServer, signal, platform.uid);
       let leftover: Buffer = Buffer.alloc(0);
       try {
         if (auth) {
@@ -155,10 +155,10 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     }
   }
 
-  async #dialWithRetry(endpoint: Endpoint, deadline: number, waitForServer: boolean, signal: AbortSignal): Promise<net.Socket> {
+  async #dialWithRetry(endpoint: Endpoint, deadline: number, waitForServer: boolean, signal: AbortSignal, uid: number | undefined): Promise<net.Socket> {
     for (let attempt = 0; ; attempt++) {
       try {
-        if (endpoint.privateDir) checkPrivateDir(endpoint.privateDir, this.#platform.uid);
+        if (endpoint.privateDir) checkPrivateDir(endpoint.privateDir, uid);
         return await dialOnce(endpoint, deadline - Date.now(), signal);
       } catch (err) {
         const remaining = deadline - Date.now();
@@ -184,8 +184,9 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   #attach(transport: net.Socket, leftover: Buffer): void {
     this.#net = transport;
     this.#connectAbort = null;
+    // The transport is the sink itself (write, cork/uncork): no adapter object per connection.
     this.#writer = new Writer(
-      { write: (chunk, callback) => transport.write(chunk, callback) },
+      transport,
       this.#limits.maxWriteBuffer,
       (bytes) => this.emit('bytesWritten', bytes),
     );
@@ -329,6 +330,8 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
       return Promise.resolve();
     }
     if (this.#state === 'unconnected') {
+      // Closed for good, even if it never connected: a LocalSocket connects once.
+      this.#used = true;
       this.#released = true;
       return Promise.resolve();
     }
@@ -337,6 +340,8 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
 
   /** Closes now: queued writes are dropped and their promises reject with ABORTED. Idempotent. */
   abort(): void {
+    // Closed for good, even if it never connected: a LocalSocket connects once.
+    this.#used = true;
     this.#reader.clear();
     const err = new LocalSocketError('ABORTED', 'the socket was aborted');
     if (this.#state === 'connecting' && this.#connectAbort) {
@@ -424,6 +429,14 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
 
   // ---- waiting ------------------------------------------------------------
 
+  /**
+   * Why a wait cannot succeed: INVALID_STATE once the socket is closed for good
+   * (the reason stays on `lastError`), else the error that ended the connection.
+   */
+  #cannotWait(what: string): LocalSocketError {
+    return this.#released ? notConnected(what) : (this.#lastError ?? notConnected(what));
+  }
+
   #waitOptions(options: WaitOptions | undefined): { timeout: number; signal: AbortSignal | undefined } {
     const raw = checkObject(options, 'options');
     return { timeout: checkTimeout(raw.timeout, DEFAULTS.waitTimeout), signal: checkSignal(raw.signal) };
@@ -434,10 +447,10 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     const { timeout, signal } = this.#waitOptions(options);
     return waitWithDeadline<void>('waitForConnected', timeout, signal, (resolve, reject) => {
       if (this.#state === 'connected') resolve();
-      else if (this.#state !== 'connecting') reject(this.#lastError ?? notConnected('waitForConnected'));
+      else if (this.#state !== 'connecting') reject(this.#cannotWait('waitForConnected'));
       const onState = (state: SocketState): void => {
         if (state === 'connected') resolve();
-        else if (state === 'unconnected') reject(this.#lastError ?? notConnected('waitForConnected'));
+        else if (state === 'unconnected') reject(this.#cannotWait('waitForConnected'));
       };
       this.on('stateChanged', onState);
       return () => this.off('stateChanged', onState);
@@ -450,7 +463,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     return waitWithDeadline<void>('waitForReadyRead', timeout, signal, (resolve, reject) => {
       const check = (): void => {
         if (this.#reader.length > 0) resolve();
-        else if (this.#state === 'unconnected') reject(this.#lastError ?? notConnected('waitForReadyRead'));
+        else if (this.#state === 'unconnected') reject(this.#cannotWait('waitForReadyRead'));
       };
       check();
       this.on('readyRead', check);
@@ -469,9 +482,9 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
       const check = (): void => {
         if (this.#writer === null || this.#writer.idle) {
           if (this.#state === 'connected' || this.#state === 'closing') resolve();
-          else reject(this.#lastError ?? notConnected('waitForBytesWritten'));
+          else reject(this.#cannotWait('waitForBytesWritten'));
         } else if (this.#state === 'unconnected') {
-          reject(this.#lastError ?? notConnected('waitForBytesWritten'));
+          reject(this.#cannotWait('waitForBytesWritten'));
         }
       };
       check();

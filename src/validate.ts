@@ -71,7 +71,9 @@ export function toByteView(data: unknown, offset: unknown, length: unknown): Uin
   if (typeof data === 'string') bytes = Buffer.from(data, 'utf8');
   else if (data instanceof Uint8Array) bytes = data;
   else throw invalidArgument('data must be a Uint8Array, Buffer or string');
-  const start = offset === undefined ? 0 : checkInteger(offset, 'offset', 0, bytes.byteLength);
-  const count = length === undefined ? bytes.byteLength - start : checkInteger(length, 'length', 0, bytes.byteLength - start);
-  return start === 0 && count === bytes.byteLength ? bytes : bytes.subarray(start, start + count);
+  // `length`, not `byteLength`: equal for a Uint8Array, and much cheaper on the write path in V8.
+  const total = bytes.length;
+  const start = offset === undefined ? 0 : checkInteger(offset, 'offset', 0, total);
+  const count = length === undefined ? total - start : checkInteger(length, 'length', 0, total - start);
+  return start === 0 && count === total ? bytes : bytes.subarray(start, start + count);
 }

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # the variables are used by the scripts that source this
 # Shared settings for scripts/windows/*.sh. Sourced, not executed.
 #
 # Overridable from the environment:

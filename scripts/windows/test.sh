@@ -2,8 +2,9 @@
 # Run the compiled Node test suite under the Windows build of Node (Wine):
 #   scripts/windows/test.sh [--node-option ...] [path ...]
 # Paths (test files or folders) default to <repo>/dist/test, so build first
-# (npm run build). Arguments that start with "-" are passed to node.exe
-# before the paths, e.g. --test-reporter=spec or --test-name-pattern=pipe.
+# (npm run build); a folder means the *.test.{js,mjs,cjs} files under it.
+# Arguments that start with "-" are passed to node.exe before the files,
+# e.g. --test-reporter=spec or --test-name-pattern=pipe.
 # Exits with the test runner's status.
 #
 # This is Node's own runner (`node --test`), which starts one node.exe child
@@ -28,16 +29,37 @@ done
 if [[ ${#paths[@]} -eq 0 ]]; then
   paths=("$WIN_REPO_ROOT/dist/test")
 fi
+# A folder stands for the *.test.{js,mjs,cjs} files under it, like `npm test`
+# (dist/test/*.test.js). Node 20 given the folder itself would also run every
+# .js file inside any folder named "test" (helpers, fixtures) as a test file.
+files=()
 for p in "${paths[@]}"; do
-  if [[ ! -e $p ]]; then
-    printf 'windows-test: %s does not exist (run `npm run build` first?)\n' "$p" >&2
+  if [[ -d $p ]]; then
+    mapfile -t found < <(find "$p" -type f \( -name '*.test.js' -o -name '*.test.mjs' -o -name '*.test.cjs' \) | sort)
+    if [[ ${#found[@]} -eq 0 ]]; then
+      printf 'windows-test: no *.test.js files under %s\n' "$p" >&2
+      exit 1
+    fi
+    files+=("${found[@]}")
+  elif [[ -e $p ]]; then
+    files+=("$p")
+  else
+    printf 'windows-test: %s does not exist (run npm run build first?)\n' "$p" >&2
     exit 1
   fi
 done
 
 start=$(date +%s.%N)
+"$WIN_SCRIPTS/node.sh" --test --test-concurrency=1 "${opts[@]}" "${files[@]}" <&0 &
+pid=$!
+# Pass SIGTERM/SIGINT on (e.g. from `timeout`), so no node.exe is orphaned.
+trap 'kill -s TERM "$pid" 2>/dev/null || true' TERM
+trap 'kill -s INT "$pid" 2>/dev/null || true' INT
+while kill -0 "$pid" 2>/dev/null; do
+  wait "$pid" || true
+done
 status=0
-"$WIN_SCRIPTS/node.sh" --test --test-concurrency=1 "${opts[@]}" "${paths[@]}" || status=$?
+wait "$pid" || status=$?
 end=$(date +%s.%N)
 printf 'windows-test: node.exe --test exited %d after %.1f s\n' "$status" \
   "$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')" >&2

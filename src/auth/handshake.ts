@@ -31,6 +31,24 @@ export const HELLO_SIZE = HEADER + NONCE;
 export const CLIENT_PROOF_SIZE = HEADER + NONCE + MAC;
 export const SERVER_PROOF_SIZE = HEADER + MAC;
 
+// Nonces are public and only need to be unpredictable and fresh: they are cut
+// from a pool filled 64 at a time (as crypto.randomUUID caches its entropy),
+// which takes one CSPRNG call off the connect path of nearly every handshake.
+const NONCE_POOL = NONCE * 64;
+let noncePool = Buffer.alloc(0);
+let noncePoolAt = NONCE_POOL;
+
+function freshNonce(): Buffer {
+  if (noncePoolAt + NONCE > noncePool.length) {
+    noncePool = randomBytes(NONCE_POOL);
+    noncePoolAt = 0;
+  }
+  // A copy: the pool is never shared, and never reused once cut.
+  const nonce = Buffer.from(noncePool.subarray(noncePoolAt, noncePoolAt + NONCE));
+  noncePoolAt += NONCE;
+  return nonce;
+}
+
 export function proof(key: Uint8Array, label: Buffer, serverNonce: Buffer, clientNonce: Buffer): Buffer {
   return createHmac('sha256', key).update(label).update(serverNonce).update(clientNonce).digest();
 }
@@ -96,7 +114,7 @@ export async function clientHandshake(socket: net.Socket, key: Uint8Array, timeo
   if (!header(hello.message, SERVER_HELLO)) throw authFailed('the server does not speak the localsocket handshake');
   if (hello.leftover.length > 0) throw authFailed('the server sent data before the handshake ended');
   const serverNonce = Buffer.from(hello.message.subarray(HEADER));
-  const clientNonce = randomBytes(NONCE);
+  const clientNonce = freshNonce();
   socket.write(Buffer.concat([CLIENT_PROOF, clientNonce, proof(key, CLIENT_LABEL, serverNonce, clientNonce)]));
   let reply: Received;
   try {
@@ -118,7 +136,7 @@ export async function clientHandshake(socket: net.Socket, key: Uint8Array, timeo
 /** Server side. Resolves with bytes the client sent after its proof; rejects to have the peer dropped. */
 export async function serverHandshake(socket: net.Socket, key: Uint8Array, timeoutMs: number, signal: AbortSignal): Promise<Buffer> {
   const deadline = Date.now() + timeoutMs;
-  const serverNonce = randomBytes(NONCE);
+  const serverNonce = freshNonce();
   socket.write(Buffer.concat([SERVER_HELLO, serverNonce]));
   const peerGone = (): LocalSocketError => authFailed('the client left during the handshake');
   const { message, leftover } = await receive(socket, CLIENT_PROOF_SIZE, deadline, signal, peerGone);

@@ -1,0 +1,125 @@
+/**
+ * Scenario 3, connect: time until a connection is usable, p50 and p99.
+ *   raw net:        net.createConnection() until 'connect'
+ *   ours raw mode:  connect(name, { auth: false }) resolved
+ *   ours auth:      connect(name, { key }) resolved (mutual HMAC handshake done)
+ * The servers (one per kind, all in one server process) take every connection
+ * as it arrives; the client (another process) connects one at a time,
+ * rotating through the three kinds connection by connection, and closes each
+ * connection before the next.
+ */
+import { once } from 'node:events';
+import net from 'node:net';
+import { connect, listen, type LocalServer } from '../src/index.js';
+import {
+  keyFromHex, log, nowNs, percentileSorted, ratioRow, rawSocketPath, sortedCopy, spawnWorker, uniqueName,
+  type BenchConfig, type Commands, type ScenarioResult,
+} from './common.js';
+
+const CONNECTS = 1000;
+type Kind = 'raw' | 'oursRaw' | 'oursAuth';
+const KINDS: Kind[] = ['raw', 'oursRaw', 'oursAuth'];
+
+interface Where {
+  raw: string;
+  oursRaw: string;
+  oursAuth: string;
+}
+
+// ---- server worker ---------------------------------------------------------------
+
+const servers: Array<LocalServer | net.Server> = [];
+
+function takeAll(server: LocalServer): void {
+  server.on('newConnection', () => {
+    for (let s = server.nextPendingConnection(); s; s = server.nextPendingConnection()) {
+      // Held until the client closes it; the socket then releases itself.
+      s.on('error', () => {});
+    }
+  });
+}
+
+// ---- client worker -----------------------------------------------------------------
+
+async function connectOnce(kind: Kind, where: Where, key: Buffer): Promise<number> {
+  const t0 = nowNs();
+  if (kind === 'raw') {
+    const sock = net.createConnection({ path: where.raw });
+    await once(sock, 'connect');
+    const t1 = nowNs();
+    sock.destroy();
+    return t1 - t0;
+  }
+  const s = kind === 'oursRaw' ? await connect(where.oursRaw, { auth: false }) : await connect(where.oursAuth, { key });
+  const t1 = nowNs();
+  s.abort();
+  return t1 - t0;
+}
+
+export const commands: Commands = {
+  async start(): Promise<Where> {
+    const key = keyFromHex(process.env.LSB_KEY!);
+    const oursRaw = uniqueName('cr');
+    const oursAuth = uniqueName('ca');
+    const a = await listen(oursRaw, { auth: false });
+    const b = await listen(oursAuth, { key });
+    takeAll(a);
+    takeAll(b);
+    const raw = rawSocketPath('connect');
+    const r = net.createServer((sock) => sock.on('error', () => {}));
+    await new Promise<void>((resolve) => r.listen(raw, resolve));
+    servers.push(a, b, r);
+    return { raw, oursRaw, oursAuth };
+  },
+  /** `count` connections of each kind, interleaved; returns p50/p99 per kind in µs. */
+  async run(args: { where: Where; count: number; rep: number }): Promise<Record<Kind, { p50: number; p99: number }>> {
+    const key = keyFromHex(process.env.LSB_KEY!);
+    const times: Record<Kind, number[]> = { raw: [], oursRaw: [], oursAuth: [] };
+    for (let i = 0; i < args.count; i++) {
+      for (let k = 0; k < KINDS.length; k++) {
+        const kind = KINDS[(i + k + args.rep) % KINDS.length]!;
+        times[kind].push(await connectOnce(kind, args.where, key));
+      }
+    }
+    const out = {} as Record<Kind, { p50: number; p99: number }>;
+    for (const kind of KINDS) {
+      const sorted = sortedCopy(times[kind]);
+      out[kind] = { p50: percentileSorted(sorted, 50) / 1000, p99: percentileSorted(sorted, 99) / 1000 };
+    }
+    return out;
+  },
+};
+
+// ---- orchestration ---------------------------------------------------------------------
+
+export async function run(config: BenchConfig): Promise<ScenarioResult> {
+  const count = config.quick ? CONNECTS / 4 : CONNECTS;
+  const reps = config.reps;
+  const server = await spawnWorker('connect', config, { label: 'server' });
+  const client = await spawnWorker('connect', config, { label: 'client' });
+  try {
+    const where = await server.call<Where>('start');
+    await client.call('run', { where, count: 100, rep: 0 }); // warm-up
+    const res: Array<Record<Kind, { p50: number; p99: number }>> = [];
+    for (let rep = 0; rep < reps; rep++) {
+      const r = await client.call<Record<Kind, { p50: number; p99: number }>>('run', { where, count, rep });
+      res.push(r);
+      log(`connect p50/p99 µs: raw ${r.raw.p50.toFixed(0)}/${r.raw.p99.toFixed(0)}, ours raw mode ${r.oursRaw.p50.toFixed(0)}/${r.oursRaw.p99.toFixed(0)}, ours auth ${r.oursAuth.p50.toFixed(0)}/${r.oursAuth.p99.toFixed(0)}`);
+    }
+    const pick = (kind: Kind, k: 'p50' | 'p99'): number[] => res.map((r) => r[kind][k]);
+    return {
+      name: 'connect',
+      rows: [
+        ratioRow('connect', 'connect p50, ours raw mode', 'µs', pick('raw', 'p50'), pick('oursRaw', 'p50')),
+        ratioRow('connect', 'connect p99, ours raw mode', 'µs', pick('raw', 'p99'), pick('oursRaw', 'p99')),
+        ratioRow('connect', 'connect p50, ours authenticated', 'µs', pick('raw', 'p50'), pick('oursAuth', 'p50'), { op: '<=', value: 3 }),
+        ratioRow('connect', 'connect p99, ours authenticated', 'µs', pick('raw', 'p99'), pick('oursAuth', 'p99')),
+      ],
+      notes: [],
+      details: { connectsPerKindPerRep: count, reps, perRep: res, processes: 'servers in one process, client in another; kinds interleaved connection by connection' },
+    };
+  } finally {
+    await client.stop();
+    await server.stop();
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Argument parsing for the CLI: node:util parseArgs in strict mode, one
+ * spec per command, and typed accessors that turn bad values into usage
+ * errors (exit status 2, code INVALID_ARGUMENT).
+ */
+import { parseArgs } from 'node:util';
+import type { Access } from '../bind.js';
+import type { AuthOptions } from '../auth/options.js';
+import type { NameOptions } from '../names.js';
+
+/** A mistake in how the command was called. Printed as `INVALID_ARGUMENT`, exit status 2. */
+export class UsageError extends Error {
+  readonly code = 'INVALID_ARGUMENT';
+
+  override get name(): string {
+    return 'UsageError';
+  }
+}
+
+export interface OptionSpec {
+  type: 'boolean' | 'string';
+  short?: string;
+}
+
+export type OptionSpecs = Record<string, OptionSpec>;
+export type Values = Record<string, string | boolean | undefined>;
+
+export interface Parsed {
+  values: Values;
+  positionals: string[];
+}
+
+/** Options every command takes. */
+const HELP: OptionSpecs = { help: { type: 'boolean', short: 'h' } };
+
+/** How a name is resolved: shared by listen, connect, check and path. */
+export const NAME_OPTIONS: OptionSpecs = {
+  qt: { type: 'boolean' },
+  abstract: { type: 'boolean' },
+};
+
+/** How the peer is authenticated: shared by listen and connect. */
+export const AUTH_OPTIONS: OptionSpecs = {
+  raw: { type: 'boolean' },
+  'key-file': { type: 'string' },
+};
+
+/** parseArgs phrases its errors for programmers; keep the first sentence, without quotes noise. */
+function shortParseError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const first = message.split(/\.\s|\n/)[0] ?? message;
+  return first.replace(/\.$/, '').replace(/^[A-Z]/, (c) => c.toLowerCase());
+}
+
+/**
+ * Parses `args` for `command`. `--help` short-circuits every other check, so
+ * `localsocket listen --help` works without a NAME.
+ */
+export function parseCommand(command: string, args: string[], options: OptionSpecs, positionalNames: readonly string[]): Parsed & { help: boolean } {
+  let result: { values: Values; positionals: string[] };
+  try {
+    result = parseArgs({ args, options: { ...options, ...HELP }, allowPositionals: true, strict: true }) as {
+      values: Values;
+      positionals: string[];
+    };
+  } catch (err) {
+    throw new UsageError(`${command}: ${shortParseError(err)}`);
+  }
+  if (result.values.help === true) return { ...result, help: true };
+  const { positionals } = result;
+  if (positionals.length < positionalNames.length) {
+    throw new UsageError(`${command}: missing ${positionalNames.slice(positionals.length).join(' ')}`);
+  }
+  if (positionals.length > positionalNames.length) {
+    throw new UsageError(`${command}: unexpected argument "${positionals[positionalNames.length]}"`);
+  }
+  return { ...result, help: false };
+}
+
+export function flag(values: Values, name: string): boolean {
+  return values[name] === true;
+}
+
+export function stringOption(values: Values, name: string): string | undefined {
+  const value = values[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length === 0) throw new UsageError(`--${name} needs a value`);
+  return value;
+}
+
+/** A whole decimal number within [min, max]; anything else is a usage error. */
+export function integerOption(values: Values, name: string, min: number, max: number): number | undefined {
+  const text = stringOption(values, name);
+  if (text === undefined) return undefined;
+  const value = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+export function oneOf<T extends string>(values: Values, name: string, allowed: readonly T[]): T | undefined {
+  const text = stringOption(values, name);
+  if (text === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(text)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}`);
+  return text as T;
+}
+
+export function nameOptions(values: Values): NameOptions {
+  const qt = flag(values, 'qt');
+  const abstract = flag(values, 'abstract');
+  if (qt && abstract) throw new UsageError('--qt and --abstract cannot be combined');
+  return { qtCompatible: qt, abstract };
+}
+
+export function authOptions(values: Values): AuthOptions {
+  const keyFile = stringOption(values, 'key-file');
+  if (flag(values, 'raw')) {
+    if (keyFile !== undefined) throw new UsageError('--raw and --key-file cannot be combined (raw mode uses no key)');
+    return { auth: false };
+  }
+  return keyFile === undefined ? {} : { keyFile };
+}
+
+export function accessOption(values: Values): Access | undefined {
+  return oneOf(values, 'access', ['user', 'group', 'world'] as const);
+}

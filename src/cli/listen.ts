@@ -1,0 +1,76 @@
+/** `localsocket listen NAME`: serve a name from the shell. */
+import { LocalServer } from '../server.js';
+import type { LocalSocket } from '../socket.js';
+import type { ServerOptions } from '../options.js';
+import { accessOption, authOptions, AUTH_OPTIONS, flag, integerOption, nameOptions, NAME_OPTIONS, type OptionSpecs, type Values } from './args.js';
+import { EXIT, formatAddress } from './output.js';
+import { copyTo, echo } from './serve.js';
+import { terminationSignal } from './signals.js';
+
+export const LISTEN_OPTIONS: OptionSpecs = {
+  echo: { type: 'boolean' },
+  access: { type: 'string' },
+  'max-connections': { type: 'string' },
+  ...AUTH_OPTIONS,
+  ...NAME_OPTIONS,
+};
+
+export const LISTEN_HELP = `Usage: localsocket listen NAME [options]
+
+Serves NAME until SIGINT (Ctrl-C) or SIGTERM, then stops cleanly and removes
+its socket file. Prints "listening on <endpoint>" on stderr once ready.
+Without --echo, writes what clients send to stdout.
+
+Options:
+  --echo                 send every byte back to its sender
+  --access user|group|world
+                         who may connect, by file permissions (default: user)
+  --max-connections N    refuse peers beyond N open connections
+  --raw                  no authentication handshake (plain peers: Qt, Python, nc)
+  --key-file FILE        authenticate with this key file instead of
+                         ~/.config/localsocket/key
+  --qt                   resolve NAME as Qt's QLocalServer does
+  --abstract             Linux abstract namespace (no socket file)
+  -h, --help             show this help
+
+Example:
+  localsocket listen myapp --echo`;
+
+/** Stops taking data on SIGINT/SIGTERM or when stdout is gone (e.g. piped into head). */
+export async function runListen(values: Values, name: string): Promise<number> {
+  const echoMode = flag(values, 'echo');
+  const options: ServerOptions = { ...nameOptions(values), ...authOptions(values), closeTimeout: 2000 };
+  const access = accessOption(values);
+  if (access !== undefined) options.access = access;
+  const maxConnections = integerOption(values, 'max-connections', 1, 1_000_000);
+  if (maxConnections !== undefined) options.maxConnections = maxConnections;
+
+  const stop = terminationSignal();
+  const server = new LocalServer(options);
+  const open = new Set<LocalSocket>();
+  let stdoutGone: () => void = () => {};
+  const stdoutClosed = new Promise<void>((resolve) => (stdoutGone = resolve));
+  const onStdoutError = (): void => stdoutGone();
+  process.stdout.on('error', onStdoutError);
+  try {
+    await server.listen(name);
+    process.stderr.write(`listening on ${formatAddress(server.fullServerName ?? name)}\n`);
+    // A log line, not an error line: the server is fine, one peer was turned away.
+    server.on('refused', (reason) => process.stderr.write(`refused a peer: ${reason.code}: ${reason.message}\n`));
+    server.on('newConnection', () => {
+      for (let socket = server.nextPendingConnection(); socket; socket = server.nextPendingConnection()) {
+        open.add(socket);
+        socket.on('disconnected', () => open.delete(socket));
+        if (echoMode) echo(socket);
+        else copyTo(socket, process.stdout).catch(() => socket.abort());
+      }
+    });
+    await Promise.race([stop.signal, stdoutClosed]);
+    return EXIT.ok;
+  } finally {
+    stop.dispose();
+    await server.close();
+    await Promise.all([...open].map((socket) => socket.disconnectFromServer()));
+    process.stdout.off('error', onStdoutError);
+  }
+}
