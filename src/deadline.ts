@@ -59,8 +59,23 @@ export function waitWithDeadline<T>(
   });
 }
 
-export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  waitWithDeadline<void>('sleep', ms + 1, signal, (resolve) => {
-    const t = setTimeout(resolve, ms);
-    return () => clearTimeout(t);
+/**
+ * Resolves after `ms`, or rejects with ABORTED. One timer only: racing a second
+ * (deadline) timer against it lets the deadline win when the event loop lags
+ * (Node orders timers of different durations only per duration list), and a
+ * sleep must never fail with TIMEOUT.
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(abortedError(signal));
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortedError(signal!));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, Math.max(ms, 0));
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
+}

@@ -555,18 +555,22 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
           }
           return false;
         };
-        if (pushAvailable() || waiting) return;
-        waiting = true;
-        const wake = (): void => {
-          socket.off('readyRead', wake);
-          socket.off('stateChanged', wake);
-          socket.off('readChannelFinished', wake);
-          waiting = false;
-          pushAvailable();
+        const arm = (): void => {
+          if (pushAvailable() || waiting) return;
+          waiting = true;
+          const wake = (): void => {
+            socket.off('readyRead', wake);
+            socket.off('stateChanged', wake);
+            socket.off('readChannelFinished', wake);
+            waiting = false;
+            // A state change with nothing to push (e.g. connected -> closing on end()) keeps waiting.
+            arm();
+          };
+          socket.on('readyRead', wake);
+          socket.on('stateChanged', wake);
+          socket.on('readChannelFinished', wake);
         };
-        socket.on('readyRead', wake);
-        socket.on('stateChanged', wake);
-        socket.on('readChannelFinished', wake);
+        arm();
       },
       write(chunk: Buffer, _encoding, callback) {
         socket.write(chunk).then(() => callback(), callback);

@@ -13,14 +13,6 @@ import { openFdCount, uniqueName } from './helpers.js';
 /** Codes a pending write may settle with when its socket goes away (SPEC 3 / 7). */
 export const WRITE_TEARDOWN_CODES: readonly ErrorCode[] = ['ABORTED', 'PEER_CLOSED', 'CONNECTION_ERROR', 'INVALID_STATE', 'TIMEOUT'];
 
-/**
- * Options for talking to a plain (non-localsocket) peer: raw mode, no
- * authentication handshake. `auth` is ignored by builds without the auth layer.
- */
-export function rawOptions<T extends ConnectOptions | ServerOptions>(options: T = {} as T): T {
-  return { ...options, auth: false } as T;
-}
-
 export interface Pair {
   name: string;
   server: LocalServer;
@@ -161,4 +153,3 @@ export const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export { LocalSocketError };

@@ -94,6 +94,19 @@ async function until(socket: LocalSocket, bytes: number): Promise<void> {
   while (socket.bytesAvailable < bytes) await nextReadyRead(socket);
 }
 
+/** Rejects if `promise` has not settled within `ms` (so a hang fails the test and its finally cleans up). */
+async function deadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no progress within ${ms} ms`)), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function waitFor(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
@@ -437,6 +450,21 @@ describe('connecting', () => {
     }
   });
 
+  test('60 clients waiting for a server at once all connect when it appears (no early TIMEOUT from the backoff)', async () => {
+    const name = uniqueName('crowd');
+    const attempts = Array.from({ length: 60 }, () => connect(name, { waitForServer: true, timeout: 4000, auth: false }));
+    await new Promise((r) => setTimeout(r, 400));
+    const server = await listen(name, { auth: false, maxPendingConnections: 100 });
+    try {
+      const results = await Promise.allSettled(attempts);
+      const failures = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as LocalSocketError).code] : []));
+      assert.deepEqual(failures, [], 'every waiting client connected');
+      for (const r of results) if (r.status === 'fulfilled') r.value.abort();
+    } finally {
+      await server.close();
+    }
+  });
+
   test('without waitForServer a missing name is SERVER_NOT_FOUND at once (not a TIMEOUT)', async () => {
     await rejectsWith(connect(uniqueName('missing'), { timeout: 5000 }), 'SERVER_NOT_FOUND');
     const d = tempDir();
@@ -488,29 +516,36 @@ function echoServer(server: LocalServer): void {
 }
 
 describe('Node stream interop', () => {
-  test('stream.pipeline(file -> socket.toStream() -> file) through an echo server', async () => {
+  test('stream.pipeline(file -> socket.toStream() -> file) through an echo server (5 rounds)', { timeout: 15_000 }, async () => {
     const d = tempDir();
     dirs.push(d);
-    const input = path.join(d, 'in.bin');
-    const output = path.join(d, 'out.bin');
-    const data = randomBytes(3 * 1024 * 1024 + 12345);
-    fs.writeFileSync(input, data);
     const name = uniqueName('pipe');
     const server = await listen(name);
     echoServer(server);
     try {
-      const client = await connect(name, { timeout: 3000 });
-      await noStrayErrors(async () => {
-        await pipeline(fs.createReadStream(input), client.toStream(), fs.createWriteStream(output));
-      });
-      assert.ok(fs.readFileSync(output).equals(data), 'the file came back byte for byte');
-      await client.waitForDisconnected({ timeout: 3000 });
+      for (let round = 0; round < 5; round++) {
+        const input = path.join(d, `in-${round}.bin`);
+        const output = path.join(d, `out-${round}.bin`);
+        const data = randomBytes(1024 * 1024 + 12345 * round);
+        fs.writeFileSync(input, data);
+        const client = await connect(name, { timeout: 3000 });
+        try {
+          await noStrayErrors(async () => {
+            const piping = pipeline(fs.createReadStream(input), client.toStream(), fs.createWriteStream(output));
+            await deadline(piping, 5000, `round ${round}: pipeline`);
+          });
+          assert.ok(fs.readFileSync(output).equals(data), `round ${round}: the file came back byte for byte`);
+          await client.waitForDisconnected({ timeout: 3000 });
+        } finally {
+          client.abort();
+        }
+      }
     } finally {
       await server.close();
     }
   });
 
-  test('stream.pipeline into socket.toStream() alone, collecting the echo with for await', async () => {
+  test('stream.pipeline into socket.toStream() alone, collecting the echo with for await', { timeout: 10_000 }, async () => {
     const d = tempDir();
     dirs.push(d);
     const input = path.join(d, 'in.bin');
@@ -521,19 +556,23 @@ describe('Node stream interop', () => {
     echoServer(server);
     try {
       const client = await connect(name, { timeout: 3000 });
-      const chunks: Buffer[] = [];
-      const collecting = (async () => {
-        for await (const chunk of client) chunks.push(chunk);
-      })();
-      await pipeline(fs.createReadStream(input), client.toStream());
-      await collecting;
-      assert.ok(Buffer.concat(chunks).equals(data));
+      try {
+        const chunks: Buffer[] = [];
+        const collecting = (async () => {
+          for await (const chunk of client) chunks.push(chunk);
+        })();
+        await deadline(pipeline(fs.createReadStream(input), client.toStream()), 5000, 'pipeline');
+        await deadline(collecting, 5000, 'for await');
+        assert.ok(Buffer.concat(chunks).equals(data));
+      } finally {
+        client.abort();
+      }
     } finally {
       await server.close();
     }
   });
 
-  test('for await (const chunk of socket) yields everything the peer sent, then ends', async () => {
+  test('for await (const chunk of socket) yields everything the peer sent, then ends', { timeout: 10_000 }, async () => {
     const p = await pair();
     try {
       const sent: Buffer[] = [];
@@ -546,14 +585,45 @@ describe('Node stream interop', () => {
         await p.accepted.disconnectFromServer();
       })();
       const got: Buffer[] = [];
-      for await (const chunk of p.client) {
-        assert.ok(Buffer.isBuffer(chunk) && chunk.length > 0);
-        got.push(chunk);
-      }
+      const collecting = (async () => {
+        for await (const chunk of p.client) {
+          assert.ok(Buffer.isBuffer(chunk) && chunk.length > 0);
+          got.push(chunk);
+        }
+      })();
+      await deadline(collecting, 5000, 'for await');
       await sending;
       assert.ok(Buffer.concat(got).equals(Buffer.concat(sent)));
     } finally {
       await p.close();
+    }
+  });
+
+  test('toStream(): a reply that arrives after our end() (state closing) is still read, then the stream ends', { skip: isWindows && 'Unix paths only' }, async () => {
+    // A plain half-close-capable peer (raw mode): it answers only after it has seen our end-of-stream.
+    const d = tempDir();
+    dirs.push(d);
+    const file = path.join(d, 'late.sock');
+    const peer = net.createServer({ allowHalfOpen: true }, (c) => {
+      let request = '';
+      c.on('data', (b: Buffer) => (request += b.toString()));
+      c.on('end', () => setTimeout(() => c.end(`late reply to ${request}`), 30));
+    });
+    await new Promise<void>((resolve) => peer.listen(file, resolve));
+    const client = await connect(file, { timeout: 3000, auth: false });
+    try {
+      const stream = client.toStream();
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c)); // reading starts while nothing is there
+      const ended = once(stream, 'end');
+      ended.catch(() => {});
+      stream.end('request');
+      await waitFor(() => client.state === 'closing', 3000, 'the client to half-close');
+      await deadline(ended, 3000, 'the readable side to end');
+      assert.equal(Buffer.concat(chunks).toString(), 'late reply to request');
+    } finally {
+      client.abort();
+      await new Promise<void>((resolve) => peer.close(() => resolve()));
     }
   });
 
@@ -590,7 +660,7 @@ function closeEveryWay(socket: LocalSocket, order: 'disconnect-first' | 'abort-f
   return promises;
 }
 
-describe('disconnectFromServer and abort are idempotent in every state', () => {
+describe('disconnectFromServer and abort are idempotent in every state', { timeout: 30_000 }, () => {
   for (const order of ['disconnect-first', 'abort-first'] as const) {
     test(`unconnected (never connected), ${order}`, async () => {
       await noStrayErrors(async () => {

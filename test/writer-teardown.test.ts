@@ -261,6 +261,10 @@ test('disconnectFromServer() with writes pending and a reading peer: everything 
       void p.client.write('forgotten-but-sent');
       const closing = p.client.disconnectFromServer();
       assert.equal(p.client.state, 'closing');
+      // Once closing, nothing more is accepted: it would be written after the close began.
+      const refused = p.client.write('too late');
+      assertSettledWith(await allSettleWithin([refused], 1000, 'write while closing'), ['INVALID_STATE'], 'write while closing');
+      assert.equal(p.client.disconnectFromServer(), closing, 'a second disconnectFromServer() is the same close');
       assertSettledWith(await allSettleWithin(writes, SETTLE_MS, 'flushed writes'), [], 'flushed writes'); // all resolve
       await allSettleWithin([closing], SETTLE_MS, 'disconnectFromServer');
       await p.peer.waitForDisconnected({ timeout: SETTLE_MS });
