@@ -471,52 +471,54 @@ describe('access', unix, () => {
 // ---------------------------------------------------------------------------
 
 describe('limits', () => {
-  test('maxPendingConnections 3: nobody takes connections, further clients are refused, the queue never passes 3', async () => {
-    const name = uniqueName('pending');
-    const server = await listen(name, { maxPendingConnections: 3, auth: false });
-    assert.equal(server.maxPendingConnections, 3);
-    let queued = 0;
-    let maxQueued = 0;
-    const refusals: LocalSocketError[] = [];
-    server.on('newConnection', () => {
-      queued++;
-      maxQueued = Math.max(maxQueued, queued);
-    });
-    server.on('refused', (err) => refusals.push(err));
-    const clients: LocalSocket[] = [];
-    try {
-      const total = 9;
-      const attempts = await Promise.allSettled(
-        Array.from({ length: total }, () => connect(name, { timeout: 3000, auth: false })),
-      );
-      for (const a of attempts) {
-        if (a.status === 'fulfilled') clients.push(a.value);
-        else assert.ok(a.reason instanceof LocalSocketError, String(a.reason));
+  for (const auth of [false, true]) {
+    test(`maxPendingConnections 3 (auth ${auth ? 'on' : 'off'}): nobody takes connections, further clients are refused, the queue never passes 3`, async () => {
+      const name = uniqueName('pending');
+      const server = await listen(name, { maxPendingConnections: 3, auth });
+      assert.equal(server.maxPendingConnections, 3);
+      let queued = 0;
+      let maxQueued = 0;
+      const refusals: LocalSocketError[] = [];
+      server.on('newConnection', () => {
+        queued++;
+        maxQueued = Math.max(maxQueued, queued);
+      });
+      server.on('refused', (err) => refusals.push(err));
+      const clients: LocalSocket[] = [];
+      try {
+        const total = 9;
+        const attempts = await Promise.allSettled(
+          Array.from({ length: total }, () => connect(name, { timeout: 3000, auth })),
+        );
+        for (const a of attempts) {
+          if (a.status === 'fulfilled') clients.push(a.value);
+          else assert.ok(a.reason instanceof LocalSocketError, String(a.reason));
+        }
+        // Every refused client is closed promptly.
+        await waitFor(() => clients.filter((c) => c.state === 'connected').length <= 3, 3000, 'refused clients to be closed');
+        await new Promise((r) => setTimeout(r, 100));
+        const stillConnected = clients.filter((c) => c.state === 'connected');
+        assert.equal(stillConnected.length, 3, 'the three queued clients stay connected');
+        assert.equal(maxQueued, 3, 'the pending queue never held more than 3');
+        assert.ok(refusals.length >= 1 && refusals.length <= total - 3, `refused: ${refusals.length}`);
+        for (const r of refusals) assert.equal(r.code, 'RESOURCE_EXHAUSTED');
+        // Exactly three are waiting to be taken.
+        const taken: LocalSocket[] = [];
+        for (let s = server.nextPendingConnection(); s; s = server.nextPendingConnection()) taken.push(s);
+        assert.equal(taken.length, 3);
+        queued = 0;
+        // With room again, a new client is queued.
+        const late = await connect(name, { timeout: 3000, auth });
+        clients.push(late);
+        await server.waitForNewConnection({ timeout: 3000 }).then((s) => taken.push(s));
+        assert.equal(late.state, 'connected');
+        for (const t of taken) t.abort();
+      } finally {
+        for (const c of clients) c.abort();
+        await server.close();
       }
-      // Every refused client is closed promptly.
-      await waitFor(() => clients.filter((c) => c.state === 'connected').length <= 3, 3000, 'refused clients to be closed');
-      await new Promise((r) => setTimeout(r, 100));
-      const stillConnected = clients.filter((c) => c.state === 'connected');
-      assert.equal(stillConnected.length, 3, 'the three queued clients stay connected');
-      assert.equal(maxQueued, 3, 'the pending queue never held more than 3');
-      assert.ok(refusals.length >= 1 && refusals.length <= total - 3, `refused: ${refusals.length}`);
-      for (const r of refusals) assert.equal(r.code, 'RESOURCE_EXHAUSTED');
-      // Exactly three are waiting to be taken.
-      const taken: LocalSocket[] = [];
-      for (let s = server.nextPendingConnection(); s; s = server.nextPendingConnection()) taken.push(s);
-      assert.equal(taken.length, 3);
-      queued = 0;
-      // With room again, a new client is queued.
-      const late = await connect(name, { timeout: 3000, auth: false });
-      clients.push(late);
-      await server.waitForNewConnection({ timeout: 3000 }).then((s) => taken.push(s));
-      assert.equal(late.state, 'connected');
-      for (const t of taken) t.abort();
-    } finally {
-      for (const c of clients) c.abort();
-      await server.close();
-    }
-  });
+    });
+  }
 
   test('maxConnections 2: past it new clients are refused and `refused` fires', async () => {
     const name = uniqueName('maxconn');
