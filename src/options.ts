@@ -24,6 +24,12 @@ export interface SocketLimits {
   idleTimeout?: number;
   /** How long `disconnectFromServer()` may wait to flush before it aborts. */
   closeTimeout?: number;
+  /**
+   * Keep writing after the peer's end-of-stream, until you call `end()` or
+   * `disconnectFromServer()` (request/response over a half-closed connection).
+   * Default false: the socket closes once what is queued is written (Qt, and Node's default).
+   */
+  allowHalfOpen?: boolean;
 }
 
 export interface ResolvedLimits {
@@ -31,6 +37,7 @@ export interface ResolvedLimits {
   maxWriteBuffer: number;
   idleTimeout: number;
   closeTimeout: number;
+  allowHalfOpen: boolean;
 }
 
 export function resolveLimits(raw: Record<string, unknown>): ResolvedLimits {
@@ -39,6 +46,7 @@ export function resolveLimits(raw: Record<string, unknown>): ResolvedLimits {
     maxWriteBuffer: optionalLimit(raw.maxWriteBuffer, 'maxWriteBuffer', DEFAULTS.maxWriteBuffer),
     idleTimeout: checkTimeout(raw.idleTimeout, 0, 'idleTimeout'),
     closeTimeout: checkTimeout(raw.closeTimeout, DEFAULTS.closeTimeout, 'closeTimeout'),
+    allowHalfOpen: checkBoolean(raw.allowHalfOpen, 'allowHalfOpen', false),
   };
 }
 

@@ -218,6 +218,8 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   #onEnd = (): void => {
     this.#peerEnded = true;
     this.emit('readChannelFinished');
+    // Half-open: the application still writes, and closes when it is done.
+    if (this.#limits.allowHalfOpen && this.#state === 'connected') return;
     // The peer will send nothing more: flush what we queued, then close (Qt semantics).
     void this.#closeAfterFlush(new LocalSocketError('PEER_CLOSED', 'the peer closed the connection'));
   };

@@ -802,3 +802,39 @@ test('connect timeout has a finite default: waiting for a server that never come
   assert.equal(result.code, 'TIMEOUT');
   assert.ok(result.elapsed >= DEFAULTS.connectTimeout - 50, `gave up after ${result.elapsed} ms, the default is ${DEFAULTS.connectTimeout} ms`);
 });
+
+describe('half-close between two localsocket peers', () => {
+  for (const allowHalfOpen of [true, false]) {
+    test(`allowHalfOpen ${allowHalfOpen}: a reply written after the client's end() ${allowHalfOpen ? 'arrives' : 'is refused, the socket having closed'}`, async () => {
+      const server = await listen(uniqueName('half'), { key: Buffer.alloc(32, 4), allowHalfOpen });
+      const outcome = new Promise<string>((resolve) => {
+        void server.waitForNewConnection({ timeout: 5000 }).then((peer) => {
+          peer.on('readChannelFinished', () => {
+            // Answer only after an await, as an async daemon would.
+            setTimeout(() => {
+              const request = peer.readAll().toString();
+              peer.write(`reply to ${request}`).then(
+                () => peer.disconnectFromServer().then(() => resolve('sent')),
+                (err: LocalSocketError) => resolve(err.code),
+              );
+            }, 30);
+          });
+        });
+      });
+      const client = await connect(server.serverName!, { key: Buffer.alloc(32, 4), timeout: 3000 });
+      await client.write('ping');
+      await client.end();
+      assert.equal(client.state, 'closing');
+      await client.waitForDisconnected({ timeout: 5000 });
+      const result = await outcome;
+      if (allowHalfOpen) {
+        assert.equal(result, 'sent');
+        assert.equal(client.readAll().toString(), 'reply to ping');
+      } else {
+        assert.equal(result, 'INVALID_STATE');
+        assert.equal(client.bytesAvailable, 0);
+      }
+      await server.close();
+    });
+  }
+});
