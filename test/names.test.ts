@@ -11,6 +11,7 @@ import { describe, test } from 'node:test';
 import { connect, listen, LocalSocketError, resolveName, type LocalServer, type LocalSocket } from '../src/index.js';
 import type { PlatformInfo } from '../src/platform.js';
 import { isLinux, isRoot, tempDir, uniqueName, unprivilegedUser } from './helpers.js';
+import { rejectsWith } from './finding-helpers.js';
 
 function plat(overrides: Partial<PlatformInfo> = {}): PlatformInfo {
   return {
@@ -267,16 +268,6 @@ async function withEnv(env: Record<string, string | undefined>, fn: () => Promis
   }
 }
 
-async function rejectsWith(promise: Promise<unknown>, expected: string): Promise<LocalSocketError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof LocalSocketError, `expected a LocalSocketError, got ${String(err)}`);
-    assert.equal(err.code, expected, err.message);
-    return err;
-  }
-  assert.fail(`expected ${expected}`);
-}
 
 const uid = process.getuid?.() ?? 0;
 

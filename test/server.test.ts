@@ -13,6 +13,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { connect, listen, LocalServer, LocalSocketError, type LocalSocket } from '../src/index.js';
 import { finished, fixture, isLinux, isWindows, runFixture, tempDir, uniqueName, unprivilegedUser, waitForLine, type PeerUser } from './helpers.js';
+import { rejectsWith } from './finding-helpers.js';
 
 const children = new Set<ChildProcess>();
 const dirs: string[] = [];
@@ -51,16 +52,6 @@ function serverChild(name: string, options: object = {}, flags: string[] = []): 
   return track(runFixture('server-listen.js', [name, JSON.stringify(options), ...flags]));
 }
 
-async function rejectsWith(promise: Promise<unknown>, expected: string): Promise<LocalSocketError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof LocalSocketError, `expected a LocalSocketError, got ${String(err)}`);
-    assert.equal(err.code, expected, err.message);
-    return err;
-  }
-  assert.fail(`expected ${expected}`);
-}
 
 /** Reads one line from a socket (with a deadline). */
 async function readLine(socket: LocalSocket): Promise<string> {

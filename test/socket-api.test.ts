@@ -14,6 +14,7 @@ import { after, describe, test } from 'node:test';
 import { connect, listen, LocalServer, LocalSocket, LocalSocketError } from '../src/index.js';
 import { DEFAULTS } from '../src/options.js';
 import { isWindows, noStrayErrors, tempDir, uniqueName } from './helpers.js';
+import { rejectsWith } from './finding-helpers.js';
 
 // Started at load, so its default deadline runs alongside the other tests; checked in the last test.
 const defaultDeadline = (async () => {
@@ -32,16 +33,6 @@ after(() => {
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
-async function rejectsWith(promise: Promise<unknown>, expected: string): Promise<LocalSocketError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof LocalSocketError, `expected a LocalSocketError, got ${String(err)}`);
-    assert.equal(err.code, expected, err.message);
-    return err;
-  }
-  assert.fail(`expected ${expected}`);
-}
 
 function throwsCode(fn: () => unknown, expected: string): void {
   assert.throws(fn, (e: unknown) => e instanceof LocalSocketError && e.code === expected);
