@@ -38,9 +38,10 @@ export function uniqueName(prefix: string): string {
   return `lsb-${prefix}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
-/** A fresh path for a raw `net` server, in a private temp directory. */
+/** A fresh path for a raw `net` server: a socket in a private temp directory, or a named pipe on Windows. */
 let rawDir: string | null = null;
 export function rawSocketPath(prefix: string): string {
+  if (process.platform === 'win32') return `\\\\.\\pipe\\lsb-${prefix}-${process.pid}-${randomBytes(3).toString('hex')}`;
   rawDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'lsb-'));
   return path.join(rawDir, `${prefix}-${randomBytes(3).toString('hex')}.sock`);
 }
@@ -81,8 +82,8 @@ process.on('exit', () => {
  * (a scenario file, e.g. 'bulk'). Each worker is its own process: the server
  * and the client of a scenario never share an event loop.
  */
-export async function spawnWorker(module: string, config: BenchConfig, opts: { exposeGc?: boolean; label?: string } = {}): Promise<Worker> {
-  const execArgv: string[] = [];
+export async function spawnWorker(module: string, config: BenchConfig, opts: { exposeGc?: boolean; label?: string; execArgv?: string[] } = {}): Promise<Worker> {
+  const execArgv: string[] = [...(opts.execArgv ?? [])];
   if (opts.exposeGc) execArgv.push('--expose-gc');
   if (config.cpuProfDir) {
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${config.cpuProfDir}`, `--cpu-prof-name=${module}-${opts.label ?? 'w'}-\${pid}.cpuprofile`);
@@ -189,6 +190,8 @@ export interface Row {
   /** Every repetition, for the JSON. */
   rawReps?: number[];
   oursReps?: number[];
+  /** Median of ours/raw taken pair by pair (each pair ran back to back): steadier when the machine drifts. */
+  pairedRatio?: number;
 }
 
 export interface ScenarioResult {
@@ -211,7 +214,9 @@ export function ratioRow(
   const raw = median(rawReps);
   const ours = median(oursReps);
   const ratio = ours / raw;
-  const row: Row = { scenario, metric, unit, raw, ours, ratio, rawReps, oursReps };
+  const pairs = Math.min(rawReps.length, oursReps.length);
+  const pairedRatio = median(Array.from({ length: pairs }, (_, i) => oursReps[i]! / rawReps[i]!));
+  const row: Row = { scenario, metric, unit, raw, ours, ratio, rawReps, oursReps, pairedRatio };
   if (target) {
     row.target = `${target.op} ${target.value}`;
     row.pass = target.op === '>=' ? ratio >= target.value : ratio <= target.value;

@@ -3,6 +3,11 @@
  *   raw net:        net.createConnection() until 'connect'
  *   ours raw mode:  connect(name, { auth: false }) resolved
  *   ours auth:      connect(name, { key }) resolved (mutual HMAC handshake done)
+ * For reference (no target), a fourth kind shows what the handshake's shape
+ * costs by itself:
+ *   raw net + exchange: raw net, then the handshake's three messages (40 B
+ *                   from the server, 72 B back, 40 B again) with no crypto
+ *                   and no library: the floor for any 3-message handshake.
  * The servers (one per kind, all in one server process) take every connection
  * as it arrives; the client (another process) connects one at a time,
  * rotating through the three kinds connection by connection, and closes each
@@ -17,13 +22,16 @@ import {
 } from './common.js';
 
 const CONNECTS = 1000;
-type Kind = 'raw' | 'oursRaw' | 'oursAuth';
-const KINDS: Kind[] = ['raw', 'oursRaw', 'oursAuth'];
+type Kind = 'raw' | 'oursRaw' | 'oursAuth' | 'rawExchange';
+const KINDS: Kind[] = ['raw', 'oursRaw', 'oursAuth', 'rawExchange'];
+const HELLO = 40;
+const PROOF = 72;
 
 interface Where {
   raw: string;
   oursRaw: string;
   oursAuth: string;
+  rawExchange: string;
 }
 
 // ---- server worker ---------------------------------------------------------------
@@ -41,8 +49,41 @@ function takeAll(server: LocalServer): void {
 
 // ---- client worker -----------------------------------------------------------------
 
+/** Resolves once `size` more bytes have arrived on `sock`. */
+function bytes(sock: net.Socket, size: number): Promise<void> {
+  return new Promise((resolve) => {
+    let got = 0;
+    const onData = (data: Buffer): void => {
+      got += data.length;
+      if (got < size) return;
+      sock.off('data', onData);
+      resolve();
+    };
+    sock.on('data', onData);
+  });
+}
+
+/** The raw-net floor of a 3-message handshake: server speaks, client answers, server answers. */
+function exchangeServer(sock: net.Socket): void {
+  sock.on('error', () => {});
+  sock.write(Buffer.alloc(HELLO, 1));
+  void bytes(sock, PROOF).then(() => sock.write(Buffer.alloc(HELLO, 2)));
+}
+
 async function connectOnce(kind: Kind, where: Where, key: Buffer): Promise<number> {
   const t0 = nowNs();
+  if (kind === 'rawExchange') {
+    const sock = net.createConnection({ path: where.rawExchange });
+    const hello = bytes(sock, HELLO);
+    await once(sock, 'connect');
+    await hello;
+    const reply = bytes(sock, HELLO);
+    sock.write(Buffer.alloc(PROOF, 3));
+    await reply;
+    const t1 = nowNs();
+    sock.destroy();
+    return t1 - t0;
+  }
   if (kind === 'raw') {
     const sock = net.createConnection({ path: where.raw });
     await once(sock, 'connect');
@@ -67,14 +108,17 @@ export const commands: Commands = {
     takeAll(b);
     const raw = rawSocketPath('connect');
     const r = net.createServer((sock) => sock.on('error', () => {}));
-    await new Promise<void>((resolve) => r.listen(raw, resolve));
-    servers.push(a, b, r);
-    return { raw, oursRaw, oursAuth };
+    await new Promise<void>((resolve) => r.listen({ path: raw, backlog: 511 }, resolve));
+    const rawExchange = rawSocketPath('exchange');
+    const x = net.createServer(exchangeServer);
+    await new Promise<void>((resolve) => x.listen({ path: rawExchange, backlog: 511 }, resolve));
+    servers.push(a, b, r, x);
+    return { raw, oursRaw, oursAuth, rawExchange };
   },
   /** `count` connections of each kind, interleaved; returns p50/p99 per kind in µs. */
   async run(args: { where: Where; count: number; rep: number }): Promise<Record<Kind, { p50: number; p99: number }>> {
     const key = keyFromHex(process.env.LSB_KEY!);
-    const times: Record<Kind, number[]> = { raw: [], oursRaw: [], oursAuth: [] };
+    const times: Record<Kind, number[]> = { raw: [], oursRaw: [], oursAuth: [], rawExchange: [] };
     for (let i = 0; i < args.count; i++) {
       for (let k = 0; k < KINDS.length; k++) {
         const kind = KINDS[(i + k + args.rep) % KINDS.length]!;
@@ -104,7 +148,7 @@ export async function run(config: BenchConfig): Promise<ScenarioResult> {
     for (let rep = 0; rep < reps; rep++) {
       const r = await client.call<Record<Kind, { p50: number; p99: number }>>('run', { where, count, rep });
       res.push(r);
-      log(`connect p50/p99 µs: raw ${r.raw.p50.toFixed(0)}/${r.raw.p99.toFixed(0)}, ours raw mode ${r.oursRaw.p50.toFixed(0)}/${r.oursRaw.p99.toFixed(0)}, ours auth ${r.oursAuth.p50.toFixed(0)}/${r.oursAuth.p99.toFixed(0)}`);
+      log(`connect p50/p99 µs: raw ${r.raw.p50.toFixed(0)}/${r.raw.p99.toFixed(0)}, ours raw mode ${r.oursRaw.p50.toFixed(0)}/${r.oursRaw.p99.toFixed(0)}, ours auth ${r.oursAuth.p50.toFixed(0)}/${r.oursAuth.p99.toFixed(0)}, raw net + 3-message exchange ${r.rawExchange.p50.toFixed(0)}/${r.rawExchange.p99.toFixed(0)}`);
     }
     const pick = (kind: Kind, k: 'p50' | 'p99'): number[] => res.map((r) => r[kind][k]);
     return {
@@ -114,8 +158,9 @@ export async function run(config: BenchConfig): Promise<ScenarioResult> {
         ratioRow('connect', 'connect p99, ours raw mode', 'µs', pick('raw', 'p99'), pick('oursRaw', 'p99')),
         ratioRow('connect', 'connect p50, ours authenticated', 'µs', pick('raw', 'p50'), pick('oursAuth', 'p50'), { op: '<=', value: 3 }),
         ratioRow('connect', 'connect p99, ours authenticated', 'µs', pick('raw', 'p99'), pick('oursAuth', 'p99')),
+        ratioRow('connect', 'connect p50, floor: raw net + 3-msg exchange', 'µs', pick('raw', 'p50'), pick('rawExchange', 'p50')),
       ],
-      notes: [],
+      notes: ['"floor" = raw net doing the handshake\'s three messages with no crypto and no library (in the localsocket column)'],
       details: { connectsPerKindPerRep: count, reps, perRep: res, processes: 'servers in one process, client in another; kinds interleaved connection by connection' },
     };
   } finally {

@@ -21,7 +21,7 @@ const SCENARIOS = ['bulk', 'roundtrip', 'connect', 'small-writes', 'memory', 'ma
 
 function parseArgs(argv: string[]): { only: string[]; config: BenchConfig } {
   const only: string[] = [];
-  const config: BenchConfig = { reps: 5, quick: false, cpuProfDir: null, keyHex: newKeyHex() };
+  const config: BenchConfig = { reps: 7, quick: false, cpuProfDir: null, keyHex: newKeyHex() };
   for (const arg of argv) {
     if (arg === '--quick') config.quick = true;
     else if (arg.startsWith('--reps=')) config.reps = Math.max(1, Number.parseInt(arg.slice(7), 10));
@@ -72,12 +72,29 @@ const started = Date.now();
 const selected = only.length > 0 ? SCENARIOS.filter((s) => only.includes(s)) : [...SCENARIOS];
 const results: ScenarioResult[] = [];
 console.error(`localsocket bench: ${selected.join(', ')}; ${config.reps} repetitions${config.quick ? ', QUICK sizes' : ''}; ${os.cpus().length} CPUs, Node ${process.version}, ${process.platform}`);
+// Safety valve for slower machines: the whole run (build aside) must stay well
+// inside 5 minutes. Sizes are never cut; if the run is projected to overshoot,
+// later scenarios get fewer repetitions (at least 3), and the output says so.
+const BUDGET_SECONDS = 240;
+const budgetNotes: string[] = [];
+let reps = config.reps;
 try {
-  for (const name of selected) {
+  for (const [index, name] of selected.entries()) {
+    const elapsed = (Date.now() - started) / 1000;
+    if (index > 0 && reps > 3) {
+      const projected = elapsed + (elapsed / index) * (selected.length - index);
+      if (projected > BUDGET_SECONDS) {
+        const fewer = Math.max(3, Math.floor((reps * (BUDGET_SECONDS - elapsed)) / (projected - elapsed)));
+        if (fewer < reps) {
+          budgetNotes.push(`time budget: ${fewer} repetitions instead of ${reps} from "${name}" on (sizes kept)`);
+          reps = fewer;
+        }
+      }
+    }
     const mod = (await import(`./${name}.js`)) as Scenario;
     const t0 = Date.now();
     console.error(`- ${name}`);
-    const result = await mod.run(config);
+    const result = await mod.run({ ...config, reps });
     result.seconds = (Date.now() - t0) / 1000;
     console.error(`  (${result.seconds.toFixed(1)} s)`);
     results.push(result);
@@ -87,11 +104,13 @@ try {
 }
 const totalSeconds = (Date.now() - started) / 1000;
 const rows = results.flatMap((r) => r.rows);
-const notes = results.flatMap((r) => r.notes.map((n) => `${r.name}: ${n}`));
+const notes = [...budgetNotes, ...results.flatMap((r) => r.notes.map((n) => `${r.name}: ${n}`))];
 
 console.log('');
 console.log(table(rows));
 console.log('');
+console.log('note: every scenario runs its server and its client(s) in separate processes (forked bench workers), for both implementations; the 200 clients of many-clients share one process.');
+console.log(`note: ${config.quick ? 'QUICK RUN - SIZES REDUCED, NOT A RECORD' : 'full sizes everywhere (1 GiB, 20,000, 2,000,000, 1,000 connections, 200 clients)'}; ${config.reps} repetitions per implementation after a warm-up, alternating; figures are medians.`);
 for (const note of notes) console.log(`note: ${note}`);
 const targeted = rows.filter((r) => r.pass !== undefined);
 const passed = targeted.filter((r) => r.pass).length;

@@ -56,7 +56,8 @@ export class ReadBuffer {
     const firstLeft = first.length - this.#offset;
     let result: Buffer;
     if (n <= firstLeft) {
-      result = first.subarray(this.#offset, this.#offset + n);
+      // A whole chunk is handed out as it is: no new view per read on the hot path.
+      result = this.#offset === 0 && n === first.length ? first : first.subarray(this.#offset, this.#offset + n);
       if (consume) this.#advance(n);
       return result;
     }
@@ -91,7 +92,7 @@ export class ReadBuffer {
       this.#offset = 0;
     }
     if (this.#head === this.#chunks.length) {
-      this.#chunks = [];
+      this.#chunks.length = 0; // emptied in place: no new array per read
       this.#head = 0;
     } else if (this.#head > 64 && this.#head * 2 > this.#chunks.length) {
       this.#chunks = this.#chunks.slice(this.#head);
