@@ -113,7 +113,9 @@ export const WIN32_NAMES: Readonly<Record<string, number>> = {
 const BY_OPERATION: Partial<Record<Operation, Readonly<Record<string, ErrorCode>>>> = {
   listen: { ENOENT: 'INVALID_NAME', ENOTDIR: 'INVALID_NAME', EEXIST: 'ADDRESS_IN_USE' },
   read: { ENOENT: 'CONNECTION_ERROR', EAGAIN: 'CONNECTION_ERROR', EBUSY: 'CONNECTION_ERROR' },
-  write: { ENOENT: 'CONNECTION_ERROR', EAGAIN: 'CONNECTION_ERROR', EBUSY: 'CONNECTION_ERROR', EOF: 'PEER_CLOSED' },
+  // A write never sees end-of-file on Unix; on Windows libuv reports a write cut off by the peer's
+  // exit (ERROR_BROKEN_PIPE) as EOF: the connection broke under the write, as EPIPE does on Unix.
+  write: { ENOENT: 'CONNECTION_ERROR', EAGAIN: 'CONNECTION_ERROR', EBUSY: 'CONNECTION_ERROR', EOF: 'CONNECTION_ERROR' },
   key: { ENOENT: 'INVALID_ARGUMENT', EEXIST: 'INVALID_STATE', ENOTDIR: 'INVALID_ARGUMENT' },
 };
 

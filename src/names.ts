@@ -3,7 +3,8 @@
  * every platform's rules are tested everywhere. The safety of the private
  * directory is checked later, when it is used (private-dir.ts).
  */
-import path from 'node:path';
+// Unix rules are POSIX paths whatever the host, so they resolve (and are tested) the same on Windows.
+import { posix as path } from 'node:path';
 import { LocalSocketError } from './errors.js';
 import { MAX_PIPE_NAME_CHARS, maxSocketPathBytes, type PlatformInfo } from './platform.js';
 

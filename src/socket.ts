@@ -37,7 +37,9 @@ function retryable(err: unknown, waitForServer: boolean): boolean {
   if (!(err instanceof LocalSocketError)) return false;
   const cause = (err.cause as { code?: string } | undefined)?.code;
   // The server exists but is busy: its backlog is full (EAGAIN) or, on Windows, every pipe instance is taken.
-  if (cause === 'EAGAIN' || cause === 'EBUSY' || cause === 'EWOULDBLOCK') return true;
+  if (cause === 'EAGAIN' || cause === 'EBUSY' || cause === 'EWOULDBLOCK' || cause === 'ERROR_PIPE_BUSY') return true;
+  // Windows: libuv waits for a busy pipe itself (WaitNamedPipe, 30 s), then fails with ETIMEDOUT; our deadline may be later.
+  if (cause === 'ETIMEDOUT' && (err.cause as { syscall?: string }).syscall === 'connect') return true;
   return waitForServer && (err.code === 'SERVER_NOT_FOUND' || err.code === 'CONNECTION_REFUSED');
 }
 

@@ -72,6 +72,13 @@ async function startListen(args: string[]): Promise<{ cli: Cli; endpoint: string
   return { cli, endpoint: match[1]! };
 }
 
+/**
+ * The exit status of a `listen` stopped with stop(): 0 on Unix (SIGTERM asks for a clean stop).
+ * Windows has no signals between processes: child.kill() is TerminateProcess, so the status is
+ * null there (and a named pipe leaves nothing behind to clean up).
+ */
+const STOPPED = isWindows ? null : 0;
+
 async function stop(cli: Cli, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
   if (cli.child.exitCode !== null) return cli.child.exitCode;
   cli.child.kill(signal);
@@ -163,7 +170,7 @@ describe('localsocket CLI', () => {
       assert.equal((await big.exited).code, 0, big.stderr());
       assert.ok(Buffer.concat(chunks).equals(payload), 'echoed bytes equal the bytes sent');
     } finally {
-      assert.equal(await stop(cli), 0);
+      assert.equal(await stop(cli), STOPPED);
     }
   });
 
@@ -174,7 +181,7 @@ describe('localsocket CLI', () => {
       const result = await run(['connect', name, '--raw'], 'plain bytes\n');
       assert.deepEqual(result, { code: 0, stdout: 'plain bytes\n', stderr: '' });
     } finally {
-      assert.equal(await stop(cli), 0);
+      assert.equal(await stop(cli), STOPPED);
     }
   });
 
@@ -186,7 +193,7 @@ describe('localsocket CLI', () => {
       assert.equal((await run(['connect', name], 'second\n')).code, 0);
       await until(cli.stdout, /first\nsecond\n/, 'listen stdout');
     } finally {
-      assert.equal(await stop(cli), 0);
+      assert.equal(await stop(cli), STOPPED);
     }
     assert.equal(cli.stdout(), 'first\nsecond\n');
   });
@@ -209,19 +216,31 @@ describe('localsocket CLI', () => {
     }
   });
 
-  it('check: a live name exits 0, a stale and a missing name exit 1', { skip: isWindows && 'socket files are Unix only' }, async () => {
+  it('check: a live name exits 0, a stale (Unix only: pipes vanish with their server) and a missing name exit 1', async () => {
     const live = uniqueName('cli-live');
-    const { cli, endpoint } = await startListen([live, '--access', 'group']);
+    // Named pipes have no group: access 'group' is UNSUPPORTED there.
+    const { cli, endpoint } = await startListen(isWindows ? [live] : [live, '--access', 'group']);
     try {
       const result = await run(['check', live]);
       assert.equal(result.code, 0, result.stdout + result.stderr);
       assert.match(result.stdout, new RegExp(`^endpoint: +${endpoint.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
       assert.match(result.stdout, /^server: +a server answers; it offers the localsocket handshake$/m);
-      assert.match(result.stdout, /^socket: +live; socket, mode 0660, owner uid \d+/m);
-      assert.match(result.stdout, /^directory: .*mode 0700, owner uid \d+.*\(private: ok\)$/m);
+      if (isWindows) {
+        assert.match(result.stdout, /^kind: +pipe$/m);
+        assert.match(result.stdout, /^socket: +named pipe: /m);
+      } else {
+        assert.match(result.stdout, /^socket: +live; socket, mode 0660, owner uid \d+/m);
+        assert.match(result.stdout, /^directory: .*mode 0700, owner uid \d+.*\(private: ok\)$/m);
+      }
     } finally {
       await stop(cli);
     }
+
+    const missing = await run(['check', uniqueName('cli-missing')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stdout, /^server: +no server \(nothing at this name\)$/m);
+    assert.match(missing.stdout, isWindows ? /^socket: +named pipe: /m : /^socket: +none$/m);
+    if (isWindows) return; // no stale pipe: a named pipe goes away with its last handle
 
     const stale = uniqueName('cli-stale');
     const file = resolvedPath(stale);
@@ -237,11 +256,6 @@ describe('localsocket CLI', () => {
     } finally {
       fs.rmSync(file, { force: true });
     }
-
-    const missing = await run(['check', uniqueName('cli-missing')]);
-    assert.equal(missing.code, 1);
-    assert.match(missing.stdout, /^server: +no server \(nothing at this name\)$/m);
-    assert.match(missing.stdout, /^socket: +none$/m);
   });
 
   it('connect --wait finds a server that starts 500 ms later', async () => {
@@ -261,7 +275,7 @@ describe('localsocket CLI', () => {
     }
   });
 
-  it('SIGTERM and SIGINT stop listen cleanly and remove its socket', { skip: isWindows && 'named pipes leave no file' }, async () => {
+  it('SIGTERM and SIGINT stop listen cleanly and remove its socket', { skip: isWindows && 'Windows has no SIGTERM/SIGINT for another process (kill() is TerminateProcess), and named pipes leave no file' }, async () => {
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       const name = uniqueName('cli-term');
       const { cli, endpoint } = await startListen([name, '--echo']);
@@ -281,7 +295,8 @@ describe('localsocket CLI', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stderr, '', 'no progress bar or errors when stderr is not a terminal');
     const { stdout } = result;
-    assert.match(stdout, /listen\(\) proved it stale, removed it and took the name/);
+    // A named pipe goes away with its server: there is no stale one to reclaim on Windows.
+    assert.match(stdout, isWindows ? /skipped: named pipes vanish with their server/ : /listen\(\) proved it stale, removed it and took the name/);
     assert.match(stdout, /sent "hello" +-> +echoed "hello"/);
     assert.match(stdout, /the client refused it: AUTH_FAILED: /);
     assert.match(stdout, /application bytes the impostor received: 0$/m);
@@ -289,7 +304,7 @@ describe('localsocket CLI', () => {
     assert.match(stdout, /^report$/m);
     assert.match(stdout, /^ {2}connect, handshake included +[\d.]+ m?s \(median of 20/m);
     assert.match(stdout, /^ {2}64 MiB echo +[\d.]+ m?s, [\d.]+ MiB\/s each way$/m);
-    assert.match(stdout, /^ {2}stale socket +reclaimed in /m);
+    assert.match(stdout, isWindows ? /^ {2}stale socket +skipped \(named pipes vanish with their server\)$/m : /^ {2}stale socket +reclaimed in /m);
     assert.match(stdout, /^ {2}impostor +refused \(AUTH_FAILED\)$/m);
     assert.match(stdout, /^demo finished: everything worked$/m);
     const endpoint = stdout.match(/^ {2}endpoint: +(.+)$/m)?.[1];

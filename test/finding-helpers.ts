@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import fs from 'node:fs';
 import net from 'node:net';
 import { connect, listen, LocalServer, LocalSocket, LocalSocketError, type ErrorCode } from '../src/index.js';
 import type { ConnectOptions, ServerOptions } from '../src/index.js';
-import { openFdCount, uniqueName } from './helpers.js';
+import { finished, fullName, isWindows, openFdCount, runFixture, tempDir, uniqueName, waitForLine } from './helpers.js';
 
 /** Codes a pending write may settle with when its socket goes away (SPEC 3 / 7). */
 export const WRITE_TEARDOWN_CODES: readonly ErrorCode[] = ['ABORTED', 'PEER_CLOSED', 'CONNECTION_ERROR', 'INVALID_STATE', 'TIMEOUT'];
@@ -153,3 +154,42 @@ export const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A plain listener in another process that never accepts again, at a name where a connect can
+ * only wait. Linux: its event loop is blocked and its backlog filled, so a further connect fails
+ * with EAGAIN at once (and the library retries). Windows: its only pipe instance
+ * (NODE_PENDING_PIPE_INSTANCES=1) is taken, so a further connect gets ERROR_PIPE_BUSY and libuv
+ * waits in WaitNamedPipe. `fillers` reports how the connects that filled it ended.
+ */
+export async function busyListener(): Promise<{ dir: string; file: string; fillers: string[]; close(): Promise<void> }> {
+  const dir = tempDir();
+  const file = fullName(dir, 'busy.sock');
+  const child = runFixture('finding-listener.js', [file, 'block', '1'], isWindows ? { env: { NODE_PENDING_PIPE_INSTANCES: '1' } } : {});
+  const sockets: net.Socket[] = [];
+  const fillers: string[] = [];
+  const close = async (): Promise<void> => {
+    for (const s of sockets) s.destroy();
+    const done = finished(child, 10_000);
+    child.kill('SIGKILL');
+    await done;
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitForLine(child, /^ready/);
+    // Windows: one connect takes the one instance (the kernel completes it; nobody accepts it).
+    for (let i = 0; i < (isWindows ? 1 : 64); i++) {
+      const s = net.createConnection(file);
+      sockets.push(s);
+      const outcome = await new Promise<string>((resolve) => {
+        s.once('connect', () => resolve('connected'));
+        s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+      });
+      fillers.push(outcome);
+      if (outcome !== 'connected') break;
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { dir, file, fillers, close };
+}

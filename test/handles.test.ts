@@ -176,7 +176,7 @@ async function peerKilledCycle(name: string, i: number, ours: Holding): Promise<
 
 // ---- the tests --------------------------------------------------------------
 
-test('descriptors return to baseline after 2,000 connect/close cycles ending every way', { skip: !isLinux && 'needs /proc/self/fd (Linux)', timeout: 180_000 }, async () => {
+test('descriptors return to baseline after 2,000 connect/close cycles ending every way', { skip: !isLinux && 'needs /proc/self/fd to count descriptors (Linux; Node cannot count Windows handles, and under Wine /proc is the Linux one)', timeout: 180_000 }, async () => {
   const name = uniqueName('h');
   const closedName = uniqueName('hc');
 

@@ -9,6 +9,14 @@ import { fileURLToPath } from 'node:url';
 export const isWindows = process.platform === 'win32';
 export const isLinux = process.platform === 'linux';
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+/**
+ * The Windows node.exe running under Wine (scripts/windows): Wine's loader sets WINELOADER in
+ * every process it starts. Only for the documented divergences (scripts/windows/README.md).
+ */
+export const isWine = isWindows && process.env.WINELOADER !== undefined;
+/** Why a test of "two servers race for one name" cannot hold under Wine. */
+export const WINE_SECOND_LISTEN =
+  'Wine divergence: a second listen on a live pipe name succeeds at the OS level (real Windows: EADDRINUSE, libuv creates the first instance with FILE_FLAG_FIRST_PIPE_INSTANCE), so two listens racing past the probe both win';
 
 /** A fresh short server name, unique to this test run. */
 export function uniqueName(prefix = 't'): string {
@@ -20,6 +28,15 @@ export function tempDir(prefix = 'lstest-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   fs.chmodSync(dir, 0o755);
   return dir;
+}
+
+/**
+ * A full server name for tests that need one rather than a short name: the
+ * socket path `dir/base` on Unix; on Windows a pipe name unique to `dir`
+ * (`\\.\pipe\<dir's name>-<base>`), since named pipes live in no directory.
+ */
+export function fullName(dir: string, base: string): string {
+  return isWindows ? `\\\\.\\pipe\\${path.basename(dir)}-${base}` : path.join(dir, base);
 }
 
 /** Open descriptors of this process (Linux). */

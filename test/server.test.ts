@@ -12,7 +12,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { connect, listen, LocalServer, LocalSocketError, type LocalSocket } from '../src/index.js';
-import { finished, fixture, isLinux, isWindows, runFixture, tempDir, uniqueName, unprivilegedUser, waitForLine, type PeerUser } from './helpers.js';
+import { finished, fixture, fullName, isLinux, isWindows, runFixture, tempDir, uniqueName, unprivilegedUser, waitForLine, type PeerUser } from './helpers.js';
 import { rejectsWith } from './finding-helpers.js';
 
 const children = new Set<ChildProcess>();
@@ -112,7 +112,7 @@ function waitFor(predicate: () => boolean, timeoutMs: number, what: string): Pro
   });
 }
 
-const unix = { skip: isWindows && 'Unix sockets only (skipped on Windows)' } as const;
+const unix = { skip: isWindows && 'Unix sockets only (skipped on Windows; the named-pipe equivalents are in windows.test.ts)' } as const;
 
 // ---------------------------------------------------------------------------
 
@@ -123,27 +123,27 @@ describe('one live server per name', () => {
     echoAll(first);
     try {
       const file = first.fullServerName!;
-      const before = fs.lstatSync(file);
+      const before = isWindows ? null : fs.lstatSync(file); // a named pipe has no file
       await rejectsWith(listen(name), 'ADDRESS_IN_USE');
       const second = new LocalServer();
       await rejectsWith(second.listen(name), 'ADDRESS_IN_USE');
       assert.equal(second.isListening, false);
-      assert.equal(fs.lstatSync(file).ino, before.ino, 'the live socket file was not replaced');
+      if (before) assert.equal(fs.lstatSync(file).ino, before.ino, 'the live socket file was not replaced');
       assert.equal(await roundTrip(name), 'round-trip\n');
     } finally {
       await first.close();
     }
   });
 
-  test('a second listen on a live full path is ADDRESS_IN_USE; the first keeps working', unix, async () => {
-    const file = path.join(dir(), 'dup.sock');
+  test('a second listen on a live full path (Windows: a full pipe name) is ADDRESS_IN_USE; the first keeps working', async () => {
+    const file = fullName(dir(), 'dup.sock');
     const first = await listen(file);
     echoAll(first);
     try {
-      const before = fs.lstatSync(file);
+      const before = isWindows ? null : fs.lstatSync(file);
       await rejectsWith(listen(file), 'ADDRESS_IN_USE');
       await rejectsWith(listen(file, { access: 'world' }), 'ADDRESS_IN_USE');
-      assert.equal(fs.lstatSync(file).ino, before.ino);
+      if (before) assert.equal(fs.lstatSync(file).ino, before.ino);
       assert.equal(await roundTrip(file), 'round-trip\n');
     } finally {
       await first.close();

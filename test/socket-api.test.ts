@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { after, describe, test } from 'node:test';
 import { connect, listen, LocalServer, LocalSocket, LocalSocketError } from '../src/index.js';
 import { DEFAULTS } from '../src/options.js';
-import { isWindows, noStrayErrors, tempDir, uniqueName } from './helpers.js';
+import { fullName, isWindows, noStrayErrors, tempDir, uniqueName } from './helpers.js';
 import { rejectsWith } from './finding-helpers.js';
 
 // Started at load, so its default deadline runs alongside the other tests; checked in the last test.
@@ -27,6 +27,10 @@ const defaultDeadline = (async () => {
     return { code: (err as LocalSocketError).code, elapsed: Date.now() - started };
   }
 })();
+
+/** Why half-close tests cannot hold on Windows (libuv's eof_timer, src/win/pipe.c). */
+const NO_HALF_CLOSE =
+  'Windows named pipes have no half-close: after end() libuv closes the whole pipe once no data arrived for 50 ms, and the peer sees end-of-stream only then';
 
 const dirs: string[] = [];
 after(() => {
@@ -377,9 +381,12 @@ describe('read-buffer backpressure', () => {
       })();
       sending.catch(() => {});
 
-      // Nobody reads: the buffer fills to its bound and stops there.
+      // Nobody reads: the buffer fills to its bound and stops there. The bound is the limit plus one
+      // kernel read. Windows: libuv reads all a pipe holds at once (PeekNamedPipe), the peer's pending
+      // write included, so one read can be a whole 256 KiB write plus libuv's 64 KiB pipe buffer.
+      const BOUND = isWindows ? LIMIT + 256 * 1024 + 64 * 1024 : 2 * LIMIT;
       await waitFor(() => p.client.bytesAvailable >= LIMIT && Date.now() - lastArrival > 250, 5000, 'the read buffer to fill and settle');
-      assert.ok(p.client.bytesAvailable <= 2 * LIMIT, `bytesAvailable ${p.client.bytesAvailable}`);
+      assert.ok(p.client.bytesAvailable <= BOUND, `bytesAvailable ${p.client.bytesAvailable}`);
       assert.equal(sent, false, 'the sender is held back by backpressure');
 
       // Now read everything.
@@ -394,7 +401,7 @@ describe('read-buffer backpressure', () => {
       await sending;
       assert.equal(received, TOTAL);
       assert.equal(hash.digest('hex'), createHash('sha256').update(data).digest('hex'), 'all 16 MiB, in order');
-      assert.ok(maxAvailable <= 2 * LIMIT, `bytesAvailable peaked at ${maxAvailable}`);
+      assert.ok(maxAvailable <= BOUND, `bytesAvailable peaked at ${maxAvailable}`);
     } finally {
       await p.close();
     }
@@ -425,10 +432,10 @@ describe('connecting', () => {
     }
   });
 
-  test('waitForServer also covers a full path whose socket appears later', { skip: isWindows && 'Unix paths only' }, async () => {
+  test('waitForServer also covers a full path (Windows: a full pipe name) whose socket appears later', async () => {
     const d = tempDir();
     dirs.push(d);
-    const file = path.join(d, 'later.sock');
+    const file = fullName(d, 'later.sock');
     const connecting = connect(file, { waitForServer: true, timeout: 5000, auth: false });
     await new Promise((r) => setTimeout(r, 300));
     const server = await listen(file, { auth: false });
@@ -460,7 +467,7 @@ describe('connecting', () => {
     await rejectsWith(connect(uniqueName('missing'), { timeout: 5000 }), 'SERVER_NOT_FOUND');
     const d = tempDir();
     dirs.push(d);
-    await rejectsWith(connect(path.join(d, 'missing.sock'), { timeout: 5000 }), 'SERVER_NOT_FOUND');
+    await rejectsWith(connect(fullName(d, 'missing.sock'), { timeout: 5000 }), 'SERVER_NOT_FOUND');
   });
 
   test('with waitForServer and no server, the deadline ends the wait with TIMEOUT', async () => {
@@ -590,7 +597,7 @@ describe('Node stream interop', () => {
     }
   });
 
-  test('toStream(): a reply that arrives after our end() (state closing) is still read, then the stream ends', { skip: isWindows && 'Unix paths only' }, async () => {
+  test('toStream(): a reply that arrives after our end() (state closing) is still read, then the stream ends', { skip: isWindows && NO_HALF_CLOSE }, async () => {
     // A plain half-close-capable peer (raw mode): it answers only after it has seen our end-of-stream.
     const d = tempDir();
     dirs.push(d);
@@ -681,11 +688,11 @@ describe('disconnectFromServer and abort are idempotent in every state', { timeo
       });
     });
 
-    test(`connecting (in the handshake with a silent server), ${order}`, { skip: isWindows && 'Unix paths only' }, async () => {
+    test(`connecting (in the handshake with a silent server), ${order}`, async () => {
       await noStrayErrors(async () => {
         const d = tempDir();
         dirs.push(d);
-        const file = path.join(d, 'silent.sock');
+        const file = fullName(d, 'silent.sock');
         const peers: net.Socket[] = [];
         const silent = net.createServer((c) => peers.push(c)); // accepts, never answers the handshake
         await new Promise<void>((resolve) => silent.listen(file, resolve));
@@ -796,7 +803,7 @@ test('connect timeout has a finite default: waiting for a server that never come
 
 describe('half-close between two localsocket peers', () => {
   for (const allowHalfOpen of [true, false]) {
-    test(`allowHalfOpen ${allowHalfOpen}: a reply written after the client's end() ${allowHalfOpen ? 'arrives' : 'is refused, the socket having closed'}`, async () => {
+    test(`allowHalfOpen ${allowHalfOpen}: a reply written after the client's end() ${allowHalfOpen ? 'arrives' : 'is refused, the socket having closed'}`, { skip: allowHalfOpen && isWindows && NO_HALF_CLOSE }, async () => {
       const server = await listen(uniqueName('half'), { key: Buffer.alloc(32, 4), allowHalfOpen });
       const outcome = new Promise<string>((resolve) => {
         void server.waitForNewConnection({ timeout: 5000 }).then((peer) => {

@@ -25,8 +25,8 @@ export function defaultKeyPath(p: PlatformInfo): string {
     const base = p.env.LOCALAPPDATA || path.win32.join(os.homedir(), 'AppData', 'Local');
     return path.win32.join(base, 'localsocket', 'key');
   }
-  const config = p.env.XDG_CONFIG_HOME && path.isAbsolute(p.env.XDG_CONFIG_HOME) ? p.env.XDG_CONFIG_HOME : path.join(os.homedir(), '.config');
-  return path.join(config, 'localsocket', 'key');
+  const config = p.env.XDG_CONFIG_HOME && path.posix.isAbsolute(p.env.XDG_CONFIG_HOME) ? p.env.XDG_CONFIG_HOME : path.posix.join(os.homedir(), '.config');
+  return path.posix.join(config, 'localsocket', 'key');
 }
 
 /** Checks a key given in memory: bytes, at least 16 of them. */
@@ -48,10 +48,19 @@ function parseKeyText(text: string): Buffer {
 /** Reads a key file without following symlinks and checks who may reach it. */
 export function readKeyFile(file: string, p: PlatformInfo): Buffer {
   let fd: number;
+  // Windows has no O_NOFOLLOW, uid or group/other modes (the file's ACL, which Node cannot read,
+  // decides; %LOCALAPPDATA% is private to its user by default): refuse a symbolic link or junction
+  // seen by lstat, and check below that the file opened is the one looked at.
+  let seen: fs.Stats | undefined;
   try {
+    if (p.platform === 'win32') {
+      seen = fs.lstatSync(file);
+      if (seen.isSymbolicLink()) throw keyError('it is a symbolic link');
+    }
     const noFollow = p.platform === 'win32' ? 0 : fs.constants.O_NOFOLLOW;
     fd = fs.openSync(file, fs.constants.O_RDONLY | noFollow);
   } catch (err) {
+    if (err instanceof LocalSocketError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ELOOP') throw keyError('it is a symbolic link', err);
     if (code === 'ENOENT') throw new LocalSocketError('INVALID_ARGUMENT', 'key file not found', { cause: err });
@@ -60,6 +69,7 @@ export function readKeyFile(file: string, p: PlatformInfo): Buffer {
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw keyError('not a regular file');
+    if (seen && (st.ino !== seen.ino || st.dev !== seen.dev)) throw keyError('it was replaced while being opened');
     if (p.platform !== 'win32') {
       if (p.uid !== undefined && st.uid !== p.uid) throw keyError('it belongs to another user');
       if ((st.mode & 0o077) !== 0) throw keyError('other users can read or write it');

@@ -73,6 +73,8 @@ async function dial(endpoint: Endpoint): Promise<DialResult> {
     const code = err instanceof LocalSocketError ? err.code : 'UNKNOWN';
     const cause = (err as { cause?: { code?: string } }).cause?.code;
     if (cause === 'EAGAIN' || cause === 'EWOULDBLOCK' || cause === 'EBUSY') return { answer: 'busy', detail: 'a server is up but busy (its backlog is full)' };
+    // Windows: on ERROR_PIPE_BUSY libuv waits for a free instance itself, so a busy pipe shows as a dial that times out.
+    if (code === 'TIMEOUT' && endpoint.kind === 'pipe') return { answer: 'busy', detail: 'a server is up but busy (every pipe instance is taken)' };
     if (code === 'CONNECTION_REFUSED') return { answer: 'refused', detail: 'no server answers (connection refused)' };
     if (code === 'SERVER_NOT_FOUND') return { answer: 'missing', detail: 'no server (nothing at this name)' };
     if (code === 'ACCESS_DENIED') return { answer: 'denied', detail: 'cannot tell: access denied' };

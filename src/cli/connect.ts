@@ -24,6 +24,7 @@ Options:
   --raw                  no authentication handshake (plain servers: Qt, Python)
   --key-file FILE        authenticate with this key file instead of
                          ~/.config/localsocket/key
+                         (%LOCALAPPDATA%\\localsocket\\key on Windows)
   --qt                   resolve NAME as Qt's QLocalSocket does
   --abstract             Linux abstract namespace
   -h, --help             show this help

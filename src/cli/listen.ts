@@ -29,6 +29,7 @@ Options:
   --raw                  no authentication handshake (plain peers: Qt, Python, nc)
   --key-file FILE        authenticate with this key file instead of
                          ~/.config/localsocket/key
+                         (%LOCALAPPDATA%\\localsocket\\key on Windows)
   --qt                   resolve NAME as Qt's QLocalServer does
   --abstract             Linux abstract namespace (no socket file)
   -h, --help             show this help

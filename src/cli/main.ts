@@ -33,7 +33,8 @@ const TOP_HELP = `Usage: localsocket COMMAND [options]
 
 Local IPC over Unix domain sockets and Windows named pipes, secure by default:
 same-user permissions plus a mutual HMAC-SHA256 handshake with the per-user
-key ~/.config/localsocket/key (created on first use).
+key ~/.config/localsocket/key (%LOCALAPPDATA%\\localsocket\\key on Windows),
+created on first use.
 
 Commands:
 ${Object.entries(COMMANDS)
