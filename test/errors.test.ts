@@ -201,6 +201,19 @@ test('ACCESS_DENIED: our private directory created first by another user (squatt
 
 // ---- TIMEOUT ------------------------------------------------------------------
 
+test('a busy server (backlog full; on Windows every pipe instance taken) is retried with backoff until it accepts', { skip: !isLinux && !isWindows && 'backlog behaviour is Linux-specific' }, async () => {
+  // The listener blocks for 700 ms, then accepts: without retries the first attempt fails at once (EAGAIN).
+  const busy = await busyListener(700);
+  try {
+    assert.ok(busy.fillers.every((o) => o === 'connected' || o === 'EAGAIN'), busy.fillers.join(','));
+    const socket = await connect(busy.file, { ...RAW, timeout: 5000 });
+    assert.equal(socket.state, 'connected');
+    socket.abort();
+  } finally {
+    await busy.close();
+  }
+});
+
 test('TIMEOUT: connecting to a server that never accepts (its backlog is full; on Windows every pipe instance busy)', { skip: !isLinux && !isWindows && 'backlog behaviour is Linux-specific' }, async () => {
   const busy = await busyListener();
   try {

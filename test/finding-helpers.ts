@@ -161,10 +161,11 @@ export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeou
  * (NODE_PENDING_PIPE_INSTANCES=1) is taken, so a further connect gets ERROR_PIPE_BUSY and libuv
  * waits in WaitNamedPipe. `fillers` reports how the connects that filled it ended.
  */
-export async function busyListener(): Promise<{ dir: string; file: string; fillers: string[]; close(): Promise<void> }> {
+export async function busyListener(blockMs?: number): Promise<{ dir: string; file: string; fillers: string[]; close(): Promise<void> }> {
   const dir = tempDir();
   const file = fullName(dir, 'busy.sock');
-  const child = runFixture('finding-listener.js', [file, 'block', '1'], isWindows ? { env: { NODE_PENDING_PIPE_INSTANCES: '1' } } : {});
+  const args = [file, 'block', '1', ...(blockMs === undefined ? [] : [String(blockMs)])];
+  const child = runFixture('finding-listener.js', args, isWindows ? { env: { NODE_PENDING_PIPE_INSTANCES: '1' } } : {});
   const sockets: net.Socket[] = [];
   const fillers: string[] = [];
   const close = async (): Promise<void> => {
