@@ -96,13 +96,6 @@ export class Writer {
     return this.#accepted;
   }
 
-  /** Bytes of writes still waiting for room (not counted in bytesToWrite). */
-  get bytesWaiting(): number {
-    let total = 0;
-    for (const w of this.#waiting) total += w.data.length - w.taken;
-    return total;
-  }
-
   get idle(): boolean {
     return this.#accepted === 0 && this.#waiting.length === 0;
   }
