@@ -526,9 +526,11 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    * Waits for new data, as Qt's waitForReadyRead: resolves on the next
    * `readyRead` emitted after the call, whoever then reads the bytes. Bytes
    * already buffered do not count, so `while (s.bytesAvailable < n) await
-   * s.waitForReadyRead()` waits for more each time round.
+   * s.waitForReadyRead()` waits for more each time round. It also resolves
+   * when the peer's end-of-stream arrives during the wait while bytes are
+   * unread: they can then be read as the last line (readLine).
    * @param options `timeout` in ms (default 30000) and `signal`
-   * @returns resolves on the next readyRead
+   * @returns resolves on the next readyRead (or end-of-stream with bytes unread)
    * @throws (rejects) TIMEOUT, ABORTED; PEER_CLOSED (or the error that ended the
    *   connection) once nothing more can arrive; INVALID_STATE if the socket never
    *   connected or was closed locally; INVALID_ARGUMENT for bad options
@@ -537,10 +539,15 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     const { timeout, signal } = this.#waitOptions(options);
     return waitWithDeadline<void>('waitForReadyRead', timeout, signal, (resolve, reject) => {
       const onReadyRead = (): void => resolve();
+      let during = false;
       const check = (): void => {
-        if (!this.#moreMayArrive()) reject(this.#cannotRead('waitForReadyRead'));
+        if (this.#moreMayArrive()) return;
+        // The end came during the wait: what is still buffered has become readable as a last line.
+        if (during && this.bytesAvailable > 0) resolve();
+        else reject(this.#cannotRead('waitForReadyRead'));
       };
       check();
+      during = true;
       this.on('readyRead', onReadyRead);
       this.on('stateChanged', check);
       this.on('readChannelFinished', check);

@@ -315,6 +315,24 @@ describe('the read buffer after a close', () => {
     }
   });
 
+  test('the line loop while (!canReadLine()) await waitForReadyRead() gets a last line that the peer ends without a newline', async () => {
+    const p = await pair();
+    try {
+      const line = (async () => {
+        while (!p.client.canReadLine()) await p.client.waitForReadyRead({ timeout: 5000 });
+        return p.client.readLine()?.toString();
+      })();
+      await p.peer.write('no newline, then the end');
+      await delay(30);
+      await p.peer.disconnectFromServer();
+      // The end-of-stream, arriving during a wait with bytes unread, makes them a line: the wait resolves.
+      assert.equal(await line, 'no newline, then the end');
+      await rejectsWith(p.client.waitForReadyRead({ timeout: 5000 }), 'PEER_CLOSED', 'nothing more can come');
+    } finally {
+      await p.close();
+    }
+  });
+
   test('while the connection is open, a last piece without a newline waits for more', async () => {
     const p = await pair();
     try {
