@@ -40,8 +40,12 @@ export function endpointOfFd(fd: number): Endpoint | null {
     return null; // no /proc (a container without it), or the descriptor is not what we thought
   }
   if (bound === null) return null;
-  // The kernel shows the abstract namespace's leading NUL as '@'.
-  if (bound.startsWith('@')) return { kind: 'abstract', name: bound, address: `\0${bound.slice(1)}`, longPath: false };
+  // The kernel shows NUL bytes as '@': the abstract namespace's leading one, and the padding that
+  // libuv binds after the name (it passes the whole sun_path), which is dropped here.
+  if (bound.startsWith('@')) {
+    const name = bound.slice(1).replace(/@+$/, '');
+    return { kind: 'abstract', name: `@${name}`, address: `\0${name}`, longPath: false };
+  }
   // A relative path, or one bound through a directory descriptor, names nothing we can show.
   if (!bound.startsWith('/') || bound.startsWith('/proc/')) return null;
   return { kind: 'unix', name: bound, address: bound, longPath: false };
