@@ -507,3 +507,52 @@ describe('readLine(maxLength) on lines of any length', () => {
     }
   });
 });
+
+// ---- the Qt test idioms of docs/QT-PORTING.md ---------------------------------------
+
+describe('Qt test idioms as docs/QT-PORTING.md writes them', () => {
+  test('recycling: a new server on a closed one\'s name, a new socket after abort()', async () => {
+    const name = uniqueName('recycle');
+    let server = await listen(name, { key: KEY });
+    let socket = await connect(name, { key: KEY, timeout: 5000 });
+    await server.close();
+    await rejectsWith(server.listen(name), 'INVALID_STATE', 'listen() again on the same object');
+    server = await listen(name, { key: KEY });
+    socket.abort();
+    await rejectsWith(socket.connectToServer(name, { key: KEY }), 'INVALID_STATE', 'connectToServer() again on the same object');
+    socket = await connect(name, { key: KEY, timeout: 5000 });
+    const taken = await server.waitForNewConnection({ timeout: 5000 });
+    await socket.write('again\n');
+    while (!taken.canReadLine()) await taken.waitForReadyRead({ timeout: 5000 });
+    assert.equal(taken.readLine()?.toString(), 'again\n');
+    socket.abort();
+    taken.abort();
+    await server.close();
+  });
+
+  test('hitMaximumConnections: past maxPendingConnections a peer is refused and reported; the first is taken', async () => {
+    const name = uniqueName('max');
+    const server = await listen(name, { key: KEY, maxPendingConnections: 1 });
+    try {
+      const refused = once(server, 'refused', { signal: AbortSignal.timeout(5000) });
+      const clients = await Promise.allSettled([1, 2, 3].map(() => connect(name, { key: KEY, timeout: 5000 })));
+      const first = await server.waitForNewConnection({ timeout: 3000 });
+      const [reason] = (await refused) as [LocalSocketError];
+      assert.equal(reason.code, 'RESOURCE_EXHAUSTED');
+      assert.ok(clients.some((c) => c.status === 'fulfilled'));
+      first.abort();
+      for (const c of clients) if (c.status === 'fulfilled') c.value.abort();
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("waitForNewConnection's timedOut is a TIMEOUT rejection", async () => {
+    const server = await listen(uniqueName('timedout'), { key: KEY });
+    try {
+      await rejectsWith(server.waitForNewConnection({ timeout: 50 }), 'TIMEOUT');
+    } finally {
+      await server.close();
+    }
+  });
+});
