@@ -73,6 +73,9 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   #inputDropped = false;
   /** True until the socket is handed out: readyRead / readChannelFinished wait (see #announceLater). */
   #held = false;
+  /** The hand-out is under way (the hold ends this turn): an end-of-stream waits too, so it is reported after the bytes before it. */
+  #endHeld = false;
+  #endDeferred = false;
   #lastError: LocalSocketError | null = null;
 
   constructor(options: ConnectOptions = {}) {
@@ -204,11 +207,14 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    * readChannelFinished for an end-of-stream.
    */
   #announceLater(): void {
+    this.#endHeld = true;
     onLaterTurn(() => {
       if (!this.#held) return;
       this.#held = false;
       if (this.bytesAvailable > 0) this.emit('readyRead');
-      if (this.#peerEnded) this.emit('readChannelFinished');
+      if (!this.#peerEnded || this.#inputDropped || this.#released) return; // closed here meanwhile: nothing to report
+      if (this.#endDeferred) this.#afterPeerEnd();
+      else this.emit('readChannelFinished');
     });
   }
 
@@ -250,12 +256,22 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
 
   #onEnd = (): void => {
     this.#peerEnded = true;
+    // Being handed out: reported after the bytes before it, this turn (#announceLater). A pending connection
+    // is not held back: one whose peer left closes and leaves the queue.
+    if (this.#held && this.#endHeld) {
+      this.#endDeferred = true;
+      return;
+    }
+    this.#afterPeerEnd();
+  };
+
+  #afterPeerEnd(): void {
     if (!this.#held) this.emit('readChannelFinished');
     // Half-open: the application still writes, and closes when it is done.
     if (this.#limits.allowHalfOpen && this.#state === 'connected') return;
     // The peer will send nothing more: flush what we queued, then close (Qt semantics).
     void this.#closeAfterFlush(new LocalSocketError('PEER_CLOSED', 'the peer closed the connection'));
-  };
+  }
 
   #onTransportError = (err: Error): void => {
     this.#release(fromSystemError(err, 'write'));

@@ -187,6 +187,35 @@ describe('no event of a socket fires before it is handed out', () => {
     }
   });
 
+  test('client: a server that greets and closes at once: readyRead, readChannelFinished, disconnected, in that order', async () => {
+    const name = uniqueName('bye');
+    const server = await listen(name, { key: KEY });
+    server.on('newConnection', () => {
+      for (let s = server.nextPendingConnection(); s; s = server.nextPendingConnection()) {
+        void s.write('go away\n');
+        void s.disconnectFromServer();
+      }
+    });
+    try {
+      for (let round = 0; round < 10; round++) {
+        const socket = await connect(name, { key: KEY, timeout: 5000 });
+        const events: string[] = [];
+        let greeting = '';
+        socket.on('readyRead', () => {
+          events.push('readyRead');
+          greeting += socket.read().toString();
+        });
+        socket.on('readChannelFinished', () => events.push('readChannelFinished'));
+        socket.on('disconnected', () => events.push('disconnected'));
+        await socket.waitForDisconnected({ timeout: 5000 });
+        assert.equal(greeting, 'go away\n', `round ${round}`);
+        assert.deepEqual(events.filter((e, i) => e !== 'readyRead' || events.indexOf('readyRead') === i), ['readyRead', 'readChannelFinished', 'disconnected'], `round ${round}`);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
   test('server: bytes and end-of-stream that came while the connection was pending are announced after nextPendingConnection()', { skip: isWindows && 'Windows named pipes have no half-close' }, async () => {
     const p = await pair({ allowHalfOpen: true });
     try {
