@@ -86,6 +86,22 @@ describe("the README's server example", () => {
       await delay(50);
       alive();
 
+      // Lines sent without reading the answers: the server stops taking them (backpressure), and serves them all once read.
+      const c5 = await connect(name, { ...options, maxWriteBuffer: 16 * 1024 * 1024 });
+      const lines = 8192;
+      for (let i = 0; i < lines; i++) void c5.write(`${'z'.repeat(1023)}\n`).catch(() => {});
+      await delay(300);
+      // Windows: libuv reads all that a pipe holds at once (README, Windows specifics), so how much one side
+      // can write before the other's buffer limit shows is up to the pipe; the answers below are checked there too.
+      if (!isWindows) assert.ok(c5.bytesToWrite > 0, 'the server stopped reading while its answers were not read');
+      let answers = '';
+      while (answers.length < lines * (6 + 1024)) {
+        if (c5.bytesAvailable === 0) await c5.waitForReadyRead({ timeout: 10_000 });
+        answers += c5.read().toString();
+      }
+      assert.equal(answers, `echo: ${'z'.repeat(1023)}\n`.repeat(lines));
+      c5.abort();
+
       // A final line without a newline, then end-of-stream: answered, then the server closes.
       if (!isWindows) {
         const c3 = await connect(name, options);
