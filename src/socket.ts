@@ -11,7 +11,7 @@ import { forwardAbort } from './abort.js';
 import { establish, planConnect } from './connector.js';
 import { waitWithDeadline, type WaitOptions } from './deadline.js';
 import { fromSystemError } from './error-map.js';
-import { LocalSocketError } from './errors.js';
+import { closePathError, LocalSocketError } from './errors.js';
 import type { Endpoint } from './names.js';
 import { resolveConnectOptions, DEFAULTS, type ConnectOptions, type ResolvedLimits, resolveLimits } from './options.js';
 import { onLaterTurn } from './later.js';
@@ -234,7 +234,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     // Half-open: the application still writes, and closes when it is done.
     if (this.#limits.allowHalfOpen && this.#state === 'connected') return;
     // The peer will send nothing more: flush what we queued, then close (Qt semantics).
-    void this.#closeAfterFlush(new LocalSocketError('PEER_CLOSED', 'the peer closed the connection'));
+    void this.#closeAfterFlush(closePathError('PEER_CLOSED', 'the peer closed the connection'));
   }
 
   #onTransportError = (err: Error): void => {
@@ -242,7 +242,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   };
 
   #onClose = (): void => {
-    this.#release(new LocalSocketError('PEER_CLOSED', 'the peer closed the connection'));
+    this.#release(closePathError('PEER_CLOSED', 'the peer closed the connection'));
   };
 
   #onIdle = (): void => {
@@ -388,7 +388,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     // Closed for good, even if it never connected: a LocalSocket connects once.
     this.#used = true;
     this.#reader.clear();
-    const err = new LocalSocketError('ABORTED', 'the socket was aborted');
+    const err = closePathError('ABORTED', 'the socket was aborted');
     if (this.#state === 'connecting' && this.#connectAbort) {
       this.#connectAbort.abort(err);
       this.#connectAbort = null;
@@ -449,7 +449,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     // Late errors from the dying handle must not become uncaught exceptions.
     transport.on('error', () => {});
     transport.destroy();
-    this.#writer?.fail(reason ?? new LocalSocketError('INVALID_STATE', 'write: the socket was closed'));
+    if (this.#writer) this.#writer.fail(reason ?? closePathError('INVALID_STATE', 'write: the socket was closed'));
     if (reason && !(local && reason.code === 'ABORTED')) {
       this.#lastError = reason;
       if (reason.code !== 'PEER_CLOSED') this.#emitError(reason);
