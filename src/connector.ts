@@ -86,6 +86,8 @@ export async function authenticate(transport: net.Socket, auth: ResolvedAuth | n
   try {
     if (auth) await clientHandshake(transport, auth.key, Math.min(deadline, Date.now() + auth.handshakeTimeout), signal, auth);
     if (signal.aborted) throw abortedError(signal);
+    // Dropped as our proof went out (the server ran out of room meanwhile): not connected; retried.
+    if (transport.destroyed) throw new LocalSocketError('CONNECTION_REFUSED', 'connect: the server closed the connection during the handshake');
   } catch (err) {
     transport.destroy();
     throw err;
@@ -106,7 +108,7 @@ export async function establish(plan: ConnectPlan): Promise<net.Socket> {
     } catch (caught) {
       const err = caught instanceof LocalSocketError ? caught : fromSystemError(caught, 'connect');
       // The deadline ran out during a retry: report why we were retrying, not the last attempt's cut-off.
-      if (err.code === 'TIMEOUT' && lastRefusal && Date.now() >= deadline - 1) throw atDeadline(lastRefusal);
+      if (err.code === 'TIMEOUT' && lastRefusal) throw atDeadline(lastRefusal);
       const remaining = deadline - Date.now();
       if (!retryable(err, plan.waitForServer)) throw err;
       if (remaining <= 0) throw atDeadline(err);

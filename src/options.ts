@@ -40,14 +40,25 @@ export interface ResolvedLimits {
   allowHalfOpen: boolean;
 }
 
+/** Limits already resolved, shared by every connection of a server (resolved once, frozen). */
+const resolvedLimits = new WeakSet<object>();
+
+export function isResolvedLimits(value: unknown): value is ResolvedLimits {
+  return typeof value === 'object' && value !== null && resolvedLimits.has(value);
+}
+
 export function resolveLimits(raw: Record<string, unknown>): ResolvedLimits {
-  return {
+  if (isResolvedLimits(raw)) return raw;
+  const limits: ResolvedLimits = {
     maxReadBuffer: optionalLimit(raw.maxReadBuffer, 'maxReadBuffer', DEFAULTS.maxReadBuffer),
     maxWriteBuffer: optionalLimit(raw.maxWriteBuffer, 'maxWriteBuffer', DEFAULTS.maxWriteBuffer),
     idleTimeout: checkTimeout(raw.idleTimeout, 0, 'idleTimeout'),
     closeTimeout: checkTimeout(raw.closeTimeout, DEFAULTS.closeTimeout, 'closeTimeout'),
     allowHalfOpen: checkBoolean(raw.allowHalfOpen, 'allowHalfOpen', false),
   };
+  Object.freeze(limits);
+  resolvedLimits.add(limits);
+  return limits;
 }
 
 export function resolveNameOptions(raw: Record<string, unknown>): NameOptions {

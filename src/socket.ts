@@ -27,6 +27,9 @@ const EMPTY = Buffer.alloc(0);
 
 /** Internal entry used by LocalServer to hand over an accepted, established connection. */
 export const adopt = Symbol('adopt');
+/** The LocalSocket that owns a transport, for the shared event handlers. */
+const kOwner = Symbol('localsocket.owner');
+type OwnedTransport = net.Socket & { [kOwner]?: LocalSocket | null };
 /** Internal entry used by LocalServer when the application takes a pending connection. */
 export const handOut = Symbol('handOut');
 
@@ -185,40 +188,36 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   #attach(transport: net.Socket, leftover: Buffer): void {
     this.#net = transport;
     this.#connectAbort = null;
-    // The transport is the sink itself (write, cork/uncork): no adapter object per connection.
-    this.#writer = new Writer(
-      transport,
-      this.#limits.maxWriteBuffer,
-      (bytes) => this.emit('bytesWritten', bytes),
-    );
-    transport.on('data', this.#onData);
-    transport.on('end', this.#onEnd);
-    transport.on('error', this.#onTransportError);
-    transport.on('close', this.#onClose);
+    (transport as OwnedTransport)[kOwner] = this;
+    transport.on('data', LocalSocket.#transportData);
+    transport.on('end', LocalSocket.#transportEnd);
+    transport.on('error', LocalSocket.#transportError);
+    transport.on('close', LocalSocket.#transportClose);
     if (this.#limits.idleTimeout > 0) {
-      transport.setTimeout(this.#limits.idleTimeout, this.#onIdle);
+      transport.setTimeout(this.#limits.idleTimeout, LocalSocket.#transportIdle);
     }
     this.#setState('connected');
     this.emit('connected');
     // Bytes that came with the handshake are announced once the socket is handed out, never before.
     this.#held = true;
     if (leftover.length > 0) this.#onData(leftover);
-    // 'data' may have been flowing before we attached (the handshake paused it).
-    transport.resume();
+    // 'data' may have been flowing before we attached (the handshake paused it); unless the bytes
+    // that came with the handshake already filled the read buffer.
+    if (!this.#pausedByBuffer) transport.resume();
   }
 
   // ---- transport events ---------------------------------------------------
 
-  #onData = (chunk: Buffer): void => {
+  #onData(chunk: Buffer): void {
     this.#reader.push(chunk);
     if (this.#reader.length >= this.#limits.maxReadBuffer && !this.#pausedByBuffer) {
       this.#pausedByBuffer = true;
       this.#net?.pause();
     }
     if (!this.#held) this.emit('readyRead');
-  };
+  }
 
-  #onEnd = (): void => {
+  #onEnd(): void {
     this.#peerEnded = true;
     // Being handed out: reported after the bytes before it, this turn (#announceLater). A pending connection
     // is not held back: one whose peer left closes and leaves the queue.
@@ -227,7 +226,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
       return;
     }
     this.#afterPeerEnd();
-  };
+  }
 
   #afterPeerEnd(): void {
     if (!this.#held) this.emit('readChannelFinished');
@@ -237,17 +236,44 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     void this.#closeAfterFlush(closePathError('PEER_CLOSED', 'the peer closed the connection'));
   }
 
-  #onTransportError = (err: Error): void => {
+  #onTransportError(err: Error): void {
     this.#release(fromSystemError(err, 'write'));
-  };
+  }
 
-  #onClose = (): void => {
+  #onClose(): void {
     this.#release(closePathError('PEER_CLOSED', 'the peer closed the connection'));
-  };
+  }
 
-  #onIdle = (): void => {
+  #onIdle(): void {
     this.#release(new LocalSocketError('TIMEOUT', 'idle timeout: no data within the deadline'));
-  };
+  }
+
+  // Transport event handlers shared by every socket (no closures per connection, as Node's net and ws do):
+  // each reaches its LocalSocket through a back-pointer on the transport.
+  static #transportData(this: OwnedTransport, chunk: Buffer): void {
+    const owner = this[kOwner];
+    if (owner) owner.#onData(chunk);
+  }
+
+  static #transportEnd(this: OwnedTransport): void {
+    const owner = this[kOwner];
+    if (owner) owner.#onEnd();
+  }
+
+  static #transportError(this: OwnedTransport, err: Error): void {
+    const owner = this[kOwner];
+    if (owner) owner.#onTransportError(err);
+  }
+
+  static #transportClose(this: OwnedTransport): void {
+    const owner = this[kOwner];
+    if (owner) owner.#onClose();
+  }
+
+  static #transportIdle(this: OwnedTransport): void {
+    const owner = this[kOwner];
+    if (owner) owner.#onIdle();
+  }
 
   // ---- reading ------------------------------------------------------------
 
@@ -346,9 +372,12 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    */
   write(data: Uint8Array | string, offset?: number, length?: number): Promise<void> {
     const view = toByteView(data, offset, length);
-    if (this.#state !== 'connected' || this.#writer === null) {
+    if (this.#state !== 'connected' || this.#net === null) {
       return quiet(Promise.reject(notConnected('write')));
     }
+    // Made on the first write: an idle connection holds no write queue.
+    // The transport is the sink itself (write, cork/uncork): no adapter object per connection.
+    this.#writer ??= new Writer(this.#net, this.#limits.maxWriteBuffer, (bytes) => this.emit('bytesWritten', bytes));
     return this.#writer.write(view);
   }
 
@@ -357,8 +386,8 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    * peer closes too (half-close). Further writes fail with INVALID_STATE.
    */
   async end(): Promise<void> {
-    if (this.#state !== 'connected' || this.#writer === null) return;
-    const transport = this.#net!;
+    if (this.#state !== 'connected' || this.#net === null) return;
+    const transport = this.#net;
     this.#setState('closing');
     await this.#flushWithin(this.#limits.closeTimeout);
     if (this.#net === transport) transport.end();
@@ -441,10 +470,11 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     }
     this.#net = null;
     if (local) this.#released = true;
-    transport.removeListener('data', this.#onData);
-    transport.removeListener('end', this.#onEnd);
-    transport.removeListener('close', this.#onClose);
-    transport.removeListener('error', this.#onTransportError);
+    transport.removeListener('data', LocalSocket.#transportData);
+    transport.removeListener('end', LocalSocket.#transportEnd);
+    transport.removeListener('close', LocalSocket.#transportClose);
+    transport.removeListener('error', LocalSocket.#transportError);
+    (transport as OwnedTransport)[kOwner] = null;
     transport.setTimeout(0);
     // Late errors from the dying handle must not become uncaught exceptions.
     transport.on('error', () => {});

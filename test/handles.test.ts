@@ -59,16 +59,20 @@ async function drainUntilClosed(socket: LocalSocket): Promise<void> {
 
 // ---- one cycle of each kind -------------------------------------------------
 
-async function gracefulCycle(name: string, taken: Set<LocalSocket>, i: number): Promise<void> {
+async function gracefulCycle(name: string, holding: Holding, i: number): Promise<void> {
+  const taken = holding.taken;
   const client = await connect(name, { timeout: CYCLE_DEADLINE_MS });
   await client.write(`hello ${i}\n`);
   if (i % 2 === 0) {
     await client.disconnectFromServer();
   } else {
-    // The server's side closes first; the client follows.
+    // The server's side closes first; the client follows. The client's connect resolves after one
+    // round trip, before the server has checked its proof: close server sides as they appear.
     const deadline = Date.now() + CYCLE_DEADLINE_MS;
-    while (taken.size === 0 && Date.now() < deadline) await tick();
-    for (const s of [...taken]) void s.disconnectFromServer();
+    while (client.state === 'connected' && Date.now() < deadline) {
+      for (const s of [...taken]) void s.disconnectFromServer();
+      await tick();
+    }
     await client.waitForDisconnected({ timeout: CYCLE_DEADLINE_MS });
     await client.disconnectFromServer();
   }
@@ -104,9 +108,14 @@ async function abortDuringConnectCycle(name: string, i: number): Promise<void> {
   assert.equal(client.state, 'unconnected');
 }
 
+let abortCycles = 0;
+
 async function abortWithWritesPendingCycle(name: string, holding: Holding): Promise<void> {
   const client = await connect(name, { timeout: CYCLE_DEADLINE_MS, maxWriteBuffer: 64 * 1024 });
-  const writes: Promise<void>[] = [];
+  // A connect resolves before the server has checked the proof, so the server's side of this cycle
+  // may be taken after the client is gone: the first bytes name the cycle, to find that side.
+  const marker = Buffer.from(`cycle-${String(++abortCycles).padStart(10, '0')}`);
+  const writes: Promise<void>[] = [client.write(marker)];
   for (let n = 0; n < 6; n++) writes.push(client.write(PAYLOAD));
   await tick();
   assert.ok(client.bytesToWrite > 0, 'writes are pending when abort() runs');
@@ -114,12 +123,15 @@ async function abortWithWritesPendingCycle(name: string, holding: Holding): Prom
   const results = await allSettleWithin(writes, CYCLE_DEADLINE_MS, 'pending writes after abort');
   assertSettledWith(results, ['ABORTED'], 'pending writes after abort');
   assert.ok(results.some((r) => r.status === 'rejected'), 'some writes were still pending');
+  const ours = (): LocalSocket | undefined =>
+    [...holding.taken].find((s) => s.bytesAvailable >= marker.length && s.peek(marker.length).equals(marker));
   const deadline = Date.now() + CYCLE_DEADLINE_MS;
-  while (holding.latest === null && Date.now() < deadline) await tick();
-  const serverSide = holding.latest;
+  while (!ours() && Date.now() < deadline) await tick();
+  const serverSide = ours();
   holding.latest = null;
   assert.ok(serverSide, 'the server took the connection');
-  await drainUntilClosed(serverSide);
+  // Drain every open server side, this cycle's and any taken late from an earlier aborted connect.
+  for (const s of new Set([serverSide, ...holding.taken])) await drainUntilClosed(s);
 }
 
 async function serverClosedCycle(name: string, i: number): Promise<void> {
@@ -161,11 +173,13 @@ async function peerKilledCycle(name: string, i: number, ours: Holding): Promise<
     assertSettledWith(await allSettleWithin(writes, CYCLE_DEADLINE_MS, 'writes to a killed peer'), WRITE_TEARDOWN_CODES, 'writes');
     await client.disconnectFromServer();
   } else {
-    const before = ours.taken.size;
+    const before = new Set(ours.taken);
     const child = await spawnPeer('client', name, /^connected/);
+    // The child's connect resolves before our side has checked its proof: wait for a new connected one.
+    const fresh = (): LocalSocket | undefined => [...ours.taken].filter((s) => !before.has(s) && s.state === 'connected').pop();
     const deadline = Date.now() + CYCLE_DEADLINE_MS;
-    while (ours.taken.size <= before && Date.now() < deadline) await tick();
-    const [socket] = [...ours.taken];
+    while (!fresh() && Date.now() < deadline) await tick();
+    const socket = fresh();
     assert.ok(socket, 'the server took the child connection');
     const disconnected = socket.waitForDisconnected({ timeout: CYCLE_DEADLINE_MS });
     await killed(child);
@@ -184,13 +198,20 @@ test('descriptors return to baseline after 2,000 connect/close cycles ending eve
   // (libuv's signal pipe for child processes, name locks) exist before the baseline.
   {
     const warm = await holdingServer(`${name}-warm`);
-    await gracefulCycle(`${name}-warm`, warm.taken, 0);
-    await gracefulCycle(`${name}-warm`, warm.taken, 1);
-    await abortDuringConnectCycle(`${name}-warm`, 0);
-    await abortWithWritesPendingCycle(`${name}-warm`, warm);
-    await serverClosedCycle(`${closedName}-warm`, 0);
-    await peerKilledCycle(`${name}-warm`, 0, warm);
-    await peerKilledCycle(`${name}-warm`, 1, warm);
+    const step = async (what: string, run: () => Promise<void>): Promise<void> => {
+      try {
+        await run();
+      } catch (err) {
+        throw new Error(`warm-up "${what}" failed: ${String(err)}`, { cause: err });
+      }
+    };
+    await step('graceful 0', () => gracefulCycle(`${name}-warm`, warm, 0));
+    await step('graceful 1', () => gracefulCycle(`${name}-warm`, warm, 1));
+    await step('abort during connect', () => abortDuringConnectCycle(`${name}-warm`, 0));
+    await step('abort with writes pending', () => abortWithWritesPendingCycle(`${name}-warm`, warm));
+    await step('server closed', () => serverClosedCycle(`${closedName}-warm`, 0));
+    await step('peer killed 0', () => peerKilledCycle(`${name}-warm`, 0, warm));
+    await step('peer killed 1', () => peerKilledCycle(`${name}-warm`, 1, warm));
     for (const s of warm.taken) s.abort();
     await warm.server.close();
   }
@@ -202,7 +223,7 @@ test('descriptors return to baseline after 2,000 connect/close cycles ending eve
   assert.ok(withServer > baseline, 'the listening server holds a descriptor');
 
   const plan: Array<[string, number, (i: number) => Promise<void>]> = [
-    ['graceful disconnectFromServer', 600, (i) => gracefulCycle(name, ours.taken, i)],
+    ['graceful disconnectFromServer', 600, (i) => gracefulCycle(name, ours, i)],
     ['abort during connect', 600, (i) => abortDuringConnectCycle(name, i)],
     ['abort with writes pending', 400, () => abortWithWritesPendingCycle(name, ours)],
     ['server closed under the client', 380, (i) => serverClosedCycle(`${closedName}-${i}`, i)],

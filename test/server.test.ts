@@ -484,8 +484,9 @@ describe('limits', () => {
           if (a.status === 'fulfilled') clients.push(a.value);
           else {
             assert.ok(a.reason instanceof LocalSocketError, String(a.reason));
-            // With the handshake, a client told BUSY retries until its deadline, then reports the lack of room (never AUTH_FAILED).
-            if (auth) assert.equal(a.reason.code, 'RESOURCE_EXHAUSTED');
+            // With the handshake, a client told BUSY retries until its deadline, then reports the lack of room
+            // (RESOURCE_EXHAUSTED; TIMEOUT when its last try found the kernel backlog of 3 full), never AUTH_FAILED.
+            if (auth) assert.ok(['RESOURCE_EXHAUSTED', 'TIMEOUT'].includes(a.reason.code), a.reason.message);
           }
         }
         // Every refused client is closed promptly.

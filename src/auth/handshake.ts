@@ -95,6 +95,8 @@ export interface KeyOrigin {
   keyCreated: boolean;
 }
 
+function noop(): void {}
+
 export const RAW_SERVER_HINT = 'no localsocket handshake from the server (a raw-mode server? try raw mode)';
 
 function keyMismatch(origin: KeyOrigin): LocalSocketError {
@@ -157,6 +159,9 @@ export function clientHandshake(socket: net.Socket, key: Uint8Array, deadline: n
         finish(keyMismatch(origin));
         return;
       }
+      // The proof can meet a server that just dropped us (EPIPE, reported on the next tick): keep that
+      // error from being unhandled until the socket's owner listens; the owner sees the close.
+      socket.on('error', noop);
       socket.write(clientProof(key, clientNonce, serverNonce));
       finish(null);
     };
