@@ -237,7 +237,8 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
    * Waits until a connection is up.
    * @param options - `timeout` (ms, default 30000) and `signal`
    * @returns the connection in use
-   * @throws LocalSocketError TIMEOUT, ABORTED, INVALID_STATE (closed, or never started),
+   * Before `start()` it waits too (within its deadline).
+   * @throws LocalSocketError TIMEOUT, ABORTED, INVALID_STATE (closed),
    *   or the error the client gave up with
    */
   waitForConnected(options?: WaitOptions): Promise<MessageSocket> {
@@ -252,7 +253,6 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
       const check = (): void => {
         if (this.#state === 'connected' && this.#socket) resolve(this.#socket);
         else if (this.#state === 'closed') reject(this.#closedError(what));
-        else if (this.#state === 'idle') reject(new LocalSocketError('INVALID_STATE', `${what}: the client was not started`));
       };
       check();
       this.on('stateChanged', check);
