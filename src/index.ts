@@ -6,9 +6,22 @@ export type { PlatformInfo } from './platform.js';
 export type { ConnectOptions, ServerOptions, SocketLimits } from './options.js';
 export type { Access } from './bind.js';
 export type { WaitOptions } from './deadline.js';
+export type { RemoteErrorDetail } from './errors.js';
 export {
-  MessageServer, listenMessages, encodeJsonFrame,
-  type MessageServerOptions, type MessageServerEvents, type RequestHandler, type NotificationHandler,
+  MessageSocket,
+  connectMessages,
+  type MessageOptions,
+  type RequestOptions,
+  type RequestContext,
+  type RequestHandler,
+  type NotificationHandler,
+  type MessageSocketEvents,
+} from './messages/message-socket.js';
+export { FrameDecoder, FrameType, encodeFrameHeader, FRAME_HEADER_BYTES, DEFAULT_MAX_MESSAGE_SIZE, type FrameHandler } from './messages/frame.js';
+export { RpcError, RpcErrorCode, CANCEL_METHOD } from './messages/rpc.js';
+export {
+  MessageServer, listenMessages,
+  type MessageServerOptions, type MessageServerEvents,
 } from './messages/message-server.js';
 export {
   ReconnectingClient, connectReconnecting, backoffDelay,
@@ -18,4 +31,3 @@ export {
   singleInstance, PrimaryInstance, SECOND_INSTANCE_METHOD,
   type SingleInstanceOptions, type SecondaryInstance, type SecondInstanceInfo, type PrimaryInstanceEvents,
 } from './messages/single-instance.js';
-export { MessageSocket, connectMessages, type MessageOptions, type RequestOptions, type RequestContext, type MessageSocketEvents } from './messages/message-socket.js';

@@ -9,14 +9,12 @@ import type { ChildProcess } from 'node:child_process';
 import { after, describe, test } from 'node:test';
 import {
   connectMessages, listen, listenMessages, LocalSocketError, SECOND_INSTANCE_METHOD, singleInstance,
-  type ErrorCode, type PrimaryInstance, type SecondInstanceInfo,
+  type PrimaryInstance, type SecondInstanceInfo,
 } from '../src/index.js';
 import { rejectsWith } from './finding-helpers.js';
 import { finished, isWine, runFixture, uniqueName, waitForLine, WINE_SECOND_LISTEN } from './helpers.js';
 
 const KEY = Buffer.alloc(32, 11);
-// TODO(merge issue11): the code is in ErrorCodes there.
-const REMOTE_ERROR = 'REMOTE_ERROR' as unknown as ErrorCode;
 const children = new Set<ChildProcess>();
 
 after(() => {
@@ -106,8 +104,8 @@ describe('singleInstance', () => {
     const peer = await connectMessages(name, { key: KEY });
     try {
       for (const params of [null, { argv: 'x', cwd: '/' }, { argv: [1], cwd: '/' }, { argv: [] }]) {
-        const err = await rejectsWith(peer.request(SECOND_INSTANCE_METHOD, params), REMOTE_ERROR, JSON.stringify(params));
-        assert.equal((err as LocalSocketError & { remote?: { code: number } }).remote?.code, -32602);
+        const err = await rejectsWith(peer.request(SECOND_INSTANCE_METHOD, params), 'REMOTE_ERROR', JSON.stringify(params));
+        assert.equal(err.remote?.code, -32602);
       }
       assert.equal(received.length, 0);
       assert.deepEqual(await singleInstance(name, { key: KEY, argv: ['ok'], cwd: '/' }), { primary: false });

@@ -18,18 +18,13 @@ import { LocalSocketError } from '../errors.js';
 import type { ServerOptions } from '../options.js';
 import { LocalServer } from '../server.js';
 import type { LocalSocket } from '../socket.js';
-import { checkObject, invalidArgument, optionalLimit } from '../validate.js';
-import { DEFAULT_MAX_MESSAGE_SIZE, encodeFrameHeader, FRAME_HEADER_BYTES, FrameType } from './frame.js';
-import { MessageSocket, type MessageOptions, type RequestContext } from './message-socket.js';
+import { checkInteger, checkObject, invalidArgument } from '../validate.js';
+import { encodeBinaryFrame, encodeJsonFrame, type Encoded } from './encode.js';
+import { DEFAULT_MAX_MESSAGE_SIZE, MAX_FRAME_LENGTH } from './frame.js';
+import { MessageSocket, type MessageOptions, type NotificationHandler, type RequestHandler } from './message-socket.js';
 
 /** Options of a MessageServer: every LocalServer option, and the message options applied to each peer. */
 export interface MessageServerOptions extends ServerOptions, MessageOptions {}
-
-/** A request handler: its return value (or resolved value) is the result; a throw becomes an error reply. */
-export type RequestHandler = (params: unknown, context: RequestContext) => unknown | Promise<unknown>;
-
-/** A notification handler; `peer` is the connection the notification came from. */
-export type NotificationHandler = (params: unknown, peer: MessageSocket) => void;
 
 /** Events of a {@link MessageServer}. */
 export interface MessageServerEvents {
@@ -63,31 +58,7 @@ function onPeerClose(this: OwnedPeer, reason: LocalSocketError | null): void {
   this[OWNER]?._peerClosed(this, this[DROPPED] ?? reason);
 }
 
-/** A peer's connection errors end that peer and are reported through `peerLeft`. */
-function onPeerError(): void {}
-
 function noop(): void {}
-
-/**
- * Encodes one JSON frame. Throws INVALID_ARGUMENT if `value` cannot be
- * serialised, MESSAGE_TOO_LARGE if it would pass `maxMessageSize`.
- */
-export function encodeJsonFrame(value: unknown, maxMessageSize: number): Buffer {
-  let text: string;
-  try {
-    text = JSON.stringify(value);
-  } catch (err) {
-    throw new LocalSocketError('INVALID_ARGUMENT', 'invalid argument: the message cannot be serialised as JSON', { cause: err });
-  }
-  const length = Buffer.byteLength(text, 'utf8');
-  if (length > maxMessageSize) {
-    throw new LocalSocketError('MESSAGE_TOO_LARGE', `message of ${length} bytes is over maxMessageSize (${maxMessageSize})`);
-  }
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
-  encodeFrameHeader(FrameType.JSON, length).copy(frame, 0);
-  frame.write(text, FRAME_HEADER_BYTES, length, 'utf8');
-  return frame;
-}
 
 /**
  * A server for message peers: `peers`, `broadcast()`, and handlers shared by
@@ -115,7 +86,9 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
   constructor(options: MessageServerOptions = {}) {
     super();
     const raw = checkObject(options, 'options');
-    this.#maxMessageSize = optionalLimit(raw.maxMessageSize, 'maxMessageSize', DEFAULT_MAX_MESSAGE_SIZE);
+    this.#maxMessageSize = raw.maxMessageSize === undefined
+      ? DEFAULT_MAX_MESSAGE_SIZE
+      : checkInteger(raw.maxMessageSize, 'maxMessageSize', 0, MAX_FRAME_LENGTH);
     const messageOptions: MessageOptions = { maxMessageSize: this.#maxMessageSize };
     if (raw.requestTimeout !== undefined) messageOptions.requestTimeout = raw.requestTimeout as number;
     // Resolved once, shared by every peer (no per-connection copy).
@@ -214,7 +187,13 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
   broadcast(method: string, params?: unknown): number {
     if (typeof method !== 'string') throw invalidArgument('method must be a string');
     const message = params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params };
-    return this.#writeToAll(encodeJsonFrame(message, this.#maxMessageSize));
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(message);
+    } catch (err) {
+      throw new LocalSocketError('INVALID_ARGUMENT', 'invalid argument: params cannot be serialised as JSON', { cause: err });
+    }
+    return this.#writeToAll(encodeJsonFrame(text, this.#maxMessageSize));
   }
 
   /**
@@ -226,18 +205,17 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
    */
   broadcastBinary(data: Uint8Array): number {
     if (!(data instanceof Uint8Array)) throw invalidArgument('data must be a Uint8Array or Buffer');
-    if (data.length > this.#maxMessageSize) {
-      throw new LocalSocketError('MESSAGE_TOO_LARGE', `message of ${data.length} bytes is over maxMessageSize (${this.#maxMessageSize})`);
-    }
-    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + data.length);
-    encodeFrameHeader(FrameType.BINARY, data.length).copy(frame, 0);
-    frame.set(data, FRAME_HEADER_BYTES);
-    return this.#writeToAll(frame);
+    return this.#writeToAll(encodeBinaryFrame(data, this.#maxMessageSize));
   }
 
-  /** Queues one whole frame on every open peer; one socket write each, so frames never interleave. */
-  #writeToAll(frame: Buffer): number {
-    const size = frame.length;
+  /**
+   * Queues one whole frame on every open peer: one socket write each (a large
+   * frame: its header and payload back to back, as MessageSocket does), so
+   * frames never interleave. The frame's bytes are shared, never copied per peer.
+   */
+  #writeToAll(encoded: Encoded): number {
+    const single = Buffer.isBuffer(encoded);
+    const size = single ? encoded.length : encoded[0].length + encoded[1].length;
     let sent = 0;
     let late: OwnedPeer[] | null = null;
     for (const peer of this.#peers) {
@@ -249,7 +227,11 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
       }
       // Fits in the bounded queue, so the write is taken now and never waits.
       // Failures are reported through the peer's close; the promise is marked observed by the writer.
-      void socket.write(frame);
+      if (single) void socket.write(encoded);
+      else {
+        void socket.write(encoded[0]);
+        void socket.write(encoded[1]);
+      }
       sent++;
     }
     // Dropped after the loop: aborting emits events that change the set being iterated.
@@ -268,16 +250,13 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
         socket.abort();
         continue;
       }
+      // A peer that already left is not wrapped (MessageSocket takes connected sockets only).
+      if (socket.state !== 'connected') continue;
       const peer: OwnedPeer = new MessageSocket(socket, this.#messageOptions);
       peer[OWNER] = this;
-      peer.on('error', onPeerError);
       peer.on('close', onPeerClose);
       for (const [method, handler] of this.#handlers) peer.handle(method, handler);
       for (const [method, handler] of this.#notificationHandlers) peer.onNotification(method, handler);
-      if (socket.state !== 'connected') {
-        // It left while being set up; MessageSocket reports that as a close, which removes nothing.
-        continue;
-      }
       this.#peers.add(peer);
       this.emit('peerJoined', peer);
     }

@@ -15,8 +15,7 @@ import { sleep, waitWithDeadline, type WaitOptions } from '../deadline.js';
 import { LocalSocketError, type ErrorCode } from '../errors.js';
 import { DEFAULTS, type ConnectOptions } from '../options.js';
 import { checkBoolean, checkObject, checkSignal, checkTimeout, invalidArgument, optionalLimit } from '../validate.js';
-import { connectMessages, type MessageOptions, type MessageSocket, type RequestOptions } from './message-socket.js';
-import type { NotificationHandler, RequestHandler } from './message-server.js';
+import { connectMessages, type MessageOptions, type MessageSocket, type NotificationHandler, type RequestHandler, type RequestOptions } from './message-socket.js';
 
 /**
  * States of a {@link ReconnectingClient}:

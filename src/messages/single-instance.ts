@@ -16,6 +16,7 @@ import { LocalSocketError, type ErrorCode } from '../errors.js';
 import { checkObject, checkSignal, checkTimeout, invalidArgument } from '../validate.js';
 import { MessageServer, type MessageServerOptions } from './message-server.js';
 import { connectMessages } from './message-socket.js';
+import { RpcError, RpcErrorCode } from './rpc.js';
 
 /** The request a secondary instance sends: params `{ argv, cwd }`, result `true`. */
 export const SECOND_INSTANCE_METHOD = '$/secondInstance';
@@ -84,7 +85,7 @@ export class PrimaryInstance extends EventEmitter<PrimaryInstanceEvents> {
       if (this.listenerCount('secondInstance') > 0) {
         this.emit('secondInstance', info);
       } else {
-        if (this.#queued.length >= MAX_QUEUED) throw Object.assign(new Error('primary busy'), { code: -32000 });
+        if (this.#queued.length >= MAX_QUEUED) throw new RpcError(RpcErrorCode.APPLICATION_ERROR, 'primary busy');
         this.#queued.push(info);
       }
       return true;
@@ -119,7 +120,7 @@ export interface SecondaryInstance {
 function checkHandover(params: unknown): SecondInstanceInfo {
   const p = params as { argv?: unknown; cwd?: unknown } | null;
   const bad = (): never => {
-    throw Object.assign(new Error('invalid params: expected { argv: string[], cwd: string }'), { code: -32602 });
+    throw new RpcError(RpcErrorCode.INVALID_PARAMS, 'invalid params: expected { argv: string[], cwd: string }');
   };
   if (typeof p !== 'object' || p === null || !Array.isArray(p.argv) || typeof p.cwd !== 'string') bad();
   const argv = p!.argv as unknown[];
