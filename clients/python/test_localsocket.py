@@ -390,6 +390,22 @@ class Handshake(TempDirCase):
         self.assertEqual(caught.exception.code, "TIMEOUT")
         self.assertGreaterEqual(time.monotonic() - started, 0.25)
 
+    @unittest.skipUnless(sys.platform.startswith("linux"), "paths longer than sun_path are reachable only on Linux")
+    def test_a_path_longer_than_sun_path(self):
+        deep = os.path.join(self.dir, "d" * 60, "e" * 60)
+        os.makedirs(deep)
+        path = os.path.join(deep, "sock")
+        self.assertGreater(len(path.encode()), 107)
+        dir_fd = os.open(deep, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            server = FakeServer("/proc/self/fd/%d/sock" % dir_fd, lambda conn, i: conn.sendall(ls.encode_json_frame("far")))
+        finally:
+            os.close(dir_fd)
+        self.assertTrue(stat.S_ISSOCK(os.lstat(path).st_mode))
+        with ls.connect(path, raw=True, timeout=5) as conn:
+            self.assertEqual(conn.receive(timeout=5).value, "far")
+        server.join()
+
     def test_wait_finds_a_server_that_starts_later(self):
         path = os.path.join(self.dir, "late")
         holder = {}
