@@ -6,3 +6,16 @@ export type { PlatformInfo } from './platform.js';
 export type { ConnectOptions, ServerOptions, SocketLimits } from './options.js';
 export type { Access } from './bind.js';
 export type { WaitOptions } from './deadline.js';
+export type { RemoteErrorDetail } from './errors.js';
+export {
+  MessageSocket,
+  connectMessages,
+  type MessageOptions,
+  type RequestOptions,
+  type RequestContext,
+  type RequestHandler,
+  type NotificationHandler,
+  type MessageSocketEvents,
+} from './messages/message-socket.js';
+export { FrameDecoder, FrameType, encodeFrameHeader, FRAME_HEADER_BYTES, DEFAULT_MAX_MESSAGE_SIZE, type FrameHandler } from './messages/frame.js';
+export { RpcError, RpcErrorCode, CANCEL_METHOD } from './messages/rpc.js';
