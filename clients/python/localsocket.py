@@ -87,6 +87,7 @@ DEFAULT_REQUEST_TIMEOUT = 30.0
 HANDSHAKE_TIMEOUT = 5.0
 DEFAULT_MAX_QUEUED = 1000
 CANCEL_METHOD = "$/cancelRequest"
+MAX_REMOTE_MESSAGE_SHOWN = 500
 
 MIN_KEY_BYTES = 16
 MAX_KEY_BYTES = 1024
@@ -797,18 +798,15 @@ class Connection:
             self._waiting.discard(request_id)
         reply = self._responses.pop(request_id)
         if "error" in reply:
-            error = reply["error"] if isinstance(reply["error"], dict) else {}
-            remote = {"code": error.get("code"), "message": str(error.get("message", ""))}
-            if "data" in error:
-                remote["data"] = error["data"]
-            raise LocalSocketError("REMOTE_ERROR", "remote error %s: %s" % (remote["code"], remote["message"]), remote)
+            raise _remote_error(reply["error"])
         return reply.get("result")
 
     # -- receiving
 
     def handle(self, method, handler):
         """Answers requests for `method` with handler(params). A raised exception becomes an error reply
-        (code -32000 and str(exception), or the exception's integer `code` and its `message`)."""
+        (code -32000 and str(exception); an exception with an integer `code` chooses the code, and may
+        carry `data`). Never a traceback."""
         self._handlers[method] = handler
         return self
 
@@ -870,22 +868,34 @@ class Connection:
             self._enqueue(Incoming("message", value=value))
             return
         method = value.get("method")
-        has_id = "id" in value
-        if isinstance(method, str):
-            if has_id:
-                self._answer(value["id"], method, value.get("params"))
-            elif method == CANCEL_METHOD:
-                pass  # handlers here run to completion before the next frame is read: nothing to cancel
-            elif method in self._notification_handlers:
-                self._notification_handlers[method](value.get("params"))
+        request_id = value.get("id")
+        if "method" in value:
+            if not isinstance(method, str):
+                self._fail(_protocol_error("method must be a string"))
+            if "id" not in value:
+                if method == CANCEL_METHOD:
+                    pass  # handlers here run to completion before the next frame is read: nothing to cancel
+                elif method in self._notification_handlers:
+                    self._notification_handlers[method](value.get("params"))
+                else:
+                    self._enqueue(Incoming("notification", method=method, params=value.get("params")))
+            elif _is_request_id(request_id):
+                self._answer(request_id, method, value.get("params"))
             else:
-                self._enqueue(Incoming("notification", method=method, params=value.get("params")))
+                self._fail(_protocol_error("request id must be an integer"))
             return
-        if has_id and ("result" in value or "error" in value):
-            if isinstance(value["id"], int) and value["id"] in self._waiting:
-                self._responses[value["id"]] = value
-            return  # a late answer to a request that timed out: dropped
-        self._enqueue(Incoming("message", value=value))
+        if request_id is None and "id" in value and _is_error_object(value.get("error")):
+            return  # the peer could not read something of ours: no request to settle
+        if not _is_request_id(request_id):
+            self._fail(_protocol_error("reply id must be an integer"))
+        if "error" in value:
+            if not _is_error_object(value["error"]):
+                self._fail(_protocol_error("bad error object"))
+        elif "result" not in value:
+            self._fail(_protocol_error("a reply needs a result or an error"))
+        if request_id in self._waiting:
+            self._responses[request_id] = value
+        # else: a late answer to a request that timed out: dropped
 
     def _answer(self, request_id, method, params):
         handler = self._handlers.get(method)
@@ -897,13 +907,48 @@ class Connection:
                 data = encode_json_frame(reply, self.max_message_size)
             except Exception as err:  # a handler's failure is an error reply, never a crash
                 code = getattr(err, "code", None)
-                error = {"code": code if isinstance(code, int) and not isinstance(code, bool) else -32000,
-                         "message": str(getattr(err, "message", None) or err) or "error"}
+                message = getattr(err, "message", None)
+                if not isinstance(message, str):
+                    message = str(err) or "handler failed"
+                if _is_request_id(code):
+                    error = {"code": code, "message": message}
+                    if getattr(err, "data", None) is not None:
+                        error["data"] = err.data
+                else:
+                    error = {"code": -32000, "message": message}
                 reply = {"jsonrpc": "2.0", "id": request_id, "error": error}
             else:
                 self._write(data)
                 return
-        self._write(encode_json_frame(reply, self.max_message_size))
+        try:
+            data = encode_json_frame(reply, self.max_message_size)
+        except LocalSocketError:  # error data that cannot be sent: the code and message still go
+            reply["error"].pop("data", None)
+            data = encode_json_frame(reply, self.max_message_size)
+        self._write(data)
+
+
+def _protocol_error(why):
+    return LocalSocketError("PROTOCOL_ERROR", "protocol error: %s" % why)
+
+
+def _is_request_id(value):
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 2 ** 53 - 1
+
+
+def _is_error_object(value):
+    return (isinstance(value, dict) and _is_request_id(value.get("code")) and isinstance(value.get("message"), str))
+
+
+def _remote_error(error):
+    """REMOTE_ERROR for an error answer, worded as the Node library words it."""
+    remote = {"code": error["code"], "message": error["message"]}
+    if "data" in error:
+        remote["data"] = error["data"]
+    shown = remote["message"]
+    if len(shown) > MAX_REMOTE_MESSAGE_SHOWN:
+        shown = shown[:MAX_REMOTE_MESSAGE_SHOWN] + "..."
+    return LocalSocketError("REMOTE_ERROR", "%s (remote code %d)" % (shown, remote["code"]), remote)
 
 
 def _method(method):

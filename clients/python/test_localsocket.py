@@ -301,7 +301,10 @@ class FakeServer:
 def recv_exactly(conn, n):
     data = b""
     while len(data) < n:
-        chunk = conn.recv(n - len(data))
+        try:
+            chunk = conn.recv(n - len(data))
+        except ConnectionResetError:  # the client closed with our bytes unread: the same as an end here
+            break
         if not chunk:
             break
         data += chunk
@@ -374,7 +377,7 @@ class Handshake(TempDirCase):
 
     def test_a_server_that_speaks_another_protocol(self):
         path = os.path.join(self.dir, "s")
-        server = FakeServer(path, lambda conn, i: conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n" + bytes(64)))
+        server = FakeServer(path, lambda conn, i: (recv_exactly(conn, 40), conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n" + bytes(64)), recv_exactly(conn, 1)))
         with self.assertRaises(ls.LocalSocketError) as caught:
             ls.connect(path, key_file=self.key_file(), timeout=5)
         self.assertEqual(caught.exception.code, "AUTH_FAILED")
@@ -470,6 +473,7 @@ class Messages(TempDirCase):
             conn.request("nope")
         self.assertEqual(caught.exception.code, "REMOTE_ERROR")
         self.assertEqual(caught.exception.remote, {"code": -32601, "message": "method not found", "data": {"m": 1}})
+        self.assertEqual(caught.exception.message, "method not found (remote code -32601)")
         server.join()
 
     def test_timeout_sends_a_cancel(self):
@@ -495,8 +499,15 @@ class Messages(TempDirCase):
         self.assertEqual(caught.exception.code, "PEER_CLOSED")
         server.join()
 
-        for data, code in ((bytes([0x42, 0, 0x10, 0, 1]), "MESSAGE_TOO_LARGE"), (b"X\0\0\0\0", "PROTOCOL_ERROR"),
-                           (b"J\0\0\0\x02{x", "PROTOCOL_ERROR")):
+        bad_shapes = [ls.encode_json_frame(v) for v in (
+            {"jsonrpc": "2.0", "method": 7},
+            {"jsonrpc": "2.0", "id": "a", "method": "m"},
+            {"jsonrpc": "2.0", "id": "a", "result": 1},
+            {"jsonrpc": "2.0", "id": 1},
+            {"jsonrpc": "2.0", "id": 1, "error": {"code": "x", "message": "m"}},
+        )]
+        for data, code in [(bytes([0x42, 0, 0x10, 0, 1]), "MESSAGE_TOO_LARGE"), (b"X\0\0\0\0", "PROTOCOL_ERROR"),
+                           (b"J\0\0\0\x02{x", "PROTOCOL_ERROR")] + [(d, "PROTOCOL_ERROR") for d in bad_shapes]:
             os.unlink(os.path.join(self.dir, "s"))
             server, conn = self.pair(lambda c, i, data=data: c.sendall(data))
             with self.assertRaises(ls.LocalSocketError) as caught:
@@ -510,6 +521,7 @@ class Messages(TempDirCase):
 
         class Refused(Exception):
             code = 4001
+            data = {"why": "policy"}
 
         def refuse(params):
             raise Refused("no thanks")
@@ -530,7 +542,7 @@ class Messages(TempDirCase):
         server.join()
         self.assertEqual(seen, [None])
         self.assertEqual(replies[0], {"jsonrpc": "2.0", "id": 1, "result": 5})
-        self.assertEqual(replies[1]["error"], {"code": 4001, "message": "no thanks"})
+        self.assertEqual(replies[1]["error"], {"code": 4001, "message": "no thanks", "data": {"why": "policy"}})
         self.assertEqual(replies[2]["error"]["code"], -32000)
         self.assertNotIn("Traceback", json.dumps(replies[2]))
         self.assertEqual(replies[3]["error"]["code"], -32601)
