@@ -210,8 +210,12 @@ def _unix_endpoint(name, address, private_dir=None):
 
 
 def _qt_temp_path(env):
-    tmp = env.get("TMPDIR") or "/tmp"
-    return _normalize(tmp)
+    """QDir::tempPath(): $TMPDIR (if not empty) else /tmp, cleaned, and canonical (symlinks
+    resolved) when it exists."""
+    cleaned = _normalize(env.get("TMPDIR") or "/tmp")
+    if os.path.exists(cleaned):
+        return os.path.realpath(cleaned)
+    return cleaned
 
 
 def resolve_name(name, qt=False, abstract=False, env=None):

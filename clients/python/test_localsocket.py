@@ -192,6 +192,9 @@ class Names(TempDirCase):
         self.assertEqual(ls.resolve_name("app", qt=True, env={"TMPDIR": "/q/"}).address, "/q/app")
         self.assertEqual(ls.resolve_name("app", qt=True, env={}).address, "/tmp/app")
         self.assertEqual(ls.resolve_name("/s/app", qt=True, env={}).address, "/s/app")
+        os.symlink(self.dir, os.path.join(self.dir, "tmp-link"))
+        linked = ls.resolve_name("app", qt=True, env={"TMPDIR": os.path.join(self.dir, "tmp-link") + "/"})
+        self.assertEqual(linked.address, os.path.join(os.path.realpath(self.dir), "app"))
 
     def test_default_key_path(self):
         self.assertEqual(ls.default_key_path({"XDG_CONFIG_HOME": "/c/"}), "/c/localsocket/key")
