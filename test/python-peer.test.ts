@@ -36,7 +36,9 @@ interface Run {
 /** Runs python3 with `args`; `input` goes to its stdin. Killed (and failed) after `timeoutMs`. */
 export function runPython(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string | Buffer; cwd?: string; timeoutMs?: number } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(python!, args, { cwd: options.cwd ?? PY_DIR, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // No __pycache__ left in the source tree.
+    const env = { ...(options.env ?? process.env), PYTHONDONTWRITEBYTECODE: '1' };
+    const child = spawn(python!, args, { cwd: options.cwd ?? PY_DIR, env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
