@@ -194,6 +194,12 @@ describe('localsocket call: servers that are not there yet, raw mode', () => {
       const notify = await run(home, ['notify', name, 'tick', '--raw']);
       assert.equal(notify.code, 0, notify.stderr);
       await until(server.stdout, /"method":"tick"/, 'raw notification');
+      if (!isWindows) {
+        // SIGTERM stops it cleanly: exit 0, socket file removed.
+        server.child.kill('SIGTERM');
+        assert.equal((await server.exited).code, 0);
+        assert.equal(fs.existsSync(name), false);
+      }
     } finally {
       await stop(server);
       home.remove();
