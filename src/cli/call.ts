@@ -1,0 +1,39 @@
+/** `localsocket call NAME METHOD [PARAMS_JSON | -]`: one JSON-RPC request from the shell. */
+import { connectMessages } from '../messages/message-socket.js';
+import { type OptionSpecs, type Values } from './args.js';
+import { messageClientOptions, MESSAGE_CLIENT_OPTIONS, MESSAGE_CLIENT_OPTIONS_HELP, readParams } from './message-args.js';
+import { EXIT } from './output.js';
+import { writeOut } from './serve.js';
+
+export const CALL_OPTIONS: OptionSpecs = MESSAGE_CLIENT_OPTIONS;
+
+export const CALL_HELP = `Usage: localsocket call NAME METHOD [PARAMS_JSON | -] [options]
+
+Sends the request METHOD with the given params (JSON; "-" reads them from
+stdin, so they can be larger than a command-line argument) to the message
+server NAME, and prints the result as one line of JSON on stdout. An error
+answer is printed as "localsocket: REMOTE_ERROR: ..." with exit status 1.
+
+Options:
+${MESSAGE_CLIENT_OPTIONS_HELP}
+
+Examples:
+  localsocket call myapp ping
+  localsocket call myapp echo '{"text":"hi"}'
+  localsocket call myapp store - --timeout 30000 < big.json`;
+
+export async function runCall(values: Values, name: string, method: string, paramsText: string | undefined): Promise<number> {
+  const { options, timeout } = messageClientOptions(values);
+  const params = await readParams('call', paramsText);
+  const deadline = Date.now() + timeout;
+  const peer = await connectMessages(name, options);
+  peer.on('error', () => {}); // the pending request rejects with the reason
+  try {
+    const requestTimeout = Math.max(1, deadline - Date.now());
+    const result = params.given ? await peer.request(method, params.value, { timeout: requestTimeout }) : await peer.request(method, undefined, { timeout: requestTimeout });
+    await writeOut(process.stdout, Buffer.from(`${JSON.stringify(result ?? null)}\n`));
+  } finally {
+    await peer.close().catch(() => {});
+  }
+  return EXIT.ok;
+}
