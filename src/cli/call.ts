@@ -1,9 +1,10 @@
 /** `localsocket call NAME METHOD [PARAMS_JSON | -]`: one JSON-RPC request from the shell. */
 import { connectMessages } from '../messages/message-socket.js';
-import { type OptionSpecs, type Values } from './args.js';
+import { flag, type OptionSpecs, type Values } from './args.js';
 import { messageClientOptions, MESSAGE_CLIENT_OPTIONS, MESSAGE_CLIENT_OPTIONS_HELP, readParams } from './message-args.js';
 import { EXIT } from './output.js';
 import { writeOut } from './serve.js';
+import { withWaitingClient } from './wait-client.js';
 
 export const CALL_OPTIONS: OptionSpecs = MESSAGE_CLIENT_OPTIONS;
 
@@ -26,6 +27,12 @@ export async function runCall(values: Values, name: string, method: string, para
   const { options, timeout } = messageClientOptions(values);
   const params = await readParams('call', paramsText);
   const deadline = Date.now() + timeout;
+  const value = params.given ? params.value : undefined;
+  if (flag(values, 'wait')) {
+    const result = await withWaitingClient(name, options, (client) => client.request(method, value, { timeout }));
+    await writeOut(process.stdout, Buffer.from(`${JSON.stringify(result ?? null)}\n`));
+    return EXIT.ok;
+  }
   const peer = await connectMessages(name, options);
   peer.on('error', () => {}); // the pending request rejects with the reason
   try {

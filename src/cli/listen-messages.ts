@@ -3,11 +3,14 @@
  * request and notification received is printed as one JSON line on stdout;
  * requests for `echo` (answers its params) and `ping` (answers "pong") are
  * answered, any other method gets the "method not found" error answer.
+ * With --broadcast-stdin, each line of stdin goes to every peer as the
+ * notification `line` (see broadcast-stdin.ts).
  */
-import { MessageSocket } from '../messages/message-socket.js';
+import { DEFAULT_MAX_MESSAGE_SIZE } from '../messages/frame.js';
+import { MessageServer } from '../messages/message-server.js';
 import type { ServerOptions } from '../options.js';
-import { LocalServer } from '../server.js';
-import type { Values } from './args.js';
+import { flag, type Values } from './args.js';
+import { broadcastLines } from './broadcast-stdin.js';
 import { EXIT, formatAddress } from './output.js';
 import { terminationSignal } from './signals.js';
 
@@ -32,10 +35,10 @@ function withParams<T extends object>(line: T, params: unknown): T & { params?: 
  * Serves `name` until SIGINT/SIGTERM or until stdout is gone.
  * @param options - Server options already built from the command line (names, auth, access, limits).
  */
-export async function runListenMessages(_values: Values, name: string, options: ServerOptions): Promise<number> {
+export async function runListenMessages(values: Values, name: string, options: ServerOptions): Promise<number> {
   const stop = terminationSignal();
-  const server = new LocalServer(options);
-  const open = new Set<MessageSocket>();
+  const server = new MessageServer(options);
+  for (const [method, handler] of Object.entries(BUILTIN_METHODS)) server.handle(method, handler);
   let stdoutGone: () => void = () => {};
   const stdoutClosed = new Promise<void>((resolve) => (stdoutGone = resolve));
   const onStdoutError = (): void => stdoutGone();
@@ -52,27 +55,33 @@ export async function runListenMessages(_values: Values, name: string, options: 
     await server.listen(name);
     process.stderr.write(`listening on ${formatAddress(server.fullServerName ?? name)} (messages)\n`);
     server.on('refused', (reason) => process.stderr.write(`refused a peer: ${reason.code}: ${reason.message}\n`));
-    server.on('newConnection', () => {
-      for (let socket = server.nextPendingConnection(); socket; socket = server.nextPendingConnection()) {
-        const number = ++peers;
-        const peer = new MessageSocket(socket);
-        open.add(peer);
-        for (const [method, handler] of Object.entries(BUILTIN_METHODS)) peer.handle(method, handler);
-        peer.on('request', (method, params, id) => print(withParams({ peer: number, type: 'request' as const, id, method }, params)));
-        peer.on('notification', (method, params) => print(withParams({ peer: number, type: 'notification' as const, method }, params)));
-        peer.on('message', (value) => print({ peer: number, type: 'message', value }));
-        peer.on('binary', (data) => print({ peer: number, type: 'binary', base64: data.toString('base64') }));
-        // A peer that sends garbage loses its connection; the server goes on.
-        peer.on('error', (err) => process.stderr.write(`dropped peer ${number}: ${err.code}: ${err.message}\n`));
-        peer.on('close', () => open.delete(peer));
-      }
+    const numbers = new WeakMap<object, number>();
+    server.on('peerJoined', (peer) => {
+      const number = ++peers;
+      numbers.set(peer, number);
+      peer.on('request', (method, params, id) => print(withParams({ peer: number, type: 'request' as const, id, method }, params)));
+      peer.on('notification', (method, params) => print(withParams({ peer: number, type: 'notification' as const, method }, params)));
+      peer.on('message', (value) => print({ peer: number, type: 'message', value }));
+      peer.on('binary', (data) => print({ peer: number, type: 'binary', base64: data.toString('base64') }));
+      // A peer that sends garbage loses its connection; the server goes on.
+      peer.on('error', (err) => process.stderr.write(`dropped peer ${number}: ${err.code}: ${err.message}\n`));
     });
+    // A peer that fell behind a broadcast is dropped by the server (its queue would pass its write limit).
+    server.on('peerLeft', (peer, reason) => {
+      if (reason?.code === 'RESOURCE_EXHAUSTED') process.stderr.write(`dropped peer ${numbers.get(peer)}: ${reason.code}: ${reason.message}\n`);
+    });
+    if (flag(values, 'broadcast-stdin')) {
+      broadcastLines(server, process.stdin, DEFAULT_MAX_MESSAGE_SIZE - 64, (text) => process.stderr.write(text)).catch((err: unknown) => {
+        process.stderr.write(`stdin: ${(err as Error).message}\n`);
+      });
+    }
     await Promise.race([stop.signal, stdoutClosed]);
     return EXIT.ok;
   } finally {
     stop.dispose();
+    // Stops listening, then closes every peer (flushing what is queued).
     await server.close();
-    await Promise.all([...open].map((peer) => peer.close().catch(() => {})));
+    if (flag(values, 'broadcast-stdin')) process.stdin.destroy();
     process.stdout.off('error', onStdoutError);
   }
 }

@@ -11,6 +11,7 @@ import { terminationSignal } from './signals.js';
 export const LISTEN_OPTIONS: OptionSpecs = {
   echo: { type: 'boolean' },
   messages: { type: 'boolean' },
+  'broadcast-stdin': { type: 'boolean' },
   access: { type: 'string' },
   'max-connections': { type: 'string' },
   ...AUTH_OPTIONS,
@@ -28,6 +29,10 @@ Options:
   --messages             a message server: print every request and notification
                          received as one JSON line on stdout (binary messages as
                          base64); answer "echo" (its params) and "ping" ("pong")
+  --broadcast-stdin      with --messages: send each line of stdin to every
+                         connected peer as the notification "line", params
+                         {"text": LINE}; a peer that falls behind by more than
+                         its write buffer is dropped (RESOURCE_EXHAUSTED)
   --access user|group|world
                          who may connect, by file permissions (default: user)
   --max-connections N    refuse peers beyond N open connections
@@ -41,7 +46,8 @@ Options:
 
 Examples:
   localsocket listen myapp --echo
-  localsocket listen myapp --messages`;
+  localsocket listen myapp --messages
+  tail -f app.log | localsocket listen myapp --messages --broadcast-stdin`;
 
 /** Stops taking data on SIGINT/SIGTERM or when stdout is gone (e.g. piped into head). */
 export async function runListen(values: Values, name: string): Promise<number> {
@@ -51,6 +57,7 @@ export async function runListen(values: Values, name: string): Promise<number> {
   if (access !== undefined) options.access = access;
   const maxConnections = integerOption(values, 'max-connections', 1, 1_000_000);
   if (maxConnections !== undefined) options.maxConnections = maxConnections;
+  if (flag(values, 'broadcast-stdin') && !flag(values, 'messages')) throw new UsageError('--broadcast-stdin needs --messages');
   if (flag(values, 'messages')) {
     if (echoMode) throw new UsageError('--echo and --messages cannot be combined');
     return runListenMessages(values, name, options);

@@ -20,7 +20,10 @@ export const DEFAULT_MESSAGE_TIMEOUT = 10_000;
 
 export const MESSAGE_CLIENT_OPTIONS_HELP = `  --timeout MS           deadline for the whole command: connect, handshake,
                          sending and (call) the answer (default 10000)
-  --wait                 wait (up to the timeout) for a server that is not up yet
+  --wait                 wait (up to the timeout) for a server that is not up
+                         yet or restarting, retrying as the reconnecting client
+                         does (backoff from 50 ms to 1 s, with jitter); what is
+                         sent is sent once, never repeated
   --raw                  no authentication handshake (plain servers: Qt, Python)
   --key-file FILE        authenticate with this key file instead of
                          ~/.config/localsocket/key

@@ -1,8 +1,9 @@
 /** `localsocket notify NAME METHOD [PARAMS_JSON | -]`: one JSON-RPC notification from the shell. */
 import { connectMessages } from '../messages/message-socket.js';
-import { type OptionSpecs, type Values } from './args.js';
+import { flag, type OptionSpecs, type Values } from './args.js';
 import { messageClientOptions, MESSAGE_CLIENT_OPTIONS, MESSAGE_CLIENT_OPTIONS_HELP, readParams } from './message-args.js';
 import { EXIT } from './output.js';
+import { withWaitingClient } from './wait-client.js';
 
 export const NOTIFY_OPTIONS: OptionSpecs = MESSAGE_CLIENT_OPTIONS;
 
@@ -20,8 +21,12 @@ Example:
   localsocket notify myapp reload '{"config":"/etc/myapp.json"}'`;
 
 export async function runNotify(values: Values, name: string, method: string, paramsText: string | undefined): Promise<number> {
-  const { options } = messageClientOptions(values);
+  const { options, timeout } = messageClientOptions(values);
   const params = await readParams('notify', paramsText);
+  if (flag(values, 'wait')) {
+    await withWaitingClient(name, options, (client) => client.notify(method, params.given ? params.value : undefined, { timeout }));
+    return EXIT.ok;
+  }
   const peer = await connectMessages(name, options);
   peer.on('error', () => {});
   try {
