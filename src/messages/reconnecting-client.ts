@@ -112,8 +112,6 @@ function onSocketMessage(this: OwnedSocket, value: unknown): void {
 function onSocketBinary(this: OwnedSocket, data: Buffer): void {
   this[OWNER]?.emit('binary', data);
 }
-/** A connection error ends that connection; its close reason reports it. */
-function onSocketError(): void {}
 
 interface Resolved {
   timeout: number;
@@ -126,8 +124,17 @@ interface Resolved {
   signal: AbortSignal | undefined;
 }
 
+const OWN_OPTIONS = ['timeout', 'waitForServer', 'initialDelay', 'maxDelay', 'jitter', 'maxAttempts', 'requestTimeout', 'signal'] as const;
+let defaults: Resolved | null = null;
+
 function resolveOptions(options: unknown): Resolved {
   const raw = checkObject(options, 'options');
+  // The common case (no backoff or timeout options) shares one frozen object: nothing per client.
+  if (OWN_OPTIONS.every((k) => raw[k] === undefined)) return (defaults ??= Object.freeze(resolveFrom({})));
+  return resolveFrom(raw);
+}
+
+function resolveFrom(raw: Record<string, unknown>): Resolved {
   const jitter = raw.jitter === undefined ? 0.5 : raw.jitter;
   if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) throw invalidArgument('jitter must be a number from 0 to 1');
   const initialDelay = checkTimeout(raw.initialDelay, 100, 'initialDelay');
@@ -174,9 +181,14 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
   #socket: OwnedSocket | null = null;
   /** Only while connecting or waiting: aborts the attempt or the backoff when the client closes. */
   #attemptAbort: AbortController | null = null;
-  #handlers: Map<string, RequestHandler> | null = null;
-  #notificationHandlers: Map<string, NotificationHandler> | null = null;
+  /** Created on the first handle()/onNotification(): most clients register few or none. */
+  #handlers: { requests: Map<string, RequestHandler>; notifications: Map<string, NotificationHandler> } | null = null;
   #closeReason: LocalSocketError | null = null;
+  /**
+   * Who waits for a connection (waitForConnected, requests while reconnecting). Kept apart from the
+   * emitter's listeners: adding and removing those leaves every idle client a larger listener table.
+   */
+  #waiters: Set<() => void> | null = null;
   #connects = 0;
 
   /**
@@ -191,8 +203,8 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
     if (typeof name !== 'string') throw invalidArgument('name must be a string');
     this.#resolved = resolveOptions(options);
     this.#name = name;
-    this.#options = { ...options };
-    delete this.#options.signal;
+    // Kept by reference (not copied): many clients may share one options object. Read at each attempt.
+    this.#options = options;
     this.#resolved.signal?.addEventListener('abort', () => void this.close(), { once: true });
   }
 
@@ -254,8 +266,12 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
         else if (this.#state === 'closed') reject(this.#closedError(what));
       };
       check();
-      this.on('stateChanged', check);
-      return () => this.off('stateChanged', check);
+      const waiters = (this.#waiters ??= new Set());
+      waiters.add(check);
+      return () => {
+        waiters.delete(check);
+        if (waiters.size === 0 && this.#waiters === waiters) this.#waiters = null;
+      };
     });
   }
 
@@ -319,7 +335,7 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
   handle(method: string, handler: RequestHandler): this {
     if (typeof method !== 'string') throw invalidArgument('method must be a string');
     if (typeof handler !== 'function') throw invalidArgument('handler must be a function');
-    (this.#handlers ??= new Map()).set(method, handler);
+    (this.#handlers ??= { requests: new Map(), notifications: new Map() }).requests.set(method, handler);
     this.#socket?.handle(method, handler);
     return this;
   }
@@ -334,7 +350,7 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
   onNotification(method: string, handler: NotificationHandler): this {
     if (typeof method !== 'string') throw invalidArgument('method must be a string');
     if (typeof handler !== 'function') throw invalidArgument('handler must be a function');
-    (this.#notificationHandlers ??= new Map()).set(method, handler);
+    (this.#handlers ??= { requests: new Map(), notifications: new Map() }).notifications.set(method, handler);
     this.#socket?.onNotification(method, handler);
     return this;
   }
@@ -416,13 +432,15 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
 
   #adopt(socket: OwnedSocket): void {
     socket[OWNER] = this;
-    socket.on('error', onSocketError);
     socket.on('close', onSocketClose);
     socket.on('notification', onSocketNotification);
     socket.on('message', onSocketMessage);
     socket.on('binary', onSocketBinary);
-    if (this.#handlers) for (const [method, handler] of this.#handlers) socket.handle(method, handler);
-    if (this.#notificationHandlers) for (const [method, handler] of this.#notificationHandlers) socket.onNotification(method, handler);
+    const handlers = this.#handlers;
+    if (handlers) {
+      for (const [method, handler] of handlers.requests) socket.handle(method, handler);
+      for (const [method, handler] of handlers.notifications) socket.onNotification(method, handler);
+    }
     if (!socket.isOpen) {
       // Lost between the handshake and now: treat it as a loss.
       this.#socket = socket;
@@ -450,6 +468,8 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
     if (previous === next) return;
     this.#state = next;
     this.emit('stateChanged', next, previous);
+    const waiters = this.#waiters;
+    if (waiters) for (const check of [...waiters]) check();
   }
 }
 
