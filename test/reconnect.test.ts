@@ -23,8 +23,8 @@ import {
   backoffDelay, connectReconnecting, listenMessages, LocalSocketError, ReconnectingClient,
   type MessageServer, type ReconnectState,
 } from '../src/index.js';
-import { allSettleWithin, rejectsWith, throwsWith } from './finding-helpers.js';
-import { runFixture, tempDir, uniqueName, waitForLine } from './helpers.js';
+import { allSettleWithin, fdsSettleTo, rejectsWith, throwsWith } from './finding-helpers.js';
+import { isLinux, openFdCount, runFixture, tempDir, uniqueName, waitForLine } from './helpers.js';
 
 const KEY = Buffer.alloc(32, 9);
 const children = new Set<ChildProcess>();
@@ -228,6 +228,30 @@ describe('ReconnectingClient', () => {
       await client.close();
       await server.close();
     }
+  });
+
+  test('no descriptor leak: 20 server restarts, failed attempts in between, then close()', { skip: !isLinux && 'counts /proc/self/fd' }, async () => {
+    const name = uniqueName('rf');
+    const baseline = openFdCount();
+    const client = new ReconnectingClient(name, { key: KEY, initialDelay: 1, maxDelay: 20, waitForServer: false });
+    client.on('error', () => {});
+    client.start();
+    let failed = 0;
+    client.on('reconnecting', (_attempt, _delay, lastError) => {
+      if (lastError) failed++;
+    });
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 10)); // a few attempts find no server
+      const server = await listenMessages(name, { key: KEY });
+      await client.waitForConnected({ timeout: 10_000 });
+      await server.close();
+      await until(() => client.state !== 'connected', 'the client saw the server go');
+    }
+    assert.ok(client.connectCount === 20);
+    assert.ok(failed > 0, 'some attempts failed in between');
+    await client.close();
+    const settled = await fdsSettleTo(baseline);
+    assert.ok(settled <= baseline, `descriptors: ${settled} after, ${baseline} before`);
   });
 
   test('kill -9 of the server with 50 clients mid-traffic, then a restart: every client reconnects, no request runs twice, none hangs', async (t) => {

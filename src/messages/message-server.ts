@@ -48,6 +48,8 @@ export interface MessageServerEvents {
 const OWNER = Symbol('messageServer');
 /** Why a peer was dropped by the server itself (set just before it is aborted). */
 const DROPPED = Symbol('dropped');
+/** The server's handler of a peer's close (a symbol: not part of the public API). */
+const PEER_CLOSED = Symbol('peerClosed');
 
 interface OwnedPeer extends MessageSocket {
   [OWNER]?: MessageServer;
@@ -55,7 +57,7 @@ interface OwnedPeer extends MessageSocket {
 }
 
 function onPeerClose(this: OwnedPeer, reason: LocalSocketError | null): void {
-  this[OWNER]?._peerClosed(this, this[DROPPED] ?? reason);
+  this[OWNER]?.[PEER_CLOSED](this, this[DROPPED] ?? reason);
 }
 
 function noop(): void {}
@@ -263,7 +265,7 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
   };
 
   /** @internal Called by a peer's close event. */
-  _peerClosed(peer: OwnedPeer, reason: LocalSocketError | null): void {
+  [PEER_CLOSED](peer: OwnedPeer, reason: LocalSocketError | null): void {
     if (!this.#peers.delete(peer)) return;
     this.emit('peerLeft', peer, reason);
   }

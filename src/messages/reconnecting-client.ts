@@ -96,12 +96,14 @@ const FATAL: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['AUTH_FAILED', 'INVALI
 
 /** Back-pointer from a connection to its client: connection events need no closure per connection. */
 const OWNER = Symbol('reconnectingClient');
+/** The client's handler of a lost connection (a symbol: not part of the public API). */
+const LOST = Symbol('lost');
 interface OwnedSocket extends MessageSocket {
   [OWNER]?: ReconnectingClient;
 }
 
 function onSocketClose(this: OwnedSocket, reason: LocalSocketError | null): void {
-  this[OWNER]?._lost(this, reason);
+  this[OWNER]?.[LOST](this, reason);
 }
 function onSocketNotification(this: OwnedSocket, method: string, params: unknown): void {
   this[OWNER]?.emit('notification', method, params);
@@ -444,7 +446,7 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
     if (!socket.isOpen) {
       // Lost between the handshake and now: treat it as a loss.
       this.#socket = socket;
-      this._lost(socket, new LocalSocketError('PEER_CLOSED', 'the peer closed the connection'));
+      this[LOST](socket, new LocalSocketError('PEER_CLOSED', 'the peer closed the connection'));
       return;
     }
     this.#socket = socket;
@@ -454,7 +456,7 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
   }
 
   /** @internal Called when a connection in use ends. */
-  _lost(socket: OwnedSocket, reason: LocalSocketError | null): void {
+  [LOST](socket: OwnedSocket, reason: LocalSocketError | null): void {
     if (socket !== this.#socket || this.#state === 'closed') return;
     socket[OWNER] = undefined;
     this.#socket = null;
