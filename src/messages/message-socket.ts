@@ -18,7 +18,7 @@ import type { ConnectOptions } from '../options.js';
 import { connect, LocalSocket } from '../socket.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout, invalidArgument } from '../validate.js';
 import { quiet } from '../writer.js';
-import { flushFrames, sendBinaryFrame, sendJsonFrame } from './encode.js';
+import { flushFrames, sendBinaryFrame, sendJsonFrame, type NativeText } from './encode.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, FrameDecoder, FrameType, MAX_FRAME_LENGTH } from './frame.js';
 import { CANCEL_METHOD, isErrorObject, isRequestId, remoteError, RpcErrorCode, toErrorObject } from './rpc.js';
 
@@ -233,7 +233,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     while (this.#open && socket.bytesAvailable > 0) {
       const chunk = socket.read();
       try {
-        this.#decoder.push(chunk, this.#onFrame);
+        this.#decoder.pushSlices(chunk, this.#onFrame);
       } catch (err) {
         this.#fail(err instanceof LocalSocketError ? err : protocolError('bad frame'));
         return;
@@ -242,15 +242,16 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   }
 
   /** Called by the decoder for each frame (one closure per connection, not per frame). */
-  #onFrame = (type: number, payload: Buffer): void => {
+  #onFrame = (type: number, source: Buffer, start: number, end: number): void => {
     if (!this.#open) return;
     if (type === FrameType.BINARY) {
-      this.#emitSafely('binary', payload);
+      this.#emitSafely('binary', source.subarray(start, end));
       return;
     }
     let value: unknown;
     try {
-      value = JSON.parse(payload.toString());
+      // One native decode and one parse, straight from the chunk: no Buffer made for the payload.
+      value = JSON.parse((source as unknown as NativeText).utf8Slice(start, end));
     } catch {
       throw protocolError('invalid JSON');
     }
@@ -476,11 +477,9 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     } catch (err) {
       return quiet(Promise.reject(err));
     }
-    const pending: Pending = { id, resolve: noop, reject: noop, timer: null, deadline: 0, signal, onAbort: undefined };
-    const promise = new Promise<unknown>((resolve, reject) => {
-      pending.resolve = resolve;
-      pending.reject = reject;
-    });
+    // A module-level executor: no closure made per request.
+    const promise = new Promise<unknown>(capture);
+    const pending: Pending = { id, resolve: captured.resolve, reject: captured.reject, timer: null, deadline: 0, signal, onAbort: undefined };
     (this.#pending ??= new Map()).set(id, pending);
     if (timeout === this.requestTimeout) {
       pending.deadline = performance.now() + timeout;
@@ -657,6 +656,13 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
 }
 
 function noop(): void {}
+
+/** The resolvers of the promise made last by `new Promise(capture)`. */
+const captured: { resolve: (value: unknown) => void; reject: (err: unknown) => void } = { resolve: noop, reject: noop };
+function capture(resolve: (value: unknown) => void, reject: (err: unknown) => void): void {
+  captured.resolve = resolve;
+  captured.reject = reject;
+}
 
 // The last method name quoted: a sender usually repeats one method many times.
 let lastMethod = '';
