@@ -24,10 +24,12 @@ function isFrameType(type: number): boolean {
   return type === FrameType.JSON || type === FrameType.BINARY;
 }
 
+/** The PROTOCOL_ERROR for a frame type other than 'J' or 'B'. */
 export function badType(type: number): LocalSocketError {
   return new LocalSocketError('PROTOCOL_ERROR', `bad frame type 0x${type.toString(16).padStart(2, '0')}`);
 }
 
+/** The MESSAGE_TOO_LARGE for a payload of `length` bytes over `max`. */
 export function tooLarge(length: number, max: number): LocalSocketError {
   return new LocalSocketError('MESSAGE_TOO_LARGE', `a message of ${length} bytes exceeds maxMessageSize (${max})`);
 }
