@@ -207,7 +207,7 @@ describe('localsocket call: servers that are not there yet, raw mode', () => {
     }
   });
 
-  it('the default key is used when no --key-file is given (XDG_CONFIG_HOME)', { skip: isWindows && 'XDG_CONFIG_HOME is not used on Windows (%LOCALAPPDATA% is)' }, async () => {
+  it('the default key is used when no --key-file is given (XDG_CONFIG_HOME, %LOCALAPPDATA% on Windows)', async () => {
     const home = makeHome();
     const name = uniqueName('defkey');
     const server = await startMessageServer(home, name);
@@ -217,7 +217,8 @@ describe('localsocket call: servers that are not there yet, raw mode', () => {
       // A different default key (another XDG_CONFIG_HOME) is refused by the handshake.
       const other = makeHome();
       try {
-        const env = { ...home.env, XDG_CONFIG_HOME: other.env.XDG_CONFIG_HOME };
+        const where = isWindows ? 'LOCALAPPDATA' : 'XDG_CONFIG_HOME';
+        const env = { ...home.env, [where]: other.env[where] };
         const refused = await run({ ...home, env }, ['call', name, 'ping']);
         assert.equal(refused.code, 1);
         assert.match(refused.stderr, /^localsocket: AUTH_FAILED: /);

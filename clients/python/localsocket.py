@@ -44,6 +44,7 @@ __all__ = [
     "LocalSocketError",
     "Connection",
     "Incoming",
+    "NO_PARAMS",
     "connect",
     "resolve_name",
     "private_directory",
@@ -87,6 +88,8 @@ DEFAULT_REQUEST_TIMEOUT = 30.0
 HANDSHAKE_TIMEOUT = 5.0
 DEFAULT_MAX_QUEUED = 1000
 CANCEL_METHOD = "$/cancelRequest"
+# "No params" (the member is left out), as distinct from params that are JSON null.
+NO_PARAMS = object()
 MAX_REMOTE_MESSAGE_SHOWN = 500
 
 MIN_KEY_BYTES = 16
@@ -689,7 +692,11 @@ class Connection:
     registered with `handle()` while this side waits in `request()` or `receive()`.
 
     Unhandled notifications and messages are queued for `receive()`, at most `max_queued` (the
-    oldest is dropped beyond that and counted in `dropped`).
+    oldest is dropped beyond that and counted in `dropped`). Use one Connection from one thread
+    at a time. Every wait has a deadline: sends and requests `request_timeout` seconds (30 by
+    default) unless given one; a send that times out part way fails the connection (TIMEOUT).
+    Any other failure (PEER_CLOSED, PROTOCOL_ERROR, MESSAGE_TOO_LARGE, CONNECTION_ERROR) also
+    ends the connection, and every later call raises it again.
     """
 
     def __init__(self, sock, max_message_size=DEFAULT_MAX_MESSAGE_SIZE, request_timeout=DEFAULT_REQUEST_TIMEOUT,
@@ -767,14 +774,14 @@ class Connection:
         """Sends one binary message."""
         self._write(encode_frame(FRAME_BINARY, bytes(data), self.max_message_size))
 
-    def notify(self, method, params=None):
-        """Sends a JSON-RPC notification (no answer)."""
+    def notify(self, method, params=NO_PARAMS):
+        """Sends a JSON-RPC notification (no answer). Without `params` the member is left out."""
         message = {"jsonrpc": "2.0", "method": _method(method)}
-        if params is not None:
+        if params is not NO_PARAMS:
             message["params"] = params
         self.send(message)
 
-    def request(self, method, params=None, timeout=None):
+    def request(self, method, params=NO_PARAMS, timeout=None):
         """Sends a request and waits for its answer; returns the result.
 
         Raises LocalSocketError REMOTE_ERROR (`remote` = the peer's code, message, data), TIMEOUT
@@ -786,7 +793,7 @@ class Connection:
         request_id = self._next_id
         self._next_id += 1
         message = {"jsonrpc": "2.0", "id": request_id, "method": _method(method)}
-        if params is not None:
+        if params is not NO_PARAMS:
             message["params"] = params
         self._write(encode_json_frame(message, self.max_message_size), deadline)
         self._waiting.add(request_id)
@@ -1047,7 +1054,7 @@ def _build_parser():
 
 def _params(text):
     if text is None:
-        return None
+        return NO_PARAMS
     if text == "-":
         data = sys.stdin.buffer.read(DEFAULT_MAX_MESSAGE_SIZE + 1)
         if len(data) > DEFAULT_MAX_MESSAGE_SIZE:

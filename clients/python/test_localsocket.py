@@ -455,12 +455,13 @@ class Messages(TempDirCase):
                          + ls.encode_frame(ls.FRAME_BINARY, b"\x00\xff")
                          + ls.encode_json_frame({"jsonrpc": "2.0", "id": 99, "result": "stale"})
                          + ls.encode_json_frame({"jsonrpc": "2.0", "id": 1, "result": [1, 2]}))
-            [note] = self.read_frames(conn, decoder, 1)
-            assert note == {"jsonrpc": "2.0", "method": "done"}, note
+            notes = self.read_frames(conn, decoder, 2)
+            assert notes == [{"jsonrpc": "2.0", "method": "done"}, {"jsonrpc": "2.0", "method": "null-params", "params": None}], notes
 
         server, conn = self.pair(script)
         self.assertEqual(conn.request("echo", [1, 2]), [1, 2])
         conn.notify("done")
+        conn.notify("null-params", None)
         first = conn.receive(timeout=1)
         self.assertEqual((first.kind, first.method, first.params), ("notification", "tick", 7))
         self.assertEqual((conn.receive(timeout=1).kind, ), ("binary", ))
