@@ -133,6 +133,25 @@ describe('MessageServer broadcast', () => {
     }
   });
 
+  test('a broadcast keeps its place after messages the peer was sent earlier in the same tick', async () => {
+    const server = await listenMessages(uniqueName('mo'), { key: KEY });
+    const client = await connectMessages(server.server.serverName!, { key: KEY });
+    try {
+      await until(() => server.peerCount === 1, 'one peer');
+      const order: string[] = [];
+      client.on('notification', (method) => order.push(method));
+      const peer = server.peers[0]!;
+      void peer.notify('first');
+      server.broadcast('second');
+      void peer.notify('third');
+      await until(() => order.length === 3, 'three notifications');
+      assert.deepEqual(order, ['first', 'second', 'third']);
+    } finally {
+      client.abort();
+      await server.close();
+    }
+  });
+
   test('broadcastBinary sends one binary message to every peer', async () => {
     const server = await listenMessages(uniqueName('mb'), { key: KEY });
     const clients: MessageSocket[] = [];

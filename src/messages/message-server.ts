@@ -19,8 +19,8 @@ import type { ServerOptions } from '../options.js';
 import { LocalServer } from '../server.js';
 import type { LocalSocket } from '../socket.js';
 import { checkInteger, checkObject, invalidArgument } from '../validate.js';
-import { encodeBinaryFrame, encodeJsonFrame, type Encoded } from './encode.js';
-import { DEFAULT_MAX_MESSAGE_SIZE, MAX_FRAME_LENGTH } from './frame.js';
+import { flushFrames } from './encode.js';
+import { DEFAULT_MAX_MESSAGE_SIZE, FRAME_HEADER_BYTES, FrameType, MAX_FRAME_LENGTH, tooLarge, writeFrameHeader } from './frame.js';
 import { MessageSocket, type MessageOptions, type NotificationHandler, type RequestHandler } from './message-socket.js';
 
 /** Options of a MessageServer: every LocalServer option, and the message options applied to each peer. */
@@ -61,6 +61,20 @@ function onPeerClose(this: OwnedPeer, reason: LocalSocketError | null): void {
 }
 
 function noop(): void {}
+
+/**
+ * One whole frame in its own buffer (never the shared slab MessageSocket sends
+ * from), so the same bytes can be queued on every peer.
+ */
+function frameOf(type: number, payload: string | Uint8Array, max: number): Buffer {
+  const length = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
+  if (length > max) throw tooLarge(length, max);
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
+  writeFrameHeader(frame, 0, type, length);
+  if (typeof payload === 'string') frame.write(payload, FRAME_HEADER_BYTES, length, 'utf8');
+  else frame.set(payload, FRAME_HEADER_BYTES);
+  return frame;
+}
 
 /**
  * A server for message peers: `peers`, `broadcast()`, and handlers shared by
@@ -195,7 +209,7 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
     } catch (err) {
       throw new LocalSocketError('INVALID_ARGUMENT', 'invalid argument: params cannot be serialised as JSON', { cause: err });
     }
-    return this.#writeToAll(encodeJsonFrame(text, this.#maxMessageSize));
+    return this.#writeToAll(frameOf(FrameType.JSON, text, this.#maxMessageSize));
   }
 
   /**
@@ -207,33 +221,30 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
    */
   broadcastBinary(data: Uint8Array): number {
     if (!(data instanceof Uint8Array)) throw invalidArgument('data must be a Uint8Array or Buffer');
-    return this.#writeToAll(encodeBinaryFrame(data, this.#maxMessageSize));
+    return this.#writeToAll(frameOf(FrameType.BINARY, data, this.#maxMessageSize));
   }
 
   /**
-   * Queues one whole frame on every open peer: one socket write each (a large
-   * frame: its header and payload back to back, as MessageSocket does), so
-   * frames never interleave. The frame's bytes are shared, never copied per peer.
+   * Queues one whole frame on every open peer: one socket write each, so
+   * frames never interleave, and the frame's bytes are shared, never copied
+   * per peer. What the peer's MessageSocket built earlier in this tick is
+   * handed to the writer first, so messages keep their order.
    */
-  #writeToAll(encoded: Encoded): number {
-    const single = Buffer.isBuffer(encoded);
-    const size = single ? encoded.length : encoded[0].length + encoded[1].length;
+  #writeToAll(frame: Buffer): number {
+    const size = frame.length;
     let sent = 0;
     let late: OwnedPeer[] | null = null;
     for (const peer of this.#peers) {
       if (!peer.isOpen) continue;
       const socket: LocalSocket = peer.socket;
+      flushFrames(socket);
       if (socket.bytesToWrite + size > socket.maxWriteBuffer) {
         (late ??= []).push(peer);
         continue;
       }
       // Fits in the bounded queue, so the write is taken now and never waits.
       // Failures are reported through the peer's close; the promise is marked observed by the writer.
-      if (single) void socket.write(encoded);
-      else {
-        void socket.write(encoded[0]);
-        void socket.write(encoded[1]);
-      }
+      void socket.write(frame);
       sent++;
     }
     // Dropped after the loop: aborting emits events that change the set being iterated.
