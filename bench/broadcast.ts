@@ -18,7 +18,9 @@
  *   idle       RSS per idle connection (server+client, 1,000 open after 100
  *              warm-up connections): a ReconnectingClient on a MessageServer
  *              vs a bare LocalSocket on a LocalServer; the client side is
- *              also reported alone.
+ *              also reported alone. Every connection of a process is made
+ *              with one options object holding one key (a reconnecting
+ *              client keeps a reference to its options to reconnect).
  */
 import { once } from 'node:events';
 import net from 'node:net';
@@ -159,9 +161,13 @@ function idleHeld(): number {
   return held.length;
 }
 
+/** One options object (and key) for every connection of the process, as a program loads its key once. Both kinds alike. */
+let idleOptions: { key: Buffer } | null = null;
+
 async function idleOpen(kind: 'bare' | 'reconnecting', name: string, n: number): Promise<void> {
+  const options = (idleOptions ??= { key: key() });
   for (let i = 0; i < n; i++) {
-    held.push(kind === 'bare' ? await connect(name, { key: key() }) : await connectReconnecting(name, { key: key() }));
+    held.push(kind === 'bare' ? await connect(name, options) : await connectReconnecting(name, options));
   }
 }
 
@@ -191,7 +197,13 @@ export const commands: Commands = {
 
 // ---- orchestration ---------------------------------------------------------------------------------
 
-async function idleOnce(config: BenchConfig, kind: 'bare' | 'reconnecting', n: number): Promise<{ total: number; client: number }> {
+interface IdleFigures {
+  total: number;
+  client: number;
+  heap: number;
+}
+
+async function idleOnce(config: BenchConfig, kind: 'bare' | 'reconnecting', n: number): Promise<IdleFigures> {
   const execArgv = ['--max-semi-space-size=1'];
   const server = await spawnWorker('broadcast', config, { exposeGc: true, execArgv, label: `idle-server-${kind}` });
   const client = await spawnWorker('broadcast', config, { exposeGc: true, execArgv, label: `idle-client-${kind}` });
@@ -200,14 +212,15 @@ async function idleOnce(config: BenchConfig, kind: 'bare' | 'reconnecting', n: n
     // Warm-up connections, kept: the code paths are compiled (and tiered up) before the baseline, so
     // one-off code memory is not divided into the per-connection figure.
     await client.call('idleOpen', { kind, name, count: IDLE_WARM });
-    type Mem = { rss: number };
+    type Mem = { rss: number; heapUsed: number; external: number };
     const [sb, cb] = await Promise.all([server.call<Mem>('measure'), client.call<Mem>('measure')]);
     await client.call('idleOpen', { kind, name, count: n });
     for (let i = 0; i < 100 && (await server.call<number>('idleHeld')) < n + IDLE_WARM; i++) await new Promise((r) => setTimeout(r, 20));
     const heldNow = await server.call<number>('idleHeld');
     if (heldNow !== n + IDLE_WARM) throw new Error(`idle ${kind}: server holds ${heldNow} of ${n + IDLE_WARM}`);
     const [sa, ca] = await Promise.all([server.call<Mem>('measure'), client.call<Mem>('measure')]);
-    return { total: (sa.rss - sb.rss + ca.rss - cb.rss) / n, client: (ca.rss - cb.rss) / n };
+    const heap = (m: Mem): number => m.heapUsed + m.external;
+    return { total: (sa.rss - sb.rss + ca.rss - cb.rss) / n, client: (ca.rss - cb.rss) / n, heap: (heap(sa) - heap(sb) + heap(ca) - heap(cb)) / n };
   } finally {
     await client.stop();
     await server.stop();
@@ -249,16 +262,16 @@ export async function run(config: BenchConfig): Promise<ScenarioResult> {
     await receivers.stop();
     await sender.stop();
   }
-  const idle: Record<'bare' | 'reconnecting', Array<{ total: number; client: number }>> = { bare: [], reconnecting: [] };
+  const idle: Record<'bare' | 'reconnecting', IdleFigures[]> = { bare: [], reconnecting: [] };
   const idleReps = Math.max(1, Math.min(config.reps, 5));
   for (let rep = 0; rep < idleReps; rep++) {
     for (const kind of rep % 2 === 0 ? (['bare', 'reconnecting'] as const) : (['reconnecting', 'bare'] as const)) {
       const f = await idleOnce(config, kind, IDLE_CONNECTIONS / q);
       idle[kind].push(f);
-      log(`idle ${kind}: ${(f.total / 1024).toFixed(1)} KiB per connection (server+client), client ${(f.client / 1024).toFixed(1)} KiB`);
+      log(`idle ${kind}: ${(f.total / 1024).toFixed(1)} KiB per connection (server+client), client ${(f.client / 1024).toFixed(1)} KiB; JS heap+external ${(f.heap / 1024).toFixed(1)} KiB`);
     }
   }
-  const kib = (xs: Array<{ total: number; client: number }>, k: 'total' | 'client'): number[] => xs.map((x) => x[k] / 1024);
+  const kib = (xs: IdleFigures[], k: keyof IdleFigures): number[] => xs.map((x) => x[k] / 1024);
   return {
     name: 'broadcast',
     rows: [
@@ -266,6 +279,7 @@ export async function run(config: BenchConfig): Promise<ScenarioResult> {
       ratioRow('broadcast', `64 B notification to ${PEERS} peers (raw: same bytes, sockets corked per ${PACE_EVERY} broadcasts)`, 'frames/s', rate.corked, rate.ours),
       ratioRow('broadcast', 'idle RSS per reconnecting client connection, server+client (raw column: bare LocalSocket)', 'KiB', kib(idle.bare, 'total'), kib(idle.reconnecting, 'total'), { op: '<=', value: 1.25 }),
       ratioRow('broadcast', 'idle RSS per reconnecting client connection, client side (raw column: bare LocalSocket)', 'KiB', kib(idle.bare, 'client'), kib(idle.reconnecting, 'client')),
+      ratioRow('broadcast', 'JS heap+external per reconnecting client connection, server+client (raw column: bare LocalSocket)', 'KiB', kib(idle.bare, 'heap'), kib(idle.reconnecting, 'heap')),
     ],
     notes: [`broadcast: ${broadcasts} broadcasts x ${PEERS} peers x ${FRAME_BYTES} B per repetition; both sides paced alike (wait a turn while any peer has > ${PACE_QUEUED / 1024} KiB queued); receivers count bytes only`],
     details: { peers: PEERS, broadcasts, frameBytes: FRAME_BYTES, idleConnections: IDLE_CONNECTIONS / q, idleReps, rate, idle },

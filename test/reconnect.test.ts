@@ -127,6 +127,37 @@ describe('ReconnectingClient', () => {
     }
   });
 
+  test('notification, message and binary events are re-emitted from every connection, for listeners added before or after connecting', async () => {
+    const name = uniqueName('re');
+    let server = await listenMessages(name, { key: KEY });
+    const client = new ReconnectingClient(name, { key: KEY, initialDelay: 10, maxDelay: 50 });
+    const seen: string[] = [];
+    client.on('notification', (method, params) => seen.push(`notification ${method} ${JSON.stringify(params)}`));
+    client.start();
+    try {
+      await client.waitForConnected({ timeout: 10_000 });
+      client.on('binary', (data) => seen.push(`binary ${[...data].join(',')}`));
+      client.on('message', (value) => seen.push(`message ${JSON.stringify(value)}`));
+      await until(() => server.peerCount === 1, 'peer');
+      server.broadcast('n', 1);
+      server.broadcastBinary(Buffer.from([7]));
+      await server.peers[0]!.send({ plain: true });
+      await until(() => seen.length === 3, 'three events');
+      await server.close();
+      await until(() => client.state === 'reconnecting', 'reconnecting');
+      server = await listenMessages(name, { key: KEY });
+      await client.waitForConnected({ timeout: 10_000 });
+      await until(() => server.peerCount === 1, 'peer again');
+      server.broadcast('n', 2);
+      server.broadcastBinary(Buffer.from([8]));
+      await until(() => seen.length === 5, 'two more events');
+      assert.deepEqual(seen, ['notification n 1', 'binary 7', 'message {"plain":true}', 'notification n 2', 'binary 8']);
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+
   test('gives up after maxAttempts with the last error; events for each attempt', async () => {
     const client = new ReconnectingClient(uniqueName('none'), { key: KEY, waitForServer: false, maxAttempts: 3, initialDelay: 1, maxDelay: 5 });
     const seen = states(client);

@@ -106,14 +106,29 @@ function onSocketClose(this: OwnedSocket, reason: LocalSocketError | null): void
   this[OWNER]?.[LOST](this, reason);
 }
 function onSocketNotification(this: OwnedSocket, method: string, params: unknown): void {
-  this[OWNER]?.emit('notification', method, params);
+  this[OWNER]?.[EMIT]('notification', method, params);
 }
 function onSocketMessage(this: OwnedSocket, value: unknown): void {
-  this[OWNER]?.emit('message', value);
+  this[OWNER]?.[EMIT]('message', value);
 }
 function onSocketBinary(this: OwnedSocket, data: Buffer): void {
-  this[OWNER]?.emit('binary', data);
+  this[OWNER]?.[EMIT]('binary', data);
 }
+
+/**
+ * Connection events the client re-emits, each attached to a connection only once someone listens
+ * for it on the client (an idle client with no such listener pays nothing for them).
+ */
+const FORWARDERS = { notification: onSocketNotification, message: onSocketMessage, binary: onSocketBinary } as const;
+type Forwarded = keyof typeof FORWARDERS;
+const FORWARD_BIT: Record<Forwarded, number> = { notification: 1, message: 2, binary: 4 };
+/** The client's handler of a new listener for a forwarded event. */
+const WANT = Symbol('want');
+/** Emits one of the client's events (internal: the client is not an EventEmitter until someone listens). */
+const EMIT = Symbol('emit');
+
+type Events = ReconnectingClientEvents;
+type Listener<K extends keyof Events> = (...args: Events[K]) => void;
 
 interface Resolved {
   timeout: number;
@@ -175,7 +190,12 @@ export function backoffDelay(attempt: number, options: { initialDelay: number; m
  * client.onNotification('changed', (params) => console.log('changed', params));
  * console.log(await client.request('status'));
  */
-export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
+export class ReconnectingClient {
+  /**
+   * Created when the first listener is added: an idle client nobody listens to
+   * carries no listener table (the events API is EventEmitter's, through this object).
+   */
+  #emitter: EventEmitter | null = null;
   readonly #name: string;
   readonly #options: ReconnectOptions;
   readonly #resolved: Resolved;
@@ -191,6 +211,8 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
    * emitter's listeners: adding and removing those leaves every idle client a larger listener table.
    */
   #waiters: Set<() => void> | null = null;
+  /** FORWARD_BIT flags of the connection events someone listens for on this client. */
+  #wanted = 0;
   #connects = 0;
 
   /**
@@ -201,13 +223,92 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
    * @throws LocalSocketError INVALID_ARGUMENT for a bad option
    */
   constructor(name: string, options: ReconnectOptions = {}) {
-    super();
     if (typeof name !== 'string') throw invalidArgument('name must be a string');
     this.#resolved = resolveOptions(options);
     this.#name = name;
     // Kept by reference (not copied): many clients may share one options object. Read at each attempt.
     this.#options = options;
     this.#resolved.signal?.addEventListener('abort', () => void this.close(), { once: true });
+  }
+
+  // ---- events (EventEmitter's, created on first use) -----------------------------------------
+
+  #events(): EventEmitter {
+    return (this.#emitter ??= new EventEmitter());
+  }
+
+  /** @internal */
+  [EMIT]<K extends keyof Events>(event: K, ...args: Events[K]): void {
+    this.#emitter?.emit(event, ...args);
+  }
+
+  #added(event: keyof Events): void {
+    if (event === 'notification' || event === 'message' || event === 'binary') this[WANT](event);
+  }
+
+  /**
+   * Adds a listener, as EventEmitter's `on` (see {@link ReconnectingClientEvents}).
+   * @param event - the event name
+   * @param listener - called with the event's arguments
+   * @returns this client
+   */
+  on<K extends keyof Events>(event: K, listener: Listener<K>): this {
+    this.#events().on(event, listener as (...args: unknown[]) => void);
+    this.#added(event);
+    return this;
+  }
+
+  /** Same as {@link ReconnectingClient.on}. @param event - the event name @param listener - the listener @returns this client */
+  addListener<K extends keyof Events>(event: K, listener: Listener<K>): this {
+    return this.on(event, listener);
+  }
+
+  /**
+   * Adds a listener called at most once, as EventEmitter's `once` (works with `events.once(client, name)`).
+   * @param event - the event name
+   * @param listener - called with the event's arguments
+   * @returns this client
+   */
+  once<K extends keyof Events>(event: K, listener: Listener<K>): this {
+    this.#events().once(event, listener as (...args: unknown[]) => void);
+    this.#added(event);
+    return this;
+  }
+
+  /**
+   * Removes a listener, as EventEmitter's `off`.
+   * @param event - the event name
+   * @param listener - the listener added before
+   * @returns this client
+   */
+  off<K extends keyof Events>(event: K, listener: Listener<K>): this {
+    this.#emitter?.off(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  /** Same as {@link ReconnectingClient.off}. @param event - the event name @param listener - the listener @returns this client */
+  removeListener<K extends keyof Events>(event: K, listener: Listener<K>): this {
+    return this.off(event, listener);
+  }
+
+  /**
+   * Removes every listener of `event`, or of every event.
+   * @param event - the event name, or none for all
+   * @returns this client
+   */
+  removeAllListeners(event?: keyof Events): this {
+    if (event === undefined) this.#emitter?.removeAllListeners();
+    else this.#emitter?.removeAllListeners(event);
+    return this;
+  }
+
+  /**
+   * How many listeners `event` has.
+   * @param event - the event name
+   * @returns the count
+   */
+  listenerCount(event: keyof Events): number {
+    return this.#emitter?.listenerCount(event) ?? 0;
   }
 
   /** The current state. */
@@ -376,8 +477,8 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
     this.#attemptAbort?.abort(new LocalSocketError('ABORTED', 'the client was closed'));
     this.#attemptAbort = null;
     this.#setState('closed');
-    if (reason && this.listenerCount('error') > 0) this.emit('error', reason);
-    this.emit('closed', reason);
+    if (reason && this.listenerCount('error') > 0) this[EMIT]('error', reason);
+    this[EMIT]('closed', reason);
     if (socket) {
       socket[OWNER] = undefined;
       await socket.close().catch(() => {});
@@ -396,7 +497,7 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
     for (let attempt = 1; ; attempt++) {
       if (afterLoss || attempt > 1) {
         const delay = backoffDelay(attempt, this.#resolved);
-        this.emit('reconnecting', attempt, delay, lastError);
+        this[EMIT]('reconnecting', attempt, delay, lastError);
         try {
           await sleep(delay, signal);
         } catch {
@@ -404,7 +505,7 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
         }
       }
       if (signal.aborted) return;
-      this.emit('connecting', attempt);
+      this[EMIT]('connecting', attempt);
       try {
         const socket: OwnedSocket = await connectMessages(this.#name, {
           ...this.#options,
@@ -435,9 +536,10 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
   #adopt(socket: OwnedSocket): void {
     socket[OWNER] = this;
     socket.on('close', onSocketClose);
-    socket.on('notification', onSocketNotification);
-    socket.on('message', onSocketMessage);
-    socket.on('binary', onSocketBinary);
+    const wanted = this.#wanted;
+    if (wanted !== 0) {
+      for (const event of Object.keys(FORWARDERS) as Forwarded[]) if (wanted & FORWARD_BIT[event]) socket.on(event, FORWARDERS[event]);
+    }
     const handlers = this.#handlers;
     if (handlers) {
       for (const [method, handler] of handlers.requests) socket.handle(method, handler);
@@ -452,7 +554,15 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
     this.#socket = socket;
     this.#connects++;
     this.#setState('connected');
-    this.emit('connected', socket);
+    this[EMIT]('connected', socket);
+  }
+
+  /** @internal A listener for a forwarded connection event was added: forward it from now on. */
+  [WANT](event: Forwarded): void {
+    const bit = FORWARD_BIT[event];
+    if (this.#wanted & bit) return;
+    this.#wanted |= bit;
+    this.#socket?.on(event, FORWARDERS[event]);
   }
 
   /** @internal Called when a connection in use ends. */
@@ -461,7 +571,7 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
     socket[OWNER] = undefined;
     this.#socket = null;
     this.#setState('reconnecting');
-    this.emit('disconnected', reason);
+    this[EMIT]('disconnected', reason);
     void this.#connectLoop(true);
   }
 
@@ -469,7 +579,7 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
     const previous = this.#state;
     if (previous === next) return;
     this.#state = next;
-    this.emit('stateChanged', next, previous);
+    this[EMIT]('stateChanged', next, previous);
     const waiters = this.#waiters;
     if (waiters) for (const check of [...waiters]) check();
   }
