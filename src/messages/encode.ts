@@ -96,10 +96,10 @@ function reserve(socket: LocalSocket, bytes: number): number {
   return used;
 }
 
-/** Closes a frame written at the end of the region; returns the region's promise. */
-function commit(end: number): Promise<void> {
+/** Closes a frame written at the end of the region; returns the region's promise if `settle` (else no promise is made). */
+function commit(end: number, settle: boolean): Promise<void> | undefined {
   used = end;
-  const p = regionPromise();
+  const p = settle ? regionPromise() : undefined;
   if (end - regionStart >= FLUSH_BYTES) flush();
   return p;
 }
@@ -115,6 +115,19 @@ export function flushFrames(socket: LocalSocket): void {
  * @throws LocalSocketError MESSAGE_TOO_LARGE when its UTF-8 form exceeds `max` (nothing is written).
  */
 export function sendJsonFrame(socket: LocalSocket, text: string, max: number): Promise<void> {
+  return jsonFrame(socket, text, max, true)!;
+}
+
+/**
+ * As sendJsonFrame, for frames nobody awaits (requests, replies, cancellations): no promise is
+ * made for them; a failed write still reaches the socket's error and close events.
+ * @throws LocalSocketError MESSAGE_TOO_LARGE when its UTF-8 form exceeds `max` (nothing is written).
+ */
+export function queueJsonFrame(socket: LocalSocket, text: string, max: number): void {
+  jsonFrame(socket, text, max, false);
+}
+
+function jsonFrame(socket: LocalSocket, text: string, max: number, settle: boolean): Promise<void> | undefined {
   // A UTF-16 code unit never takes more than 3 bytes in UTF-8.
   const worst = FRAME_HEADER_BYTES + text.length * 3;
   if (worst <= SMALL_FRAME) {
@@ -124,7 +137,7 @@ export function sendJsonFrame(socket: LocalSocket, text: string, max: number): P
     const length = (slab as unknown as NativeText).utf8Write(text, at + FRAME_HEADER_BYTES, slab.length - at - FRAME_HEADER_BYTES);
     if (length > max) throw tooLarge(length, max);
     writeFrameHeader(slab, at, FrameType.JSON, length);
-    return commit(at + FRAME_HEADER_BYTES + length);
+    return commit(at + FRAME_HEADER_BYTES + length, settle);
   }
   const payload = Buffer.from(text);
   if (payload.length > max) throw tooLarge(payload.length, max);
@@ -144,7 +157,7 @@ export function sendBinaryFrame(socket: LocalSocket, data: Uint8Array, max: numb
     const at = reserve(socket, size);
     writeFrameHeader(slab, at, FrameType.BINARY, length);
     slab.set(data, at + FRAME_HEADER_BYTES);
-    return commit(at + size);
+    return commit(at + size, true)!;
   }
   return sendLarge(socket, FrameType.BINARY, data);
 }

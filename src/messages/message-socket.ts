@@ -18,7 +18,7 @@ import type { ConnectOptions } from '../options.js';
 import { connect, LocalSocket } from '../socket.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout, invalidArgument } from '../validate.js';
 import { quiet } from '../writer.js';
-import { flushFrames, sendBinaryFrame, sendJsonFrame, type NativeText } from './encode.js';
+import { flushFrames, queueJsonFrame, sendBinaryFrame, sendJsonFrame, type NativeText } from './encode.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, FrameDecoder, FrameType, MAX_FRAME_LENGTH } from './frame.js';
 import { CANCEL_METHOD, isErrorObject, isRequestId, remoteError, RpcErrorCode, toErrorObject } from './rpc.js';
 
@@ -371,7 +371,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
       return;
     }
     try {
-      void sendJsonFrame(this.socket, '{"jsonrpc":"2.0","id":' + id + ',"result":' + json + '}', this.maxMessageSize);
+      queueJsonFrame(this.socket, '{"jsonrpc":"2.0","id":' + id + ',"result":' + json + '}', this.maxMessageSize);
     } catch {
       this.#replyError(id, { code: RpcErrorCode.INTERNAL_ERROR, message: 'the result exceeds maxMessageSize' });
     }
@@ -379,11 +379,11 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
 
   #replyError(id: number, error: RemoteErrorDetail): void {
     try {
-      void sendJsonFrame(this.socket, JSON.stringify({ jsonrpc: '2.0', id, error }), this.maxMessageSize);
+      queueJsonFrame(this.socket, JSON.stringify({ jsonrpc: '2.0', id, error }), this.maxMessageSize);
     } catch {
       // Unserialisable or oversize data: the code and a bounded message alone.
       const plain = { code: error.code, message: error.message.slice(0, 1000) };
-      void sendJsonFrame(this.socket, JSON.stringify({ jsonrpc: '2.0', id, error: plain }), Math.max(this.maxMessageSize, 4096));
+      queueJsonFrame(this.socket, JSON.stringify({ jsonrpc: '2.0', id, error: plain }), Math.max(this.maxMessageSize, 4096));
     }
   }
 
@@ -437,7 +437,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     this.#pending.delete(pending.id);
     this.#disarm(pending);
     pending.reject(err);
-    if (this.#open) void sendJsonFrame(this.socket, '{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":' + pending.id + '}}', Infinity);
+    if (this.#open) queueJsonFrame(this.socket, '{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":' + pending.id + '}}', Infinity);
   }
 
   #nextId(): number {
@@ -473,7 +473,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     const id = this.#nextId();
     const text = '{"jsonrpc":"2.0","id":' + id + ',"method":' + quote(method) + tail(params);
     try {
-      void sendJsonFrame(this.socket, text, this.maxMessageSize);
+      queueJsonFrame(this.socket, text, this.maxMessageSize);
     } catch (err) {
       return quiet(Promise.reject(err));
     }
