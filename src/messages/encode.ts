@@ -96,10 +96,10 @@ function reserve(socket: LocalSocket, bytes: number): number {
   return used;
 }
 
-/** Closes a frame written at the end of the region; returns the region's promise. */
-function commit(end: number): Promise<void> {
+/** Closes a frame written at the end of the region; returns the region's promise if `settle` (else no promise is made). */
+function commit(end: number, settle: boolean): Promise<void> | undefined {
   used = end;
-  const p = regionPromise();
+  const p = settle ? regionPromise() : undefined;
   if (end - regionStart >= FLUSH_BYTES) flush();
   return p;
 }
@@ -115,6 +115,19 @@ export function flushFrames(socket: LocalSocket): void {
  * @throws LocalSocketError MESSAGE_TOO_LARGE when its UTF-8 form exceeds `max` (nothing is written).
  */
 export function sendJsonFrame(socket: LocalSocket, text: string, max: number): Promise<void> {
+  return jsonFrame(socket, text, max, true)!;
+}
+
+/**
+ * As sendJsonFrame, for frames nobody awaits (requests, replies, cancellations): no promise is
+ * made for them; a failed write still reaches the socket's error and close events.
+ * @throws LocalSocketError MESSAGE_TOO_LARGE when its UTF-8 form exceeds `max` (nothing is written).
+ */
+export function queueJsonFrame(socket: LocalSocket, text: string, max: number): void {
+  jsonFrame(socket, text, max, false);
+}
+
+function jsonFrame(socket: LocalSocket, text: string, max: number, settle: boolean): Promise<void> | undefined {
   // A UTF-16 code unit never takes more than 3 bytes in UTF-8.
   const worst = FRAME_HEADER_BYTES + text.length * 3;
   if (worst <= SMALL_FRAME) {
@@ -124,7 +137,7 @@ export function sendJsonFrame(socket: LocalSocket, text: string, max: number): P
     const length = (slab as unknown as NativeText).utf8Write(text, at + FRAME_HEADER_BYTES, slab.length - at - FRAME_HEADER_BYTES);
     if (length > max) throw tooLarge(length, max);
     writeFrameHeader(slab, at, FrameType.JSON, length);
-    return commit(at + FRAME_HEADER_BYTES + length);
+    return commit(at + FRAME_HEADER_BYTES + length, settle);
   }
   const payload = Buffer.from(text);
   if (payload.length > max) throw tooLarge(payload.length, max);
@@ -144,7 +157,7 @@ export function sendBinaryFrame(socket: LocalSocket, data: Uint8Array, max: numb
     const at = reserve(socket, size);
     writeFrameHeader(slab, at, FrameType.BINARY, length);
     slab.set(data, at + FRAME_HEADER_BYTES);
-    return commit(at + size);
+    return commit(at + size, true)!;
   }
   return sendLarge(socket, FrameType.BINARY, data);
 }
@@ -159,4 +172,91 @@ function sendLarge(socket: LocalSocket, type: number, payload: Uint8Array): Prom
   used = at + FRAME_HEADER_BYTES;
   flush();
   return socket.write(payload);
+}
+
+// ---- JSON-RPC envelopes, written straight into the slab -------------------------------------------
+
+const ascii = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charCodeAt(0));
+/** The constant parts of the envelopes, in JSON.stringify's member order (jsonrpc, id, method, params | result). */
+export const ENVELOPE = {
+  open: ascii('{"jsonrpc":"2.0"'),
+  id: ascii(',"id":'),
+  method: ascii(',"method":'),
+  params: ascii(',"params":'),
+  result: ascii(',"result":'),
+} as const;
+/** Bytes of every constant part together, and of the longest id, and the closing brace: a bound for one envelope. */
+const ENVELOPE_FIXED = 16 + 6 + 10 + 10 + 16 + 1;
+
+/** Copies a few bytes with a loop: for runs this short, cheaper than a native call. */
+function put(target: Buffer, at: number, bytes: Uint8Array): number {
+  const n = bytes.length;
+  for (let i = 0; i < n; i++) target[at + i] = bytes[i]!;
+  return at + n;
+}
+
+/** Writes a non-negative safe integer in decimal; returns the end. */
+function putInt(target: Buffer, at: number, value: number): number {
+  if (value < 10) {
+    target[at] = 0x30 + value;
+    return at + 1;
+  }
+  let digits = 0;
+  for (let v = value; v > 0; v = Math.floor(v / 10)) digits++;
+  let v = value;
+  for (let i = at + digits - 1; i >= at; i--) {
+    target[i] = 0x30 + (v % 10);
+    v = Math.floor(v / 10);
+  }
+  return at + digits;
+}
+
+// The last method name encoded as a JSON string: a sender usually repeats one method many times.
+let lastMethod: string | null = null;
+let lastMethodBytes: Uint8Array = new Uint8Array(0);
+
+function methodBytes(method: string): Uint8Array {
+  if (method !== lastMethod) {
+    lastMethodBytes = Buffer.from(JSON.stringify(method));
+    lastMethod = method;
+  }
+  return lastMethodBytes;
+}
+
+/**
+ * Sends a JSON-RPC envelope `{"jsonrpc":"2.0"[,"id":id][,"method":method][,"<member>":json]}`,
+ * byte for byte what JSON.stringify makes of the same object, without building its text:
+ * the constant parts are copied, the method's bytes reused, only `json` is encoded.
+ * @param id - The id, or -1 for none (a notification).
+ * @param method - The method, or null (a result).
+ * @param member - ENVELOPE.params or ENVELOPE.result, with `json` (already JSON text), or null for neither.
+ * @param settle - Whether a promise is wanted.
+ * @throws LocalSocketError MESSAGE_TOO_LARGE when the frame exceeds `max` (nothing is written).
+ */
+export function envelopeFrame(
+  socket: LocalSocket, max: number, settle: boolean, id: number, method: string | null, member: Uint8Array | null, json: string | null,
+): Promise<void> | undefined {
+  const name = method === null ? null : methodBytes(method);
+  const worst = FRAME_HEADER_BYTES + ENVELOPE_FIXED + (name === null ? 0 : name.length) + (json === null ? 0 : json.length * 3);
+  if (worst > SMALL_FRAME) {
+    // Large: the text as JSON.stringify would make it, through the large-frame path.
+    let text = '{"jsonrpc":"2.0"';
+    if (id >= 0) text += ',"id":' + id;
+    if (method !== null) text += ',"method":' + JSON.stringify(method);
+    if (member !== null) text += (member === ENVELOPE.result ? ',"result":' : ',"params":') + json;
+    return jsonFrame(socket, text + '}', max, settle);
+  }
+  const at = reserve(socket, worst);
+  let p = put(slab, at + FRAME_HEADER_BYTES, ENVELOPE.open);
+  if (id >= 0) p = putInt(slab, put(slab, p, ENVELOPE.id), id);
+  if (name !== null) p = put(slab, put(slab, p, ENVELOPE.method), name);
+  if (member !== null) {
+    p = put(slab, p, member);
+    p += (slab as unknown as NativeText).utf8Write(json!, p, slab.length - p);
+  }
+  slab[p++] = 0x7d; // }
+  const length = p - at - FRAME_HEADER_BYTES;
+  if (length > max) throw tooLarge(length, max);
+  writeFrameHeader(slab, at, FrameType.JSON, length);
+  return commit(p, settle);
 }
