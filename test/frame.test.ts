@@ -84,6 +84,17 @@ describe('frame decoder', () => {
     }
   });
 
+  test('pushSlices hands out the same frames as push, at every split point', () => {
+    for (let at = 0; at <= stream.length; at++) {
+      const decoder = new FrameDecoder(100);
+      const got: Frame[] = [];
+      for (const chunk of [stream.subarray(0, at), stream.subarray(at)]) {
+        decoder.pushSlices(chunk, (type, source, start, end) => void got.push({ type, payload: Buffer.from(source.subarray(start, end)) }));
+      }
+      assert.deepEqual(got, expected, `split at ${at}`);
+    }
+  });
+
   test('one byte at a time, and empty chunks in between', () => {
     const chunks: Buffer[] = [];
     for (let i = 0; i < stream.length; i++) chunks.push(stream.subarray(i, i + 1), Buffer.alloc(0));

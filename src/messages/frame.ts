@@ -24,10 +24,12 @@ function isFrameType(type: number): boolean {
   return type === FrameType.JSON || type === FrameType.BINARY;
 }
 
+/** The PROTOCOL_ERROR for a frame type other than 'J' or 'B'. */
 export function badType(type: number): LocalSocketError {
   return new LocalSocketError('PROTOCOL_ERROR', `bad frame type 0x${type.toString(16).padStart(2, '0')}`);
 }
 
+/** The MESSAGE_TOO_LARGE for a payload of `length` bytes over `max`. */
 export function tooLarge(length: number, max: number): LocalSocketError {
   return new LocalSocketError('MESSAGE_TOO_LARGE', `a message of ${length} bytes exceeds maxMessageSize (${max})`);
 }
@@ -60,6 +62,12 @@ export function writeFrameHeader(target: Uint8Array, offset: number, type: numbe
 
 /** Called for each complete frame, in order. `payload` may be a view of the chunk pushed: copy it to keep it past the call's data. */
 export type FrameHandler = (type: number, payload: Buffer) => void;
+
+/**
+ * Called for each complete frame, in order, with where its payload lies: `source[start, end)`.
+ * `source` is the chunk pushed (or, for a frame split across chunks, its assembled payload).
+ */
+export type FrameSliceHandler = (type: number, source: Buffer, start: number, end: number) => void;
 
 /**
  * Turns a byte stream into frames. Holds at most one incomplete frame: its
@@ -102,6 +110,21 @@ export class FrameDecoder {
    *   An error thrown by `onFrame` propagates; the frames after it in the chunk are not delivered.
    */
   push(chunk: Buffer, onFrame: FrameHandler): void {
+    this.#run(chunk, onFrame, false);
+  }
+
+  /**
+   * As push(), but hands out where each payload lies instead of a view of it: a caller that
+   * decodes the payload at once (e.g. as text) saves making a Buffer per frame.
+   * @param chunk - The next bytes of the stream.
+   * @param onFrame - Receives each frame's type, and its payload as `source[start, end)`.
+   * @throws LocalSocketError as push().
+   */
+  pushSlices(chunk: Buffer, onFrame: FrameSliceHandler): void {
+    this.#run(chunk, onFrame, true);
+  }
+
+  #run(chunk: Buffer, onFrame: FrameHandler | FrameSliceHandler, slices: boolean): void {
     if (this.#failure !== null) throw this.#failure;
     const end = chunk.length;
     let pos = 0;
@@ -116,9 +139,10 @@ export class FrameDecoder {
       this.#headerHave = 0;
       const length = this.#checkHeader(header, 0);
       if (end - pos >= length) {
-        const payload = chunk.subarray(pos, pos + length);
+        const start = pos;
         pos += length;
-        onFrame(this.#type, payload);
+        if (slices) (onFrame as FrameSliceHandler)(this.#type, chunk, start, pos);
+        else (onFrame as FrameHandler)(this.#type, chunk.subarray(start, pos));
       } else {
         this.#startPayload(chunk, pos, length);
         return;
@@ -133,7 +157,8 @@ export class FrameDecoder {
       if (this.#payloadHave < payload.length) return;
       this.#payload = null;
       this.#payloadHave = 0;
-      onFrame(this.#type, payload);
+      if (slices) (onFrame as FrameSliceHandler)(this.#type, payload, 0, payload.length);
+      else (onFrame as FrameHandler)(this.#type, payload);
     }
     // Whole frames inside the chunk: views, no copies.
     while (end - pos >= FRAME_HEADER_BYTES) {
@@ -144,7 +169,8 @@ export class FrameDecoder {
         return;
       }
       pos = start + length;
-      onFrame(this.#type, chunk.subarray(start, pos));
+      if (slices) (onFrame as FrameSliceHandler)(this.#type, chunk, start, pos);
+      else (onFrame as FrameHandler)(this.#type, chunk.subarray(start, pos));
     }
     if (pos < end) {
       const header = (this.#header ??= Buffer.allocUnsafe(FRAME_HEADER_BYTES));

@@ -18,7 +18,7 @@ import type { ConnectOptions } from '../options.js';
 import { connect, LocalSocket } from '../socket.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout, invalidArgument } from '../validate.js';
 import { quiet } from '../writer.js';
-import { encodeBinaryFrame, encodeJsonFrame, type Encoded } from './encode.js';
+import { flushFrames, queueJsonFrame, sendBinaryFrame, sendJsonFrame, type NativeText } from './encode.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, FrameDecoder, FrameType, MAX_FRAME_LENGTH } from './frame.js';
 import { CANCEL_METHOD, isErrorObject, isRequestId, remoteError, RpcErrorCode, toErrorObject } from './rpc.js';
 
@@ -85,7 +85,10 @@ interface Pending {
   id: number;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
+  /** Its own timer, for a timeout other than the socket's default; null when the shared timer covers it. */
   timer: NodeJS.Timeout | null;
+  /** performance.now() past which it times out (requests with the default timeout). */
+  deadline: number;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
@@ -153,6 +156,12 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   #failure: LocalSocketError | null = null;
   #lastId = 0;
   #pending: Map<number, Pending> | null = null;
+  /**
+   * One timer for every request with the default timeout: they expire in the order they were
+   * made, which is the pending map's order, so the timer only looks at the oldest ones.
+   * Unreferenced: the open socket keeps the process alive, and #finish clears it.
+   */
+  #timer: NodeJS.Timeout | null = null;
   #incoming: Map<number, Incoming> | null = null;
   #handlers: Map<string, RequestHandler> | null = null;
   #notificationHandlers: Map<string, NotificationHandler> | null = null;
@@ -224,7 +233,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     while (this.#open && socket.bytesAvailable > 0) {
       const chunk = socket.read();
       try {
-        this.#decoder.push(chunk, this.#onFrame);
+        this.#decoder.pushSlices(chunk, this.#onFrame);
       } catch (err) {
         this.#fail(err instanceof LocalSocketError ? err : protocolError('bad frame'));
         return;
@@ -233,15 +242,16 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   }
 
   /** Called by the decoder for each frame (one closure per connection, not per frame). */
-  #onFrame = (type: number, payload: Buffer): void => {
+  #onFrame = (type: number, source: Buffer, start: number, end: number): void => {
     if (!this.#open) return;
     if (type === FrameType.BINARY) {
-      this.#emitSafely('binary', payload);
+      this.#emitSafely('binary', source.subarray(start, end));
       return;
     }
     let value: unknown;
     try {
-      value = JSON.parse(payload.toString());
+      // One native decode and one parse, straight from the chunk: no Buffer made for the payload.
+      value = JSON.parse((source as unknown as NativeText).utf8Slice(start, end));
     } catch {
       throw protocolError('invalid JSON');
     }
@@ -350,30 +360,31 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   }
 
   #replyResult(id: number, result: unknown): void {
-    let text: string;
+    let json: string | undefined;
     try {
-      text = JSON.stringify({ jsonrpc: '2.0', id, result: result === undefined ? null : result });
+      json = result === undefined ? 'null' : JSON.stringify(result);
     } catch {
+      json = undefined;
+    }
+    if (json === undefined) {
       this.#replyError(id, { code: RpcErrorCode.INTERNAL_ERROR, message: 'the result cannot be serialised' });
       return;
     }
     try {
-      this.#write(encodeJsonFrame(text, this.maxMessageSize));
+      queueJsonFrame(this.socket, '{"jsonrpc":"2.0","id":' + id + ',"result":' + json + '}', this.maxMessageSize);
     } catch {
       this.#replyError(id, { code: RpcErrorCode.INTERNAL_ERROR, message: 'the result exceeds maxMessageSize' });
     }
   }
 
   #replyError(id: number, error: RemoteErrorDetail): void {
-    let frame: Encoded;
     try {
-      frame = encodeJsonFrame(JSON.stringify({ jsonrpc: '2.0', id, error }), this.maxMessageSize);
+      queueJsonFrame(this.socket, JSON.stringify({ jsonrpc: '2.0', id, error }), this.maxMessageSize);
     } catch {
-      // Unserialisable or oversize data: the code and message alone.
+      // Unserialisable or oversize data: the code and a bounded message alone.
       const plain = { code: error.code, message: error.message.slice(0, 1000) };
-      frame = encodeJsonFrame(JSON.stringify({ jsonrpc: '2.0', id, error: plain }), Math.max(this.maxMessageSize, 2048));
+      queueJsonFrame(this.socket, JSON.stringify({ jsonrpc: '2.0', id, error: plain }), Math.max(this.maxMessageSize, 4096));
     }
-    this.#write(frame);
   }
 
   // ---- outgoing requests --------------------------------------------------------------------
@@ -392,9 +403,32 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     if (pending.onAbort !== undefined) pending.signal!.removeEventListener('abort', pending.onAbort);
   }
 
+  /** A request with its own timeout expired. */
   static #onTimeout(pending: Pending, self: MessageSocket): void {
     pending.timer = null;
     self.#giveUp(pending, timeoutError('request'));
+  }
+
+  /** The shared timer: expires the oldest default-timeout requests that are due, then re-arms for the next. */
+  static #onSharedTimer(self: MessageSocket): void {
+    self.#timer = null;
+    const pending = self.#pending;
+    if (pending === null) return;
+    const now = performance.now();
+    for (const p of pending.values()) {
+      if (p.timer !== null || p.deadline === 0) continue;
+      // setTimeout may fire up to a millisecond before a fractional deadline.
+      if (p.deadline > now + 1) {
+        self.#armShared(p.deadline - now);
+        return;
+      }
+      self.#giveUp(p, timeoutError('request'));
+    }
+  }
+
+  #armShared(ms: number): void {
+    this.#timer = setTimeout(MessageSocket.#onSharedTimer, Math.ceil(ms), this);
+    this.#timer.unref();
   }
 
   /** Our side stopped waiting (timeout or abort): forget the request and tell the peer. */
@@ -403,13 +437,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     this.#pending.delete(pending.id);
     this.#disarm(pending);
     pending.reject(err);
-    if (this.#open) {
-      try {
-        this.#write(encodeJsonFrame(JSON.stringify({ jsonrpc: '2.0', method: CANCEL_METHOD, params: { id: pending.id } }), Infinity));
-      } catch {
-        // The connection is going away; nothing to tell.
-      }
-    }
+    if (this.#open) queueJsonFrame(this.socket, '{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":' + pending.id + '}}', Infinity);
   }
 
   #nextId(): number {
@@ -443,25 +471,26 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     if (signal?.aborted) return quiet(Promise.reject(abortedError(signal)));
     if (timeout <= 0) return quiet(Promise.reject(timeoutError('request')));
     const id = this.#nextId();
-    const text = stringify(params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params });
-    let frame: Encoded;
+    const text = '{"jsonrpc":"2.0","id":' + id + ',"method":' + quote(method) + tail(params);
     try {
-      frame = encodeJsonFrame(text, this.maxMessageSize);
+      queueJsonFrame(this.socket, text, this.maxMessageSize);
     } catch (err) {
       return quiet(Promise.reject(err));
     }
-    const pending: Pending = { id, resolve: noop, reject: noop, timer: null, signal, onAbort: undefined };
-    const promise = new Promise<unknown>((resolve, reject) => {
-      pending.resolve = resolve;
-      pending.reject = reject;
-    });
+    // A module-level executor: no closure made per request.
+    const promise = new Promise<unknown>(capture);
+    const pending: Pending = { id, resolve: captured.resolve, reject: captured.reject, timer: null, deadline: 0, signal, onAbort: undefined };
     (this.#pending ??= new Map()).set(id, pending);
-    pending.timer = setTimeout(MessageSocket.#onTimeout, timeout, pending, this);
+    if (timeout === this.requestTimeout) {
+      pending.deadline = performance.now() + timeout;
+      if (this.#timer === null) this.#armShared(timeout);
+    } else {
+      pending.timer = setTimeout(MessageSocket.#onTimeout, timeout, pending, this);
+    }
     if (signal !== undefined) {
       pending.onAbort = () => this.#giveUp(pending, abortedError(signal));
       signal.addEventListener('abort', pending.onAbort, { once: true });
     }
-    this.#write(frame);
     return promise;
   }
 
@@ -475,7 +504,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
    */
   notify(method: string, params?: unknown): Promise<void> {
     if (typeof method !== 'string') throw invalidArgument('method must be a string');
-    return this.#sendText(stringify(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }));
+    return this.#sendText('{"jsonrpc":"2.0","method":' + quote(method) + tail(params));
   }
 
   /**
@@ -499,31 +528,20 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   sendBinary(data: Uint8Array): Promise<void> {
     if (!(data instanceof Uint8Array)) throw invalidArgument('data must be a Uint8Array or Buffer');
     if (!this.#open) return quiet(Promise.reject(closedError()));
-    let frame: Encoded;
     try {
-      frame = encodeBinaryFrame(data, this.maxMessageSize);
+      return sendBinaryFrame(this.socket, data, this.maxMessageSize);
     } catch (err) {
       return quiet(Promise.reject(err));
     }
-    return this.#write(frame);
   }
 
   #sendText(text: string): Promise<void> {
     if (!this.#open) return quiet(Promise.reject(closedError()));
-    let frame: Encoded;
     try {
-      frame = encodeJsonFrame(text, this.maxMessageSize);
+      return sendJsonFrame(this.socket, text, this.maxMessageSize);
     } catch (err) {
       return quiet(Promise.reject(err));
     }
-    return this.#write(frame);
-  }
-
-  /** One frame to the writer: one call, or header and payload back to back with nothing between them. */
-  #write(frame: Encoded): Promise<void> {
-    if (Buffer.isBuffer(frame)) return this.socket.write(frame);
-    void this.socket.write(frame[0]);
-    return this.socket.write(frame[1]);
   }
 
   // ---- handlers -------------------------------------------------------------------------------
@@ -572,6 +590,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
       this.#open = false;
       this.#localEnd = 'close';
     }
+    flushFrames(this.socket);
     await this.socket.disconnectFromServer();
     this.#finish();
   }
@@ -609,6 +628,8 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     socket.off('readyRead', MessageSocket.#onReadyRead);
     socket.off('disconnected', MessageSocket.#onDisconnected);
     socket.off('error', MessageSocket.#onSocketError);
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
     const local = this.#localEnd;
     const reason = local !== null ? null : this.#failure ?? new LocalSocketError('PEER_CLOSED', 'the peer closed the connection');
     const pending = this.#pending;
@@ -635,6 +656,31 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
 }
 
 function noop(): void {}
+
+/** The resolvers of the promise made last by `new Promise(capture)`. */
+const captured: { resolve: (value: unknown) => void; reject: (err: unknown) => void } = { resolve: noop, reject: noop };
+function capture(resolve: (value: unknown) => void, reject: (err: unknown) => void): void {
+  captured.resolve = resolve;
+  captured.reject = reject;
+}
+
+// The last method name quoted: a sender usually repeats one method many times.
+let lastMethod = '';
+let lastQuoted = '""';
+
+/** A method name as a JSON string. */
+function quote(method: string): string {
+  if (method !== lastMethod) {
+    lastQuoted = JSON.stringify(method);
+    lastMethod = method;
+  }
+  return lastQuoted;
+}
+
+/** The end of a request or notification: its params member (if any) and the closing brace. */
+function tail(params: unknown): string {
+  return params === undefined ? '}' : ',"params":' + stringify(params) + '}';
+}
 
 /** JSON text of a value, or INVALID_ARGUMENT for what JSON cannot carry (undefined, a function, BigInt, cycles). */
 function stringify(value: unknown): string {
