@@ -1179,7 +1179,7 @@ def _run(argv):
     timeout_ms = 10000
     if args.timeout is not None:
         if not re.fullmatch(r"\d+", args.timeout) or not 1 <= int(args.timeout) <= 2 ** 31 - 1:
-            raise UsageError("--timeout must be a whole number from 1 to %d" % (2 ** 31 - 1))
+            raise UsageError("--timeout must be a whole number from 1 to %d (got \"%s\")" % (2 ** 31 - 1, args.timeout))
         timeout_ms = int(args.timeout)
     if args.raw and args.key_file is not None:
         raise UsageError("--raw and --key-file cannot be combined (raw mode uses no key)")
