@@ -323,8 +323,10 @@ def read_key_file(path):
     except OSError as err:
         if err.errno == errno.ELOOP:
             raise _key_refused("it is a symbolic link") from err
-        if err.errno == errno.ENOENT:
+        if err.errno in (errno.ENOENT, errno.ENOTDIR):
             raise LocalSocketError("INVALID_ARGUMENT", "key file not found") from err
+        if err.errno in (errno.ENXIO, errno.EOPNOTSUPP):  # a socket at the key path
+            raise _key_refused("not a regular file") from err
         raise _key_refused("cannot open it") from err
     try:
         st = os.fstat(fd)

@@ -250,6 +250,14 @@ class KeyFile(TempDirCase):
         self.assertIn("regular file", self.refused(fifo).message)  # and did not block on the FIFO
         self.assertLess(time.monotonic() - started, 5)
         self.refused(self.dir)
+        sock_path = os.path.join(self.dir, "sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(sock_path)
+        try:
+            self.assertIn("regular file", self.refused(sock_path).message)
+        finally:
+            listener.close()
+        self.refused(os.path.join(good, "below-a-file"), "INVALID_ARGUMENT")
         self.refused(self.write("short", "abcd"))
         self.refused(self.write("odd", "a" * 33))
         self.refused(self.write("nothex", "z" * 64))
