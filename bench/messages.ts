@@ -16,9 +16,9 @@
  *   idle       RSS per idle connection (server+client, 1,000 open): a
  *              MessageSocket on each end vs a bare LocalSocket on each end.
  *
- * Backpressure is honoured everywhere: ours awaits a send's promise when
- * bytesToWrite would pass maxWriteBuffer; raw awaits 'drain'; vscode-jsonrpc's
- * sendNotification promise is awaited every 1,000 messages.
+ * Backpressure is honoured everywhere: ours and vscode-jsonrpc await every
+ * 1,000th send's promise (ours also when bytesToWrite would pass
+ * maxWriteBuffer); raw awaits 'drain' when write() asks for it.
  */
 import { once } from 'node:events';
 import net from 'node:net';
@@ -41,6 +41,13 @@ const IN_FLIGHT = 1000;
 const IN_FLIGHT_TOTAL = 300_000;
 const IDLE_CONNECTIONS = 1000;
 const PACK_BYTES = 64 * 1024;
+/**
+ * Message senders (ours and vscode-jsonrpc alike) await every 1,000th send: the queue stays
+ * about one 64 KiB pack deep, like raw net's 'drain', so sender and receiver overlap. (Awaiting
+ * only when a full 1 MiB is queued makes them take turns: the sender then waits for the whole
+ * queue to drain before it produces again.)
+ */
+const AWAIT_EVERY = 1000;
 
 const key = (): Buffer => keyFromHex(process.env.LSB_KEY!);
 
@@ -180,7 +187,7 @@ async function binaryOurs(name: string, count: number): Promise<number> {
   let last: Promise<void> = Promise.resolve();
   for (let i = 0; i < count; i++) {
     last = m.sendBinary(message);
-    if (s.bytesToWrite + FRAME > s.maxWriteBuffer) await last;
+    if (i % AWAIT_EVERY === AWAIT_EVERY - 1 || s.bytesToWrite + FRAME > s.maxWriteBuffer) await last;
   }
   await last;
   await done;
@@ -227,7 +234,7 @@ async function jsonOurs(name: string, count: number): Promise<number> {
   let last: Promise<void> = Promise.resolve();
   for (let i = 0; i < count; i++) {
     last = m.notify('tick', { n: i });
-    if (s.bytesToWrite + 64 > s.maxWriteBuffer) await last;
+    if (i % AWAIT_EVERY === AWAIT_EVERY - 1 || s.bytesToWrite + 64 > s.maxWriteBuffer) await last;
   }
   await last;
   await done;
@@ -245,7 +252,7 @@ async function jsonVscode(path: string, count: number): Promise<number> {
   const t0 = nowNs();
   for (let i = 0; i < count; i++) {
     const p = conn.sendNotification('tick', { n: i });
-    if (i % 1000 === 999) await p;
+    if (i % AWAIT_EVERY === AWAIT_EVERY - 1) await p;
   }
   await done;
   const t1 = nowNs();

@@ -7,6 +7,7 @@ export type { ConnectOptions, ServerOptions, SocketLimits } from './options.js';
 export type { Access } from './bind.js';
 export type { WaitOptions } from './deadline.js';
 export type { RemoteErrorDetail } from './errors.js';
+/** Messages over a connected socket: JSON and binary frames, JSON-RPC 2.0 requests and notifications (SPEC 6). */
 export {
   MessageSocket,
   connectMessages,
@@ -17,5 +18,7 @@ export {
   type NotificationHandler,
   type MessageSocketEvents,
 } from './messages/message-socket.js';
-export { FrameDecoder, FrameType, encodeFrameHeader, FRAME_HEADER_BYTES, DEFAULT_MAX_MESSAGE_SIZE, type FrameHandler } from './messages/frame.js';
+/** The frame format, for peers and tools that speak it without a MessageSocket (docs/PROTOCOL.md). */
+export { FrameDecoder, FrameType, encodeFrameHeader, FRAME_HEADER_BYTES, DEFAULT_MAX_MESSAGE_SIZE, type FrameHandler, type FrameSliceHandler } from './messages/frame.js';
+/** JSON-RPC error codes, and the error a handler throws to choose its reply's code. */
 export { RpcError, RpcErrorCode, CANCEL_METHOD } from './messages/rpc.js';

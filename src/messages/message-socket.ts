@@ -344,7 +344,8 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   #settleIncoming(context: Incoming, outcome: unknown, failed: boolean): void {
     if (context.settled) return;
     context.settled = true;
-    this.#incoming?.delete(context.id);
+    const incoming = this.#incoming;
+    if (incoming !== null && incoming.get(context.id) === context) incoming.delete(context.id);
     if (!this.#open) return;
     if (failed) this.#replyError(context.id, toErrorObject(outcome));
     else this.#replyResult(context.id, outcome);
