@@ -7,7 +7,6 @@
 import { MessageSocket } from '../messages/message-socket.js';
 import type { ServerOptions } from '../options.js';
 import { LocalServer } from '../server.js';
-import type { Values } from './args.js';
 import { EXIT, formatAddress } from './output.js';
 import { terminationSignal } from './signals.js';
 
@@ -30,9 +29,12 @@ function withParams<T extends object>(line: T, params: unknown): T & { params?: 
 
 /**
  * Serves `name` until SIGINT/SIGTERM or until stdout is gone.
+ * @param name - The server name, as given on the command line.
  * @param options - Server options already built from the command line (names, auth, access, limits).
+ * @returns The exit status: 0 after a clean stop.
+ * @throws LocalSocketError from `listen` (ADDRESS_IN_USE, INVALID_NAME, ACCESS_DENIED, ...).
  */
-export async function runListenMessages(_values: Values, name: string, options: ServerOptions): Promise<number> {
+export async function runListenMessages(name: string, options: ServerOptions): Promise<number> {
   const stop = terminationSignal();
   const server = new LocalServer(options);
   const open = new Set<MessageSocket>();

@@ -53,7 +53,7 @@ export async function runListen(values: Values, name: string): Promise<number> {
   if (maxConnections !== undefined) options.maxConnections = maxConnections;
   if (flag(values, 'messages')) {
     if (echoMode) throw new UsageError('--echo and --messages cannot be combined');
-    return runListenMessages(values, name, options);
+    return runListenMessages(name, options);
   }
 
   const stop = terminationSignal();
