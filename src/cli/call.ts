@@ -22,6 +22,16 @@ Examples:
   localsocket call myapp echo '{"text":"hi"}'
   localsocket call myapp store - --timeout 30000 < big.json`;
 
+/**
+ * Runs `call`: one request, its result printed as JSON.
+ * @param values - Parsed options (--timeout, --wait, --raw, --key-file, --qt, --abstract).
+ * @param name - The server name.
+ * @param method - The method to call.
+ * @param paramsText - JSON text, "-" for stdin, or undefined for no params.
+ * @returns 0 once the result is printed.
+ * @throws UsageError (exit 2) for bad options or params; LocalSocketError REMOTE_ERROR for an error
+ *   answer, or any connect or request failure (SERVER_NOT_FOUND, AUTH_FAILED, TIMEOUT, ...).
+ */
 export async function runCall(values: Values, name: string, method: string, paramsText: string | undefined): Promise<number> {
   const { options, timeout } = messageClientOptions(values);
   const params = await readParams('call', paramsText);

@@ -19,6 +19,15 @@ ${MESSAGE_CLIENT_OPTIONS_HELP}
 Example:
   localsocket notify myapp reload '{"config":"/etc/myapp.json"}'`;
 
+/**
+ * Runs `notify`: one notification, flushed before the connection is closed.
+ * @param values - Parsed options (--timeout, --wait, --raw, --key-file, --qt, --abstract).
+ * @param name - The server name.
+ * @param method - The notification's method.
+ * @param paramsText - JSON text, "-" for stdin, or undefined for no params.
+ * @returns 0 once it was sent and the connection closed cleanly.
+ * @throws UsageError (exit 2) for bad options or params; LocalSocketError for any connect or send failure.
+ */
 export async function runNotify(values: Values, name: string, method: string, paramsText: string | undefined): Promise<number> {
   const { options } = messageClientOptions(values);
   const params = await readParams('notify', paramsText);
