@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MessageSocket } from '../src/messages/message-socket.js';
@@ -220,6 +221,30 @@ describe('Python peer against the Node message server', { skip: SKIP }, () => {
       assert.equal(result.stdout, '"late"\n');
     } finally {
       await stop(lateServer);
+    }
+  });
+
+  it('notify --timeout bounds the command against a server that never reads: the same TIMEOUT line as Node', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'stuck');
+    const held: net.Socket[] = [];
+    const stuck = net.createServer((socket) => {
+      socket.pause();
+      held.push(socket);
+    });
+    await new Promise<void>((resolve) => stuck.listen(file, resolve));
+    try {
+      const args = ['notify', file, 'big', '-', '--raw', '--timeout', '1500'];
+      const input = JSON.stringify('n'.repeat(900 * 1024));
+      const fromPython = await py(args, input);
+      const fromNode = await runNode(home, args, input);
+      assert.equal(fromPython.code, 1);
+      assert.match(fromPython.stderr, /^localsocket: TIMEOUT: /);
+      assert.equal(fromPython.stderr, fromNode.stderr);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise<void>((resolve) => stuck.close(() => resolve()));
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

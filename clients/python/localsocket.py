@@ -851,7 +851,7 @@ class Connection:
 
     # -- sending
 
-    def _write(self, data, deadline=None):
+    def _write(self, data, deadline=None, what="send"):
         self._check_open()
         left = self.request_timeout if deadline is None else _remaining(deadline)
         try:
@@ -859,7 +859,7 @@ class Connection:
             self._sock.sendall(data)
         except socket.timeout:
             # Part of a frame may be out: the stream can no longer be trusted.
-            self._fail(LocalSocketError("TIMEOUT", "send: timed out"))
+            self._fail(LocalSocketError("TIMEOUT", "%s: timed out" % what))
         except OSError:
             self._fail(LocalSocketError("CONNECTION_ERROR", "write: the connection broke"))
 
@@ -876,7 +876,7 @@ class Connection:
         message = {"jsonrpc": "2.0", "method": _method(method)}
         if params is not NO_PARAMS:
             message["params"] = params
-        self.send(message)
+        self._write(encode_json_frame(message, self.max_message_size), what="notify")
 
     def request(self, method, params=NO_PARAMS, timeout=None):
         """Sends a request and waits for its answer; returns the result.
@@ -1194,6 +1194,8 @@ def _run(argv):
     conn = connect(args.name, key_file=args.key_file, raw=args.raw, timeout=timeout_ms / 1000, wait=args.wait,
                    qt=args.qt, abstract=args.abstract)
     with conn:
+        # One deadline for the whole command: a server that does not read cannot hold us past it.
+        conn.request_timeout = max(_remaining(deadline), 0.001)
         if args.command == "notify":
             conn.notify(args.method, params)
             return EXIT_OK

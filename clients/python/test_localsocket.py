@@ -536,6 +536,19 @@ class Messages(TempDirCase):
         server.join()
         self.assertEqual(got[1], {"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": got[0]["id"]}})
 
+    def test_a_send_to_a_peer_that_never_reads_times_out(self):
+        release = threading.Event()
+        server, conn = self.pair(lambda c, i: release.wait(10))
+        conn.request_timeout = 0.3
+        try:
+            with self.assertRaises(ls.LocalSocketError) as caught:
+                conn.notify("big", "n" * (900 * 1024))
+            self.assertEqual(caught.exception.code, "TIMEOUT")
+            self.assertFalse(conn.is_open)  # part of a frame may be out: the connection is done
+        finally:
+            release.set()
+            server.join()
+
     def test_peer_closed_and_oversize_and_garbage(self):
         server, conn = self.pair(lambda c, i: self.read_frames(c, ls.FrameDecoder(), 1))
         with self.assertRaises(ls.LocalSocketError) as caught:
