@@ -183,7 +183,7 @@ describe('localsocket call: servers that are not there yet, raw mode', () => {
     }
   });
 
-  it('notify --timeout bounds the whole command: a server that never reads gets TIMEOUT, exit 1', async () => {
+  it('call and notify --timeout bound the whole command: a server that never reads gets TIMEOUT, exit 1', async () => {
     const home = makeHome();
     const dir = tempDir();
     const name = fullName(dir, 'stuck');
@@ -195,10 +195,13 @@ describe('localsocket call: servers that are not there yet, raw mode', () => {
     });
     await new Promise<void>((resolve) => stuck.listen(name, resolve));
     try {
-      const result = await run(home, ['notify', name, 'big', '-', '--raw', '--timeout', '1500'], JSON.stringify('n'.repeat(900 * 1024)));
-      assert.equal(result.code, 1, result.stderr);
-      assert.match(result.stderr, /^localsocket: TIMEOUT: /);
-      assert.match(result.stderr, ERROR_LINE);
+      for (const command of ['notify', 'call']) {
+        const result = await run(home, [command, name, 'big', '-', '--raw', '--timeout', '1500'], JSON.stringify('n'.repeat(900 * 1024)));
+        assert.equal(result.code, 1, `${command}: ${result.stderr}`);
+        assert.match(result.stderr, /^localsocket: TIMEOUT: /);
+        assert.match(result.stderr, ERROR_LINE);
+        assert.equal(result.stdout, '');
+      }
     } finally {
       for (const socket of held) socket.destroy();
       await new Promise<void>((resolve) => stuck.close(() => resolve()));

@@ -224,7 +224,7 @@ describe('Python peer against the Node message server', { skip: SKIP }, () => {
     }
   });
 
-  it('notify --timeout bounds the command against a server that never reads: the same TIMEOUT line as Node', async () => {
+  it('call and notify --timeout bound the command against a server that never reads: the same TIMEOUT lines as Node', async () => {
     const dir = tempDir();
     const file = path.join(dir, 'stuck');
     const held: net.Socket[] = [];
@@ -234,13 +234,15 @@ describe('Python peer against the Node message server', { skip: SKIP }, () => {
     });
     await new Promise<void>((resolve) => stuck.listen(file, resolve));
     try {
-      const args = ['notify', file, 'big', '-', '--raw', '--timeout', '1500'];
       const input = JSON.stringify('n'.repeat(900 * 1024));
-      const fromPython = await py(args, input);
-      const fromNode = await runNode(home, args, input);
-      assert.equal(fromPython.code, 1);
-      assert.match(fromPython.stderr, /^localsocket: TIMEOUT: /);
-      assert.equal(fromPython.stderr, fromNode.stderr);
+      for (const args of [['notify', file, 'big', '-'], ['call', file, 'big', '-'], ['call', file, 'small']]) {
+        args.push('--raw', '--timeout', '1500');
+        const fromPython = await py(args, input);
+        const fromNode = await runNode(home, args, input);
+        assert.equal(fromPython.code, 1, args.join(' '));
+        assert.match(fromPython.stderr, /^localsocket: TIMEOUT: /);
+        assert.equal(fromPython.stderr, fromNode.stderr, args.join(' '));
+      }
     } finally {
       for (const socket of held) socket.destroy();
       await new Promise<void>((resolve) => stuck.close(() => resolve()));

@@ -892,7 +892,7 @@ class Connection:
         message = {"jsonrpc": "2.0", "id": request_id, "method": _method(method)}
         if params is not NO_PARAMS:
             message["params"] = params
-        self._write(encode_json_frame(message, self.max_message_size), deadline)
+        self._write(encode_json_frame(message, self.max_message_size), deadline, what="request")
         self._waiting.add(request_id)
         try:
             while request_id not in self._responses:

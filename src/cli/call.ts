@@ -38,12 +38,16 @@ export async function runCall(values: Values, name: string, method: string, para
   const deadline = Date.now() + timeout;
   const peer = await connectMessages(name, options);
   peer.on('error', () => {}); // the pending request rejects with the reason
+  let result: unknown;
   try {
     const requestTimeout = Math.max(1, deadline - Date.now());
-    const result = params.given ? await peer.request(method, params.value, { timeout: requestTimeout }) : await peer.request(method, undefined, { timeout: requestTimeout });
-    await writeOut(process.stdout, Buffer.from(`${JSON.stringify(result ?? null)}\n`));
-  } finally {
-    await peer.close().catch(() => {});
+    result = params.given ? await peer.request(method, params.value, { timeout: requestTimeout }) : await peer.request(method, undefined, { timeout: requestTimeout });
+  } catch (err) {
+    // Nothing left worth flushing (a server that does not read would hold a close).
+    peer.abort();
+    throw err;
   }
+  await peer.close().catch(() => {});
+  await writeOut(process.stdout, Buffer.from(`${JSON.stringify(result ?? null)}\n`));
   return EXIT.ok;
 }
