@@ -20,7 +20,7 @@ import { LocalSocketError } from './errors.js';
 import { fromSystemError } from './error-map.js';
 import { acquireNameLock } from './name-lock.js';
 import type { Endpoint } from './names.js';
-import { ensurePrivateDir } from './private-dir.js';
+import { openPrivateDir } from './private-dir.js';
 import { maxSocketPathBytes, type PlatformInfo } from './platform.js';
 import { shortPathFor } from './short-path.js';
 
@@ -64,9 +64,11 @@ function lstatOrNull(file: string): fs.Stats | null {
   }
 }
 
-/** Links `staged` to `target`, reclaiming a proven-stale socket at `target`. Caller holds the name lock. */
-async function claimName(staged: string, endpoint: Endpoint): Promise<void> {
-  const target = endpoint.address;
+/**
+ * Links `staged` to `target`, reclaiming a proven-stale socket at `target`.
+ * Both are paths we may use (inside a checked directory). Caller holds the name lock.
+ */
+async function claimName(staged: string, target: string, endpoint: Endpoint): Promise<void> {
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       fs.linkSync(staged, target);
@@ -92,52 +94,75 @@ async function claimName(staged: string, endpoint: Endpoint): Promise<void> {
   throw addressInUse();
 }
 
+/** Where the socket's directory is reached: through a checked descriptor for the private directory. */
+function socketDirectory(endpoint: Endpoint, p: PlatformInfo): { dir: string; close(): void } {
+  if (endpoint.privateDir) {
+    const checked = openPrivateDir(endpoint.privateDir, p.uid, true);
+    return { dir: checked.reach, close: checked.close };
+  }
+  return { dir: path.dirname(endpoint.address), close: () => {} };
+}
+
 export async function bindUnixPath(
   server: net.Server,
   endpoint: Endpoint,
   access: Access,
   backlog: number,
   p: PlatformInfo,
+  stillWanted: () => boolean = () => true,
 ): Promise<Binding> {
-  if (endpoint.privateDir) ensurePrivateDir(endpoint.privateDir, p.uid);
-  const target = endpoint.address;
-  const release = await acquireNameLock(target, LOCK_TIMEOUT_MS, p);
-  let stagingDir: string | undefined;
+  const directory = socketDirectory(endpoint, p);
+  let keepDirectory = false;
   try {
+    const target = path.join(directory.dir, path.basename(endpoint.address));
+    const release = await acquireNameLock(endpoint.address, LOCK_TIMEOUT_MS, p);
+    let stagingDir: string | undefined;
     try {
-      stagingDir = fs.mkdtempSync(path.join(path.dirname(target), '.localsocket-'));
-    } catch (err) {
-      throw fromSystemError(err, 'listen');
-    }
-    // Random basename: libuv unlinks the bound path when the server closes,
-    // and a /proc/self/fd/N path may by then name another directory.
-    const staged = path.join(stagingDir, `${randomBytes(6).toString('hex')}.sock`);
-    const tooLong = Buffer.byteLength(staged) > maxSocketPathBytes(p.platform);
-    if (tooLong && p.platform !== 'linux') throw new LocalSocketError('INVALID_NAME', 'invalid server name: the socket path is too long');
-    const short = shortPathFor(staged, tooLong, 'listen');
-    try {
-      await listenOn(server, { path: short.path, backlog });
+      if (!stillWanted()) throw cancelled();
+      try {
+        stagingDir = fs.mkdtempSync(path.join(directory.dir, '.localsocket-'));
+      } catch (err) {
+        throw fromSystemError(err, 'listen');
+      }
+      // Random basename: libuv unlinks the bound path when the server closes,
+      // and a /proc/self/fd/N path may by then name another directory.
+      const staged = path.join(stagingDir, `${randomBytes(6).toString('hex')}.sock`);
+      const tooLong = Buffer.byteLength(staged) > maxSocketPathBytes(p.platform);
+      if (tooLong && p.platform !== 'linux') throw new LocalSocketError('INVALID_NAME', 'invalid server name: the socket path is too long');
+      const short = shortPathFor(staged, tooLong, 'listen');
+      try {
+        await listenOn(server, { path: short.path, backlog });
+      } finally {
+        short.release();
+      }
+      try {
+        fs.chmodSync(staged, SOCKET_MODE[access]);
+        if (!stillWanted()) throw cancelled();
+        await claimName(staged, target, endpoint);
+      } catch (err) {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        throw err instanceof LocalSocketError ? err : fromSystemError(err, 'listen');
+      }
+      const ours = fs.lstatSync(target);
+      keepDirectory = true;
+      return {
+        removeOwnFile: () => {
+          const now = lstatOrNull(target);
+          if (now && sameFile(now, ours)) fs.rmSync(target, { force: true });
+          directory.close();
+        },
+      };
     } finally {
-      short.release();
+      if (stagingDir) fs.rmSync(stagingDir, { recursive: true, force: true });
+      await release();
     }
-    try {
-      fs.chmodSync(staged, SOCKET_MODE[access]);
-      await claimName(staged, endpoint);
-    } catch (err) {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      throw err instanceof LocalSocketError ? err : fromSystemError(err, 'listen');
-    }
-    const ours = fs.lstatSync(target);
-    return {
-      removeOwnFile: () => {
-        const now = lstatOrNull(target);
-        if (now && sameFile(now, ours)) fs.rmSync(target, { force: true });
-      },
-    };
   } finally {
-    if (stagingDir) fs.rmSync(stagingDir, { recursive: true, force: true });
-    await release();
+    if (!keepDirectory) directory.close();
   }
+}
+
+function cancelled(): LocalSocketError {
+  return new LocalSocketError('ABORTED', 'listen: the server was closed while it was starting');
 }
 
 export async function bindAbstract(server: net.Server, endpoint: Endpoint, backlog: number): Promise<Binding> {

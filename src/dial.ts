@@ -2,23 +2,49 @@
  * One connection attempt at the `net` level, with a deadline and an
  * AbortSignal. On any failure the half-made socket is destroyed before the
  * promise settles, so no descriptor outlives the attempt.
+ *
+ * A socket in the private directory is reached through a descriptor of that
+ * directory, opened and checked first (private-dir.ts), never by its path.
  */
 import net from 'node:net';
+import path from 'node:path';
 import { abortedError, timeoutError } from './deadline.js';
 import { fromSystemError } from './error-map.js';
+import { LocalSocketError } from './errors.js';
 import type { Endpoint } from './names.js';
-import { shortPathFor } from './short-path.js';
+import { maxSocketPathBytes } from './platform.js';
+import { openPrivateDir } from './private-dir.js';
+import { shortPathFor, type ShortPath } from './short-path.js';
 
-export function dialOnce(endpoint: Endpoint, timeoutMs: number, signal?: AbortSignal): Promise<net.Socket> {
+/** The path to hand to connect() for `endpoint`, and what to release once connect() was made. */
+function reachFor(endpoint: Endpoint, uid: number | undefined): ShortPath {
+  if (endpoint.privateDir && process.platform === 'linux') {
+    const dir = openPrivateDir(endpoint.privateDir, uid, false);
+    const reach = dir.join(path.basename(endpoint.address));
+    if (Buffer.byteLength(reach) > maxSocketPathBytes('linux')) {
+      dir.close();
+      throw new LocalSocketError('INVALID_NAME', 'invalid server name: too long');
+    }
+    return { path: reach, release: dir.close };
+  }
+  if (endpoint.privateDir) openPrivateDir(endpoint.privateDir, uid, false).close();
+  return shortPathFor(endpoint.address, endpoint.longPath, 'connect');
+}
+
+/**
+ * Connects once. `uid` is the owner the private directory must have.
+ * @throws LocalSocketError (rejects) with the mapped OS error, TIMEOUT or ABORTED
+ */
+export function dialOnce(endpoint: Endpoint, timeoutMs: number, signal?: AbortSignal, uid?: number): Promise<net.Socket> {
   if (signal?.aborted) return Promise.reject(abortedError(signal));
-  let short: ReturnType<typeof shortPathFor>;
+  let reach: ShortPath;
   try {
-    short = shortPathFor(endpoint.address, endpoint.longPath, 'connect');
+    reach = reachFor(endpoint, uid ?? (typeof process.getuid === 'function' ? process.getuid() : undefined));
   } catch (err) {
     return Promise.reject(err);
   }
   return new Promise<net.Socket>((resolve, reject) => {
-    const socket = net.createConnection({ path: short.path, allowHalfOpen: true });
+    const socket = net.createConnection({ path: reach.path, allowHalfOpen: true });
     const timer = setTimeout(() => fail(timeoutError('connect')), Math.max(timeoutMs, 0));
     const onAbort = (): void => fail(abortedError(signal!));
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -27,7 +53,7 @@ export function dialOnce(endpoint: Endpoint, timeoutMs: number, signal?: AbortSi
       signal?.removeEventListener('abort', onAbort);
       socket.removeListener('error', onError);
       socket.removeListener('connect', onConnect);
-      short.release();
+      reach.release();
     };
     const fail = (err: unknown): void => {
       cleanup();

@@ -5,7 +5,8 @@
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
 import net from 'node:net';
-import { serverHandshake } from './auth/handshake.js';
+import { Admission } from './admission.js';
+import { BUSY_MESSAGE } from './auth/handshake.js';
 import { resolveAuth, type ResolvedAuth } from './auth/options.js';
 import { bindAbstract, bindFd, bindPipe, bindUnixPath, type Binding } from './bind.js';
 import { waitWithDeadline, type WaitOptions } from './deadline.js';
@@ -34,7 +35,7 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
   #binding: Binding | null = null;
   #endpoint: Endpoint | null = null;
   #pending: LocalSocket[] = [];
-  #handshaking = new Set<net.Socket>();
+  #admission: Admission | null = null;
   #open = new Set<LocalSocket>();
   #closeController = new AbortController();
   #auth: ResolvedAuth | null = null;
@@ -70,7 +71,7 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
 
   /** Connections currently open through this server: handshaking, pending and taken. */
   get connectionCount(): number {
-    return this.#handshaking.size + this.#open.size;
+    return (this.#admission?.size ?? 0) + this.#open.size;
   }
 
   /**
@@ -82,6 +83,7 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     if (this.#state !== 'idle') throw new LocalSocketError('INVALID_STATE', 'listen: a LocalServer listens once; create a new one');
     const platform = currentPlatform();
     this.#auth = resolveAuth(this.#rawOptions as Record<string, unknown>, platform);
+    if (this.#auth) this.#admission = new Admission(this.#auth.key, this.#auth.handshakeTimeout, this.#options.maxHandshakes, this);
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
     server.on('connection', this.#onConnection);
     server.on('error', (err) => this.#emitError(new LocalSocketError('UNKNOWN', 'server error', { cause: err })));
@@ -114,6 +116,12 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     this.#server = server;
   }
 
+  /**
+   * Admission, in order: the server is listening; the connection limit; then,
+   * with auth, a handshake slot (Admission makes room or answers BUSY) and a
+   * place in the pending queue (reserved when the peer is answered); without
+   * auth, the pending queue. Every refusal is reported through `refused`.
+   */
   #onConnection = (transport: net.Socket): void => {
     transport.on('error', noop); // until a LocalSocket owns it
     if (this.#state !== 'listening') return refuse(transport);
@@ -121,58 +129,59 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
       this.#refuse(transport, 'connection limit reached');
       return;
     }
+    if (this.#admission) {
+      this.#admission.add(transport);
+      return;
+    }
     if (this.#pending.length >= this.#options.maxPendingConnections) {
       this.#refuse(transport, 'pending connection queue full');
       return;
     }
-    const auth = this.#auth;
-    if (!auth) {
-      this.#enqueue(transport, Buffer.alloc(0));
-      return;
-    }
-    // Unauthenticated peers are bounded first: the oldest one makes room.
-    if (this.#handshaking.size >= this.#options.maxHandshakes) {
-      const oldest = this.#handshaking.values().next().value as net.Socket;
-      this.#handshaking.delete(oldest);
-      this.#refuse(oldest, 'too many unauthenticated peers');
-    }
-    this.#handshaking.add(transport);
-    serverHandshake(transport, auth.key, auth.handshakeTimeout, this.#closeController.signal).then(
-      (leftover) => {
-        if (!this.#handshaking.delete(transport)) return; // evicted or closed meanwhile
-        if (this.#state !== 'listening' || this.#pending.length >= this.#options.maxPendingConnections) {
-          this.#refuse(transport, 'pending connection queue full');
-          return;
-        }
-        this.#enqueue(transport, leftover);
-      },
-      (err: unknown) => {
-        this.#handshaking.delete(transport);
-        refuse(transport);
-        this.emit('refused', err instanceof LocalSocketError ? err : new LocalSocketError('AUTH_FAILED', 'authentication failed'));
-      },
-    );
+    this.#enqueue(transport, EMPTY);
   };
 
+  /** @internal Admission: room in the pending queue for one more peer, beside `reserved` already answered. */
+  pendingRoom(reserved: number): boolean {
+    return this.#state === 'listening' && this.#pending.length + reserved < this.#options.maxPendingConnections;
+  }
+
+  /** @internal Admission: a peer proved the key. */
+  admitted(transport: net.Socket, leftover: Buffer): void {
+    if (this.#state !== 'listening') return refuse(transport);
+    this.#enqueue(transport, leftover);
+  }
+
+  /** @internal Admission: a peer was turned away. */
+  refused(reason: LocalSocketError): void {
+    this.emit('refused', reason);
+  }
+
   #refuse(transport: net.Socket, why: string): void {
-    refuse(transport);
+    // With auth, say BUSY so the client retries within its deadline; a raw peer just sees the close.
+    if (this.#admission) {
+      transport.end(BUSY_MESSAGE);
+      transport.destroySoon();
+    } else refuse(transport);
     this.emit('refused', new LocalSocketError('RESOURCE_EXHAUSTED', `connection refused: ${why}`));
   }
 
   #enqueue(transport: net.Socket, leftover: Buffer): void {
     transport.off('error', noop);
-    const socket = new LocalSocket(this.#rawOptions);
+    const socket = new LocalSocket(this.#options.limits) as LocalSocket & { [kServer]?: LocalServer };
     socket[adopt](transport, leftover, this.#endpoint);
     this.#open.add(socket);
-    socket.on('stateChanged', (state) => {
-      if (state !== 'unconnected') return;
-      this.#open.delete(socket);
-      const at = this.#pending.indexOf(socket);
-      if (at !== -1) this.#pending.splice(at, 1);
-    });
+    socket[kServer] = this;
+    socket.on('stateChanged', onAdoptedState);
     if (socket.state !== 'connected') return; // the peer already left
     this.#pending.push(socket);
     this.emit('newConnection');
+  }
+
+  /** @internal A connection of ours is unconnected: forget it. */
+  forget(socket: LocalSocket): void {
+    this.#open.delete(socket);
+    const at = this.#pending.indexOf(socket);
+    if (at !== -1) this.#pending.splice(at, 1);
   }
 
   hasPendingConnections(): boolean {
@@ -237,8 +246,7 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     this.#closeController.abort();
     this.#binding?.removeOwnFile();
     this.#binding = null;
-    for (const transport of this.#handshaking) refuse(transport);
-    this.#handshaking.clear();
+    this.#admission?.clear();
     for (const socket of this.#pending.splice(0)) socket.abort();
     const server = this.#server;
     this.#server = null;
@@ -258,6 +266,13 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
 }
 
 function noop(): void {}
+
+const EMPTY = Buffer.alloc(0);
+const kServer = Symbol('localsocket.server');
+
+function onAdoptedState(this: LocalSocket & { [kServer]?: LocalServer }, state: string): void {
+  if (state === 'unconnected') this[kServer]?.forget(this);
+}
 
 function refuse(transport: net.Socket): void {
   transport.on('error', noop);

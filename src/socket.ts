@@ -7,16 +7,13 @@
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import { Duplex } from 'node:stream';
-import { clientHandshake } from './auth/handshake.js';
-import { resolveAuth } from './auth/options.js';
-import { abortedError, sleep, waitWithDeadline, type WaitOptions } from './deadline.js';
-import { dialOnce } from './dial.js';
+import { forwardAbort } from './abort.js';
+import { establish, planConnect } from './connector.js';
+import { waitWithDeadline, type WaitOptions } from './deadline.js';
 import { fromSystemError } from './error-map.js';
 import { LocalSocketError } from './errors.js';
-import { resolveName, type Endpoint } from './names.js';
+import type { Endpoint } from './names.js';
 import { resolveConnectOptions, DEFAULTS, type ConnectOptions, type ResolvedLimits, resolveLimits } from './options.js';
-import { checkPrivateDir } from './private-dir.js';
-import { currentPlatform } from './platform.js';
 import { ReadBuffer } from './read-buffer.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout, toByteView } from './validate.js';
 import { quiet, Writer } from './writer.js';
@@ -25,22 +22,14 @@ export type SocketState = 'unconnected' | 'connecting' | 'connected' | 'closing'
 
 const NEWLINE = 0x0a;
 const DEFAULT_MAX_LINE = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 /** Internal entry used by LocalServer to hand over an accepted, established connection. */
 export const adopt = Symbol('adopt');
+const announce = Symbol('announce');
 
 function notConnected(what: string): LocalSocketError {
   return new LocalSocketError('INVALID_STATE', `${what}: the socket is not connected`);
-}
-
-function retryable(err: unknown, waitForServer: boolean): boolean {
-  if (!(err instanceof LocalSocketError)) return false;
-  const cause = (err.cause as { code?: string } | undefined)?.code;
-  // The server exists but is busy: its backlog is full (EAGAIN) or, on Windows, every pipe instance is taken.
-  if (cause === 'EAGAIN' || cause === 'EBUSY' || cause === 'EWOULDBLOCK' || cause === 'ERROR_PIPE_BUSY') return true;
-  // Windows: libuv waits for a busy pipe itself (WaitNamedPipe, 30 s), then fails with ETIMEDOUT; our deadline may be later.
-  if (cause === 'ETIMEDOUT' && (err.cause as { syscall?: string }).syscall === 'connect') return true;
-  return waitForServer && (err.code === 'SERVER_NOT_FOUND' || err.code === 'CONNECTION_REFUSED');
 }
 
 export interface LocalSocketEvents {
@@ -121,29 +110,21 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     const opts = resolveConnectOptions(options);
     if (this.#used) throw new LocalSocketError('INVALID_STATE', 'connect: a LocalSocket connects once; create a new one');
     this.#used = true;
-    // Machine facts are only needed here: not computed for (nor kept by) accepted sockets.
-    const platform = currentPlatform();
-    this.#endpoint = resolveName(name, opts.names, platform);
-    const auth = resolveAuth(options as Record<string, unknown>, platform);
     const controller = new AbortController();
     this.#connectAbort = controller;
-    const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
+    const signal = controller.signal;
+    const unforward = forwardAbort(opts.signal, controller);
     this.#setState('connecting');
-    const deadline = Date.now() + opts.timeout;
     try {
-      const transport = await this.#dialWithRetry(this.#endpoint, deadline, opts.waitForServer, signal, platform.uid);
-      let leftover: Buffer = Buffer.alloc(0);
-      try {
-        if (auth) {
-          const budget = Math.min(deadline - Date.now(), auth.handshakeTimeout);
-          leftover = await clientHandshake(transport, auth.key, budget, signal);
-        }
-        if (signal.aborted) throw abortedError(signal);
-      } catch (err) {
+      const plan = planConnect(name, opts.names, options as Record<string, unknown>, opts.timeout, opts.waitForServer, signal);
+      this.#endpoint = plan.endpoint;
+      const transport = await establish(plan);
+      if (this.#state !== 'connecting') {
+        // Aborted while the last step completed: nothing may outlive the attempt.
         transport.destroy();
-        throw err;
+        throw new LocalSocketError('ABORTED', 'aborted');
       }
-      this.#attach(transport, leftover);
+      this.#attach(transport, EMPTY);
     } catch (err) {
       const error = err instanceof LocalSocketError ? err : fromSystemError(err, 'connect');
       this.#connectAbort = null;
@@ -154,24 +135,8 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
         this.#emitError(error);
       }
       throw error;
-    }
-  }
-
-  async #dialWithRetry(endpoint: Endpoint, deadline: number, waitForServer: boolean, signal: AbortSignal, uid: number | undefined): Promise<net.Socket> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        if (endpoint.privateDir) checkPrivateDir(endpoint.privateDir, uid);
-        return await dialOnce(endpoint, deadline - Date.now(), signal);
-      } catch (err) {
-        const remaining = deadline - Date.now();
-        if (!retryable(err, waitForServer) || remaining <= 0) {
-          if (retryable(err, waitForServer)) throw new LocalSocketError('TIMEOUT', 'connect: timed out', { cause: err });
-          throw err;
-        }
-        // Exponential backoff with jitter, capped so a server that appears is found quickly.
-        const delay = Math.min(remaining, Math.min(250, 5 * 2 ** attempt) * (0.5 + Math.random() / 2));
-        await sleep(delay, signal);
-      }
+    } finally {
+      unforward();
     }
   }
 
@@ -181,6 +146,11 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     this.#endpoint = endpoint;
     this.#setState('connecting');
     this.#attach(transport, leftover);
+  }
+
+  /** @internal Announces bytes buffered before anyone could listen. */
+  [announce](): void {
+    if (this.#net !== null && this.#reader.length > 0) this.emit('readyRead');
   }
 
   #attach(transport: net.Socket, leftover: Buffer): void {
@@ -201,7 +171,12 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     }
     this.#setState('connected');
     this.emit('connected');
-    if (leftover.length > 0) this.#onData(leftover);
+    // Bytes that came with the handshake are buffered now (order) and announced on a later turn,
+    // once whoever gets this socket can listen.
+    if (leftover.length > 0) {
+      this.#reader.push(leftover);
+      setImmediate(announceLeftover, this);
+    }
     // 'data' may have been flowing before we attached (the handshake paused it).
     transport.resume();
   }
@@ -589,6 +564,10 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     });
     return stream;
   }
+}
+
+function announceLeftover(socket: LocalSocket): void {
+  socket[announce]();
 }
 
 /** Connects a new LocalSocket and resolves once it is connected (authenticated, unless raw). */

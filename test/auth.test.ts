@@ -3,16 +3,15 @@
  * file-system access as a first wall, raw mode, hostile peers.
  */
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect, listen, LocalSocketError, type LocalServer } from '../src/index.js';
 import { defaultKeyPath, ensureKeyFile, readKeyFile } from '../src/auth/key.js';
-import { CLIENT_PROOF_SIZE, HELLO_SIZE } from '../src/auth/handshake.js';
+import { CLIENT_HELLO_SIZE, SERVER_PROOF_SIZE, RAW_SERVER_HINT, clientHello, clientProof, serverProof } from '../src/auth/handshake.js';
 import { currentPlatform } from '../src/platform.js';
-import { finished, fullName, isLinux, isWindows, isWine, runFixture, tempDir, uniqueName, unprivilegedUser } from './helpers.js';
+import { finished, fullName, waitFor, isLinux, isWindows, isWine, runFixture, tempDir, uniqueName, unprivilegedUser } from './helpers.js';
 
 const KEY = Buffer.alloc(32, 7);
 const OTHER_KEY = Buffer.alloc(32, 9);
@@ -157,93 +156,151 @@ describe('per-user key file', () => {
   });
 });
 
-describe('mutual handshake', () => {
-  test('a client with the wrong key fails AUTH_FAILED; the server refuses it and never queues it', async () => {
+/** Connects with net, sends `first`, collects what the server sends until `stopAfterMs` or its close. */
+function exchange(address: string, first: Buffer | null, stopAfterMs = 400): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const socket = net.connect(address);
+    const done = (): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(Buffer.concat(chunks));
+    };
+    const timer = setTimeout(done, stopAfterMs);
+    socket.on('data', (c) => chunks.push(c));
+    socket.on('error', () => {});
+    socket.on('connect', () => {
+      if (first) socket.write(first);
+    });
+    socket.on('close', done);
+  });
+}
+
+describe('mutual handshake (version 2)', () => {
+  test('a client with the wrong key fails AUTH_FAILED (key mismatch) before sending its proof; the server never queues it', async () => {
     const server = await listen(uniqueName(), { key: KEY });
     const refused: string[] = [];
     server.on('refused', (e) => refused.push(e.code));
-    await assert.rejects(connect(server.serverName!, { key: OTHER_KEY, timeout: 3000 }), (err) => codeOf(err) === 'AUTH_FAILED');
-    await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(refused, ['AUTH_FAILED']);
+    await assert.rejects(connect(server.serverName!, { key: OTHER_KEY, timeout: 3000 }), (err) => codeOf(err) === 'AUTH_FAILED' && /key mismatch/.test((err as Error).message));
+    await waitFor(() => refused.length > 0, 2000, 'the refusal to be reported');
+    // The client left after checking our proof: the server reports that, and no proof ever failed on its side.
+    assert.deepEqual(refused, ['PEER_CLOSED']);
     assert.equal(server.hasPendingConnections(), false);
     await server.close();
   });
 
-  test('the server sends nothing but its 40-byte hello to a peer that has not proven the key', async () => {
-    const server = await listen(uniqueName(), { key: KEY, handshakeTimeout: 500 });
-    // Silent peer, garbage peer, and a peer with a well-formed but wrong proof.
-    const silent = await rawPeer(server.fullServerName!);
-    const garbage = await rawPeer(server.fullServerName!, Buffer.alloc(CLIENT_PROOF_SIZE, 0x41));
-    const wrong = Buffer.concat([Buffer.from('LSC1\0\0\0\0', 'latin1'), Buffer.alloc(64, 1)]);
-    const forged = await rawPeer(server.fullServerName!, wrong);
-    for (const { received } of [silent, garbage, forged]) {
-      assert.equal(received.length, HELLO_SIZE);
-      assert.equal(received.subarray(0, 4).toString('latin1'), 'LSH1');
-    }
+  test('a silent peer and a peer that only reads receive nothing at all; garbage receives nothing and is dropped', async () => {
+    const server = await listen(uniqueName(), { key: KEY, handshakeTimeout: 2000 });
+    const silent = await exchange(server.fullServerName!, null, 300);
+    assert.equal(silent.length, 0, 'nothing is sent before the client speaks');
+    const garbage = await exchange(server.fullServerName!, Buffer.alloc(CLIENT_HELLO_SIZE, 0x41), 1000);
+    assert.equal(garbage.length, 0);
     await server.close();
   });
 
-  test('each connection gets a fresh server nonce, so a recorded proof cannot be replayed', async () => {
+  test('a hello earns exactly the 72-byte server proof and nothing more until the client proves the key', async () => {
+    const server = await listen(uniqueName(), { key: KEY, handshakeTimeout: 500 });
+    echo(server);
+    const nonce = Buffer.alloc(32, 4);
+    const reply = await exchange(server.fullServerName!, clientHello(nonce), 1000);
+    assert.equal(reply.length, SERVER_PROOF_SIZE);
+    assert.equal(reply.subarray(0, 8).toString('latin1'), 'LSS2\0\0\0\0');
+    assert.deepEqual(reply, serverProof(KEY, nonce, reply.subarray(8, 40)), 'the proof is the documented HMAC');
+    await server.close();
+  });
+
+  test('each connection gets a fresh server nonce; a proof for an old nonce, or a reflected server proof, is refused AUTH_FAILED', async () => {
     const server = await listen(uniqueName(), { key: KEY });
+    const refused: string[] = [];
+    server.on('refused', (e) => refused.push(e.code));
+    const nonce = Buffer.alloc(32, 3);
     const nonces = new Set<string>();
     for (let i = 0; i < 5; i++) {
-      const { received } = await new Promise<{ received: Buffer }>((resolve) => {
-        const s = net.connect(server.fullServerName!);
-        s.once('data', (d) => {
-          s.destroy();
-          resolve({ received: d });
-        });
-      });
-      nonces.add(received.subarray(8, 40).toString('hex'));
+      const reply = await exchange(server.fullServerName!, clientHello(nonce), 1000);
+      nonces.add(reply.subarray(8, 40).toString('hex'));
     }
     assert.equal(nonces.size, 5);
-    // Replay: answer a new hello with a proof computed for an old nonce.
+    // Replay: the proof for an earlier server nonce, on a new connection with the same client nonce.
     const oldNonce = Buffer.from([...nonces][0]!, 'hex');
-    const clientNonce = Buffer.alloc(32, 3);
-    const mac = createHmac('sha256', KEY).update('localsocket v1 client proof').update(oldNonce).update(clientNonce).digest();
-    const replay = await rawPeer(server.fullServerName!, Buffer.concat([Buffer.from('LSC1\0\0\0\0', 'latin1'), clientNonce, mac]));
-    assert.equal(replay.received.length, HELLO_SIZE, 'a replayed proof must not earn the server proof');
+    const replayed = clientProof(KEY, nonce, oldNonce);
+    const peer = net.connect(server.fullServerName!);
+    peer.on('error', () => {});
+    const got: Buffer[] = [];
+    peer.on('data', (d) => {
+      got.push(d);
+      if (got.length === 1) {
+        // Reflection on the first connection, replay here: neither is a valid client proof.
+        peer.write(Buffer.concat([replayed, Buffer.from('application data')]));
+      }
+    });
+    peer.write(clientHello(nonce));
+    await new Promise<void>((r) => peer.once('close', () => r()));
+    const reflect = net.connect(server.fullServerName!);
+    reflect.on('error', () => {});
+    reflect.once('data', (d) => reflect.write(Buffer.concat([Buffer.from('LSP2\0\0\0\0', 'latin1'), d.subarray(40, 72)])));
+    reflect.write(clientHello(nonce));
+    await new Promise<void>((r) => reflect.once('close', () => r()));
+    await waitFor(() => refused.filter((c) => c === 'AUTH_FAILED').length === 2, 2000, 'two proofs refused');
+    assert.equal(server.hasPendingConnections(), false);
     await server.close();
   });
 
-  test('a reflected proof (the client proof sent back as the server proof) is rejected', async () => {
-    const dir = tempDir();
-    const address = fullName(dir, 'reflect');
-    const impostor = net.createServer((s) => {
-      s.on('error', () => {});
-      s.write(Buffer.concat([Buffer.from('LSH1\0\0\0\0', 'latin1'), Buffer.alloc(32, 5)]));
-      s.once('data', (proof) => s.write(Buffer.concat([Buffer.from('LSS1\0\0\0\0', 'latin1'), proof.subarray(40, 72)])));
-    });
-    await new Promise<void>((r) => impostor.listen(address, r));
-    await assert.rejects(connect(address, { key: KEY, timeout: 3000 }), (err) => codeOf(err) === 'AUTH_FAILED');
-    impostor.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  test('the client waits at most its handshake timeout for a server that never says hello', async () => {
+  test('a raw-mode server that stays silent is reported as such, within the handshake timeout', async () => {
     const dir = tempDir();
     const address = fullName(dir, 'mute');
     const mute = net.createServer((s) => s.on('error', () => {}));
     await new Promise<void>((r) => mute.listen(address, r));
     const started = Date.now();
-    await assert.rejects(connect(address, { key: KEY, handshakeTimeout: 300, timeout: 10_000 }), (err) => codeOf(err) === 'TIMEOUT');
+    await assert.rejects(connect(address, { key: KEY, handshakeTimeout: 300, timeout: 10_000 }), (err) => codeOf(err) === 'TIMEOUT' && (err as Error).message.includes(RAW_SERVER_HINT));
     assert.ok(Date.now() - started < 3000);
     mute.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a raw-mode server that echoes is detected at once (PROTOCOL_ERROR naming raw mode)', async () => {
+    const dir = tempDir();
+    const address = fullName(dir, 'echo');
+    const echoing = net.createServer((s) => {
+      s.on('error', () => {});
+      s.pipe(s);
+    });
+    await new Promise<void>((r) => echoing.listen(address, r));
+    const started = Date.now();
+    await assert.rejects(connect(address, { key: KEY, handshakeTimeout: 5000, timeout: 10_000 }), (err) => codeOf(err) === 'PROTOCOL_ERROR' && (err as Error).message.includes('raw mode'));
+    assert.ok(Date.now() - started < 2000, 'not a timeout');
+    echoing.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a key mismatch names the key file the client used, and says when it was just created', async () => {
+    const dir = tempDir();
+    const server = await listen(uniqueName(), { key: KEY });
+    const keyFile = path.join(dir, 'client-key');
+    fs.writeFileSync(keyFile, `${OTHER_KEY.toString('hex')}\n`, { mode: 0o600 });
+    await assert.rejects(connect(server.serverName!, { keyFile, timeout: 3000 }), (err) => codeOf(err) === 'AUTH_FAILED' && (err as Error).message.includes(keyFile) && !(err as Error).message.includes(OTHER_KEY.toString('hex')));
+    // A default key created by this very connect (a fresh XDG_CONFIG_HOME): the message says so.
+    const result = await finished(runFixture('auth-default-key-connect.js', [server.serverName!], { env: { XDG_CONFIG_HOME: path.join(dir, 'config') } }));
+    assert.match(result.stdout, /AUTH_FAILED/);
+    assert.match(result.stdout, /just created/);
+    assert.ok(result.stdout.includes(path.join(dir, 'config', 'localsocket', 'key')), result.stdout);
+    await server.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });
 
 describe('squatting', () => {
-  test('an impostor holding the name first receives nothing but the handshake, and the client fails AUTH_FAILED', async () => {
+  test('an impostor holding the name first receives only the random 40-byte hello, and the client fails AUTH_FAILED', async () => {
     const dir = tempDir();
     const address = fullName(dir, 'squatted');
     const received: Buffer[] = [];
     const impostor = net.createServer((s) => {
       s.on('error', () => {});
-      s.on('data', (d) => received.push(d));
       // Looks like a localsocket server, but cannot prove the key: answers with a made-up proof.
-      s.write(Buffer.concat([Buffer.from('LSH1\0\0\0\0', 'latin1'), Buffer.alloc(32, 1)]));
-      s.once('data', () => s.write(Buffer.concat([Buffer.from('LSS1\0\0\0\0', 'latin1'), Buffer.alloc(32, 2)])));
+      s.once('data', (d) => {
+        received.push(d);
+        s.on('data', (more) => received.push(more));
+        s.write(Buffer.concat([Buffer.from('LSS2\0\0\0\0', 'latin1'), Buffer.alloc(64, 2)]));
+      });
     });
     await new Promise<void>((r) => impostor.listen(address, r));
     let sent = false;
@@ -257,8 +314,8 @@ describe('squatting', () => {
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(sent, false);
     const all = Buffer.concat(received);
-    assert.equal(all.length, CLIENT_PROOF_SIZE, 'only the client proof reaches the impostor');
-    assert.equal(all.subarray(0, 4).toString('latin1'), 'LSC1');
+    assert.equal(all.length, CLIENT_HELLO_SIZE, 'only the client hello reaches the impostor');
+    assert.equal(all.subarray(0, 8).toString('latin1'), 'LSC2\0\0\0\0');
     assert.equal(all.includes(Buffer.from('secret')), false);
     // And a real localsocket server cannot take over a live impostor's name.
     await assert.rejects(listen(address, { key: KEY }), (err) => codeOf(err) === 'ADDRESS_IN_USE');
@@ -350,7 +407,7 @@ describe('raw mode', () => {
 describe('slow and hostile peers', () => {
   test('silent, partial and garbage peers are dropped within the handshake timeout', async () => {
     const server = await listen(uniqueName(), { key: KEY, handshakeTimeout: 300 });
-    const partial = Buffer.concat([Buffer.from('LSC1\0\0\0\0', 'latin1'), Buffer.alloc(10)]);
+    const partial = Buffer.concat([Buffer.from('LSC2\0\0\0\0', 'latin1'), Buffer.alloc(10)]);
     const results = await Promise.all([
       rawPeer(server.fullServerName!),
       rawPeer(server.fullServerName!, partial),

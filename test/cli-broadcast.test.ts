@@ -5,11 +5,13 @@
  * does, including against a stale socket left by a killed server.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { connectMessages, listenMessages, type MessageSocket } from '../src/index.js';
 import { ERROR_LINE, lines, makeHome, run, start, startMessageServer, stop, until, type CliHome } from './cli-helpers.js';
-import { fullName, isWindows, uniqueName } from './helpers.js';
+import { fullName, isWindows, tempDir, uniqueName } from './helpers.js';
 
 /** The endpoint the child resolved `name` to (a pipe name has no directory). */
 function endpoint(home: CliHome, name: string): string {
@@ -101,6 +103,33 @@ describe('localsocket call/notify --wait: the reconnecting client retry rules', 
     } finally {
       await stop(server);
       home.remove();
+    }
+  });
+
+  it('--wait: the deadline bounds the whole command, also against a server that never reads (TIMEOUT, exit 1)', async () => {
+    const home = makeHome();
+    const dir = tempDir();
+    const name = fullName(dir, 'stuck');
+    const held: net.Socket[] = [];
+    // A plain server that accepts and never reads: a 900 KiB message cannot be flushed.
+    const stuck = net.createServer((socket) => {
+      socket.pause();
+      held.push(socket);
+    });
+    await new Promise<void>((resolve) => stuck.listen(name, resolve));
+    try {
+      for (const command of ['notify', 'call']) {
+        const result = await run(home, [command, name, 'big', '-', '--raw', '--wait', '--timeout', '1500'], JSON.stringify('n'.repeat(900 * 1024)));
+        assert.equal(result.code, 1, `${command}: ${result.stderr}`);
+        assert.match(result.stderr, /^localsocket: TIMEOUT: /);
+        assert.match(result.stderr, ERROR_LINE);
+        assert.equal(result.stdout, '');
+      }
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise<void>((resolve) => stuck.close(() => resolve()));
+      home.remove();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

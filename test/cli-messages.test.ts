@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connectMessages } from '../src/messages/message-socket.js';
@@ -179,6 +180,33 @@ describe('localsocket call: servers that are not there yet, raw mode', () => {
       assert.match(result.stderr, /^localsocket: TIMEOUT: /);
     } finally {
       home.remove();
+    }
+  });
+
+  it('call and notify --timeout bound the whole command: a server that never reads gets TIMEOUT, exit 1', async () => {
+    const home = makeHome();
+    const dir = tempDir();
+    const name = fullName(dir, 'stuck');
+    const held: net.Socket[] = [];
+    // A plain server that accepts and never reads: the notification cannot be flushed.
+    const stuck = net.createServer((socket) => {
+      socket.pause();
+      held.push(socket);
+    });
+    await new Promise<void>((resolve) => stuck.listen(name, resolve));
+    try {
+      for (const command of ['notify', 'call']) {
+        const result = await run(home, [command, name, 'big', '-', '--raw', '--timeout', '1500'], JSON.stringify('n'.repeat(900 * 1024)));
+        assert.equal(result.code, 1, `${command}: ${result.stderr}`);
+        assert.match(result.stderr, /^localsocket: TIMEOUT: /);
+        assert.match(result.stderr, ERROR_LINE);
+        assert.equal(result.stdout, '');
+      }
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise<void>((resolve) => stuck.close(() => resolve()));
+      home.remove();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -224,7 +224,7 @@ describe('localsocket CLI', () => {
       const result = await run(['check', live]);
       assert.equal(result.code, 0, result.stdout + result.stderr);
       assert.match(result.stdout, new RegExp(`^endpoint: +${endpoint.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
-      assert.match(result.stdout, /^server: +a server answers; it offers the localsocket handshake$/m);
+      assert.match(result.stdout, /^server: +a server answers; authenticated \(it holds our key\)$/m);
       if (isWindows) {
         assert.match(result.stdout, /^kind: +pipe$/m);
         assert.match(result.stdout, /^socket: +named pipe: /m);

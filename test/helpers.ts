@@ -154,3 +154,16 @@ export async function noStrayErrors(fn: () => Promise<void>): Promise<void> {
   }
   if (seen.length > 0) throw new Error(`stray errors: ${seen.map(String).join('; ')}`);
 }
+
+/** Polls `predicate` every 5 ms until it holds, or rejects after `timeoutMs`. */
+export function waitFor(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const poll = (): void => {
+      if (predicate()) resolve();
+      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
+      else setTimeout(poll, 5);
+    };
+    poll();
+  });
+}

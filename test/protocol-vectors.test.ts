@@ -8,6 +8,7 @@ import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { BUSY_MESSAGE, clientHello, clientProof, serverProof, verifyClientProof, parseClientHello } from '../src/auth/handshake.js';
 import { readKeyFile } from '../src/auth/key.js';
 import { LocalSocketError } from '../src/errors.js';
 import { encodeFrameHeader, FrameDecoder, FrameType } from '../src/messages/frame.js';
@@ -50,6 +51,21 @@ describe('handshake vectors', () => {
     assert.deepEqual(hex(hs.client_proof!), Buffer.concat([header('LSP2'), mac('localsocket v2 client')]));
     assert.deepEqual(hex(hs.busy!), header('LSB2'));
     assert.deepEqual([hex(hs.hello!).length, hex(hs.server_proof!).length, hex(hs.client_proof!).length], [40, 72, 40]);
+  });
+
+  it('the handshake module builds and accepts exactly these messages', () => {
+    const key = hex(hs.key!);
+    const nc = hex(hs.client_nonce!);
+    const ns = hex(hs.server_nonce!);
+    assert.deepEqual(clientHello(nc), hex(hs.hello!));
+    assert.deepEqual(parseClientHello(hex(hs.hello!)), nc);
+    assert.deepEqual(serverProof(key, nc, ns), hex(hs.server_proof!));
+    assert.deepEqual(clientProof(key, nc, ns), hex(hs.client_proof!));
+    assert.equal(verifyClientProof(hex(hs.client_proof!), key, nc, ns), true);
+    const forged = hex(hs.client_proof!);
+    forged[forged.length - 1]! ^= 1;
+    assert.equal(verifyClientProof(forged, key, nc, ns), false);
+    assert.deepEqual(BUSY_MESSAGE, hex(hs.busy!));
   });
 
   it('the key file text decodes to the key as the key file reader reads it', () => {

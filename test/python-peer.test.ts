@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MessageSocket } from '../src/messages/message-socket.js';
@@ -220,6 +221,32 @@ describe('Python peer against the Node message server', { skip: SKIP }, () => {
       assert.equal(result.stdout, '"late"\n');
     } finally {
       await stop(lateServer);
+    }
+  });
+
+  it('call and notify --timeout bound the command against a server that never reads: the same TIMEOUT lines as Node', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'stuck');
+    const held: net.Socket[] = [];
+    const stuck = net.createServer((socket) => {
+      socket.pause();
+      held.push(socket);
+    });
+    await new Promise<void>((resolve) => stuck.listen(file, resolve));
+    try {
+      const input = JSON.stringify('n'.repeat(900 * 1024));
+      for (const args of [['notify', file, 'big', '-'], ['call', file, 'big', '-'], ['call', file, 'small']]) {
+        args.push('--raw', '--timeout', '1500');
+        const fromPython = await py(args, input);
+        const fromNode = await runNode(home, args, input);
+        assert.equal(fromPython.code, 1, args.join(' '));
+        assert.match(fromPython.stderr, /^localsocket: TIMEOUT: /);
+        assert.equal(fromPython.stderr, fromNode.stderr, args.join(' '));
+      }
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise<void>((resolve) => stuck.close(() => resolve()));
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -123,7 +123,7 @@ test('a client that connects and stalls in the handshake is dropped within hands
   try {
     const silent = await stallingClient(server.fullServerName!);
     // Half of a client proof, then nothing.
-    const half = await stallingClient(server.fullServerName!, Buffer.concat([Buffer.from('LSC1'), Buffer.alloc(4), Buffer.from('0123456789')]));
+    const half = await stallingClient(server.fullServerName!, Buffer.concat([Buffer.from('LSC2'), Buffer.alloc(4), Buffer.from('0123456789')]));
     for (const [what, c] of [['silent', silent], ['half a proof', half]] as const) {
       const ms = await settleWithin(c.dropped, 300 + MARGIN_MS, `${what} client dropped`);
       assert.equal(ms.status, 'fulfilled');

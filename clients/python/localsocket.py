@@ -51,6 +51,7 @@ __all__ = [
     "default_key_path",
     "read_key_file",
     "load_key",
+    "KeyOrigin",
     "hello_message",
     "server_mac",
     "client_mac",
@@ -263,6 +264,10 @@ def check_private_dir(directory):
         raise LocalSocketError("SERVER_NOT_FOUND", "server not found") from None
     except OSError as err:
         raise LocalSocketError("ACCESS_DENIED", "private socket directory is unsafe: cannot inspect it") from err
+    _check_dir_stat(st)
+
+
+def _check_dir_stat(st):
     why = None
     if stat.S_ISLNK(st.st_mode):
         why = "it is a symbolic link"
@@ -318,8 +323,10 @@ def read_key_file(path):
     except OSError as err:
         if err.errno == errno.ELOOP:
             raise _key_refused("it is a symbolic link") from err
-        if err.errno == errno.ENOENT:
+        if err.errno in (errno.ENOENT, errno.ENOTDIR):
             raise LocalSocketError("INVALID_ARGUMENT", "key file not found") from err
+        if err.errno in (errno.ENXIO, errno.EOPNOTSUPP):  # a socket at the key path
+            raise _key_refused("not a regular file") from err
         raise _key_refused("cannot open it") from err
     try:
         st = os.fstat(fd)
@@ -349,31 +356,65 @@ def read_key_file(path):
     return parse_key_text(text)
 
 
-def ensure_key_file(path):
-    """The default key is created on first use (owner-only, atomically), as the Node library does."""
-    if not os.path.lexists(path):
-        directory = os.path.dirname(path)
+def _create_key_file(path):
+    """Creates the key file atomically (a private temp file linked into place). True if we made it."""
+    directory = os.path.dirname(path)
+    try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
         temp = os.path.join(directory, ".key-%d-%s" % (os.getpid(), os.urandom(6).hex()))
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError as err:
+        raise _key_refused("cannot create it") from err
+    try:
         try:
             os.write(fd, (os.urandom(KEY_BYTES).hex() + "\n").encode())
         finally:
             os.close(fd)
+        os.link(temp, path)
+        return True
+    except FileExistsError:
+        return False  # someone else created it first: use theirs (checked like any other)
+    except OSError as err:
+        raise _key_refused("cannot create it") from err
+    finally:
         try:
-            os.link(temp, path)
-        except FileExistsError:
-            pass  # someone else created it first: use theirs
-        finally:
             os.unlink(temp)
-    return read_key_file(path)
+        except OSError:
+            pass
+
+
+def ensure_key_file(path):
+    """The default key is created on first use (owner-only, atomically), as the Node library does.
+    Returns the key; see load_key for where it came from."""
+    return _load_default_key(path)[0]
+
+
+def _load_default_key(path):
+    try:
+        return read_key_file(path), False
+    except LocalSocketError as err:
+        if err.code != "INVALID_ARGUMENT":
+            raise
+    created = _create_key_file(path)
+    return read_key_file(path), created
+
+
+class KeyOrigin:
+    """Which key file was used (never the key), for the AUTH_FAILED message."""
+
+    def __init__(self, key_file, created=False):
+        self.key_file = key_file
+        self.created = created
 
 
 def load_key(key_file=None):
-    """The key in `key_file` (which must exist), or the per-user default key."""
+    """(key, KeyOrigin): the key in `key_file` (which must exist), or the per-user default key,
+    created if missing."""
     if key_file is not None:
-        return read_key_file(key_file)
-    return ensure_key_file(default_key_path())
+        return read_key_file(key_file), KeyOrigin(key_file)
+    path = default_key_path()
+    key, created = _load_default_key(path)
+    return key, KeyOrigin(path, created)
 
 
 # ---- handshake messages (pure) ------------------------------------------------------
@@ -570,8 +611,13 @@ _MESSAGES = {
 }
 
 
-class _Busy(Exception):
-    """The server is there but has no room right now (EAGAIN, or the BUSY reply): retry."""
+class _Retry(Exception):
+    """Worth another try before the deadline: the backlog is full (EAGAIN; `error` None), the server
+    answered BUSY, or it closed before answering. `error` is reported if the deadline passes."""
+
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
 
 
 def _system_error(err, operation):
@@ -585,85 +631,136 @@ def _remaining(deadline):
     return deadline - time.monotonic()
 
 
+def _open_private_dir(directory):
+    """Linux: opens the private directory once (O_DIRECTORY|O_NOFOLLOW), checks it on the descriptor,
+    and returns the descriptor, through which the socket is then reached (/proc/self/fd/N/NAME), so a
+    directory swapped in after the check is never the one we connect in. Elsewhere: checks by path."""
+    if not sys.platform.startswith("linux"):
+        check_private_dir(directory)
+        return None
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError as err:
+        if err.errno == errno.ENOENT:
+            raise LocalSocketError("SERVER_NOT_FOUND", "server not found") from err
+        why = {errno.ELOOP: "it is a symbolic link", errno.ENOTDIR: "it is not a directory"}.get(err.errno, "cannot open it")
+        raise LocalSocketError("ACCESS_DENIED", "private socket directory is unsafe: %s" % why) from err
+    try:
+        _check_dir_stat(os.fstat(fd))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _dial_once(endpoint, deadline):
     """One connect() with the deadline as its timeout; the socket is closed on any failure."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    dir_fd = None
+    dir_fd = _open_private_dir(endpoint.private_dir) if endpoint.private_dir else None
+    sock = None
     try:
-        sock.settimeout(max(_remaining(deadline), 0.001))
         address = endpoint.address
-        if endpoint.long_path:
+        if dir_fd is not None:
+            address = "/proc/self/fd/%d/%s" % (dir_fd, os.path.basename(address))
+            if len(address.encode()) > _max_socket_path_bytes():
+                raise LocalSocketError("INVALID_NAME", "invalid server name: too long")
+        elif endpoint.long_path:
             # Longer than sun_path: reach it through a descriptor of its directory, as the Node library does.
             dir_fd = os.open(os.path.dirname(address), os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
             address = "/proc/self/fd/%d/%s" % (dir_fd, os.path.basename(address))
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(max(_remaining(deadline), 0.001))
         sock.connect(address)
         return sock
     except socket.timeout:
         sock.close()
         raise LocalSocketError("TIMEOUT", "connect: timed out") from None
     except OSError as err:
-        sock.close()
+        if sock is not None:
+            sock.close()
         if err.errno in _BUSY_ERRNO:
-            raise _Busy() from err
+            raise _Retry(None) from err
         raise _system_error(err, "connect") from err
     except BaseException:
-        sock.close()
+        if sock is not None:
+            sock.close()
         raise
     finally:
         if dir_fd is not None:
             os.close(dir_fd)
 
 
-def _recv_exactly(sock, size, deadline, on_eof):
+RAW_SERVER_HINT = "no localsocket handshake from the server (a raw-mode server? try raw mode)"
+
+
+def _recv_exactly(sock, size, deadline, received):
+    """Reads exactly `size` bytes before `deadline`. `received` says whether any handshake byte came
+    before this read (for the wording of a timeout or an early close, as in the Node library)."""
     data = b""
     while len(data) < size:
         left = _remaining(deadline)
-        if left <= 0:
-            raise LocalSocketError("TIMEOUT", "handshake: timed out")
-        sock.settimeout(left)
         try:
+            if left <= 0:
+                raise socket.timeout()
+            sock.settimeout(left)
             chunk = sock.recv(size - len(data))
         except socket.timeout:
-            raise LocalSocketError("TIMEOUT", "handshake: timed out") from None
-        except OSError as err:
-            raise on_eof() from err
+            got = received or bool(data)
+            raise LocalSocketError("TIMEOUT", "connect: timed out: %s" % (
+                "the handshake did not complete" if got else RAW_SERVER_HINT)) from None
+        except OSError:
+            chunk = b""
         if not chunk:
-            raise on_eof()
+            if received or data:
+                raise LocalSocketError("PROTOCOL_ERROR", "connect: %s" % RAW_SERVER_HINT)
+            # Closed before answering (connection limit, shutting down): worth another try.
+            raise _Retry(LocalSocketError("CONNECTION_REFUSED", "connect: the server closed the connection before the handshake"))
         data += chunk
     return data
 
 
-def _auth_failed(why):
-    return LocalSocketError("AUTH_FAILED", "authentication failed: %s" % why)
+def _key_mismatch(origin):
+    text = "authentication failed: key mismatch, the server does not hold our key"
+    if origin is not None and origin.key_file:
+        text += " (we used %s" % origin.key_file
+        text += ", which was just created: the server uses another key file)" if origin.created else ")"
+    return LocalSocketError("AUTH_FAILED", text)
 
 
-def client_handshake(sock, key, deadline, client_nonce=None):
-    """Runs the client side of handshake v2 on a connected socket. Raises _Busy on a BUSY reply."""
+def client_handshake(sock, key, deadline, client_nonce=None, origin=None):
+    """Runs the client side of handshake v2 on a connected socket. Raises _Retry on BUSY or on a close
+    before any answer; AUTH_FAILED on a key mismatch; PROTOCOL_ERROR or TIMEOUT for a server that does
+    not speak it."""
     nonce = os.urandom(NONCE_BYTES) if client_nonce is None else client_nonce
     sock.settimeout(max(_remaining(deadline), 0.001))
     try:
         sock.sendall(hello_message(nonce))
     except socket.timeout:
-        raise LocalSocketError("TIMEOUT", "handshake: timed out") from None
-    except OSError as err:
-        raise LocalSocketError("CONNECTION_REFUSED", "connect: the server closed the connection before authenticating") from err
-
-    def closed():
-        return LocalSocketError("CONNECTION_REFUSED", "connect: the server closed the connection before authenticating")
-
-    header = _recv_exactly(sock, HEADER_BYTES, deadline, closed)
+        raise LocalSocketError("TIMEOUT", "connect: timed out: %s" % RAW_SERVER_HINT) from None
+    except OSError:
+        raise _Retry(LocalSocketError("CONNECTION_REFUSED", "connect: the server closed the connection before the handshake")) from None
+    header = _recv_exactly(sock, HEADER_BYTES, deadline, False)
     if header == BUSY_MESSAGE:
-        raise _Busy()
+        raise _Retry(LocalSocketError("RESOURCE_EXHAUSTED", "connect: the server is busy"))
     if header != SERVER_PROOF_HEADER:
-        raise _auth_failed("the server does not speak the localsocket handshake")
-    rest = _recv_exactly(sock, SERVER_PROOF_SIZE - HEADER_BYTES, deadline, closed)
+        echoed = "the server echoed our hello: " if header == HELLO_HEADER else ""
+        raise LocalSocketError("PROTOCOL_ERROR", "connect: %s%s" % (echoed, RAW_SERVER_HINT))
+    rest = _recv_exactly(sock, SERVER_PROOF_SIZE - HEADER_BYTES, deadline, True)
+    # Anything already waiting behind the proof was sent before our proof: not a localsocket server.
+    # (Non-blocking: with a timeout set, Python would first wait for data to arrive.)
+    sock.setblocking(False)
+    try:
+        early = sock.recv(1, socket.MSG_PEEK)
+    except OSError:  # BlockingIOError included: nothing there, as it should be
+        early = b""
+    if early:
+        raise LocalSocketError("PROTOCOL_ERROR", "connect: the server sent data before the handshake ended")
     server_nonce, mac = rest[:NONCE_BYTES], rest[NONCE_BYTES:]
     if not hmac.compare_digest(mac, server_mac(key, nonce, server_nonce)):
-        raise _auth_failed("the server did not prove it holds the key")
+        raise _key_mismatch(origin)
     try:
         sock.sendall(client_proof_message(key, nonce, server_nonce))
     except socket.timeout:
-        raise LocalSocketError("TIMEOUT", "handshake: timed out") from None
+        raise LocalSocketError("TIMEOUT", "connect: timed out: the handshake did not complete") from None
     except OSError as err:
         raise LocalSocketError("CONNECTION_ERROR", "connect: the connection broke") from err
 
@@ -754,7 +851,7 @@ class Connection:
 
     # -- sending
 
-    def _write(self, data, deadline=None):
+    def _write(self, data, deadline=None, what="send"):
         self._check_open()
         left = self.request_timeout if deadline is None else _remaining(deadline)
         try:
@@ -762,7 +859,7 @@ class Connection:
             self._sock.sendall(data)
         except socket.timeout:
             # Part of a frame may be out: the stream can no longer be trusted.
-            self._fail(LocalSocketError("TIMEOUT", "send: timed out"))
+            self._fail(LocalSocketError("TIMEOUT", "%s: timed out" % what))
         except OSError:
             self._fail(LocalSocketError("CONNECTION_ERROR", "write: the connection broke"))
 
@@ -779,7 +876,7 @@ class Connection:
         message = {"jsonrpc": "2.0", "method": _method(method)}
         if params is not NO_PARAMS:
             message["params"] = params
-        self.send(message)
+        self._write(encode_json_frame(message, self.max_message_size), what="notify")
 
     def request(self, method, params=NO_PARAMS, timeout=None):
         """Sends a request and waits for its answer; returns the result.
@@ -795,7 +892,7 @@ class Connection:
         message = {"jsonrpc": "2.0", "id": request_id, "method": _method(method)}
         if params is not NO_PARAMS:
             message["params"] = params
-        self._write(encode_json_frame(message, self.max_message_size), deadline)
+        self._write(encode_json_frame(message, self.max_message_size), deadline, what="request")
         self._waiting.add(request_id)
         try:
             while request_id not in self._responses:
@@ -982,32 +1079,40 @@ def connect(name, key_file=None, raw=False, timeout=DEFAULT_CONNECT_TIMEOUT, wai
     endpoint = resolve_name(name, qt=qt, abstract=abstract)
     if raw and (key_file is not None or key is not None):
         raise LocalSocketError("INVALID_ARGUMENT", "invalid argument: raw mode uses no key")
-    secret = None if raw else (bytes(key) if key is not None else load_key(key_file))
+    if raw:
+        secret, origin = None, None
+    elif key is not None:
+        secret, origin = bytes(key), None
+    else:
+        secret, origin = load_key(key_file)
     deadline = time.monotonic() + timeout
     attempt = 0
     while True:
         try:
-            if endpoint.private_dir:
-                check_private_dir(endpoint.private_dir)
             sock = _dial_once(endpoint, deadline)
             try:
                 if secret is not None:
-                    client_handshake(sock, secret, min(deadline, time.monotonic() + HANDSHAKE_TIMEOUT))
+                    client_handshake(sock, secret, min(deadline, time.monotonic() + HANDSHAKE_TIMEOUT), origin=origin)
             except BaseException:
                 sock.close()
                 raise
             return Connection(sock, max_message_size=max_message_size, request_timeout=request_timeout)
-        except _Busy:
-            retry = True
+        except _Retry as retry:
+            last = retry.error
         except LocalSocketError as err:
-            retry = wait and err.code in ("SERVER_NOT_FOUND", "CONNECTION_REFUSED")
-            if not retry:
+            if not (wait and err.code in ("SERVER_NOT_FOUND", "CONNECTION_REFUSED")):
                 raise
-        left = _remaining(deadline)
-        if left <= 0:
-            raise LocalSocketError("TIMEOUT", "connect: timed out")
+            last = None
         # Exponential backoff with jitter, capped so that a server that appears is found quickly.
-        time.sleep(min(left, min(0.25, 0.005 * 2 ** min(attempt, 10)) * (0.5 + random.random() / 2)))
+        left = _remaining(deadline)
+        if left > 0:
+            time.sleep(min(left, min(0.25, 0.005 * 2 ** min(attempt, 10)) * (0.5 + random.random() / 2)))
+        if _remaining(deadline) <= 0:
+            # No time for another try. A refusal for lack of room keeps its code: it is not a
+            # timeout of ours, and never AUTH_FAILED.
+            if last is not None:
+                raise LocalSocketError(last.code, "%s (retried until the deadline)" % last.message)
+            raise LocalSocketError("TIMEOUT", "connect: timed out")
         attempt += 1
 
 
@@ -1076,7 +1181,7 @@ def _run(argv):
     timeout_ms = 10000
     if args.timeout is not None:
         if not re.fullmatch(r"\d+", args.timeout) or not 1 <= int(args.timeout) <= 2 ** 31 - 1:
-            raise UsageError("--timeout must be a whole number from 1 to %d" % (2 ** 31 - 1))
+            raise UsageError("--timeout must be a whole number from 1 to %d (got \"%s\")" % (2 ** 31 - 1, args.timeout))
         timeout_ms = int(args.timeout)
     if args.raw and args.key_file is not None:
         raise UsageError("--raw and --key-file cannot be combined (raw mode uses no key)")
@@ -1089,6 +1194,8 @@ def _run(argv):
     conn = connect(args.name, key_file=args.key_file, raw=args.raw, timeout=timeout_ms / 1000, wait=args.wait,
                    qt=args.qt, abstract=args.abstract)
     with conn:
+        # One deadline for the whole command: a server that does not read cannot hold us past it.
+        conn.request_timeout = max(_remaining(deadline), 0.001)
         if args.command == "notify":
             conn.notify(args.method, params)
             return EXIT_OK

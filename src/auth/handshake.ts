@@ -1,83 +1,166 @@
 /**
- * The mutual authentication handshake (wire format in docs/SECURITY.md).
+ * The mutual authentication handshake, version 2 (wire format and test
+ * vectors in docs/SECURITY.md). One round trip for the client:
  *
- *   server -> client  HELLO  "LSH1" 0 0 0 0 | server nonce (32)            40 bytes
- *   client -> server  PROOF  "LSC1" 0 0 0 0 | client nonce (32) | mac (32) 72 bytes
- *   server -> client  PROOF  "LSS1" 0 0 0 0 | mac (32)                     40 bytes
+ *   client -> server  HELLO         "LSC2" 0 0 0 0 | Nc (32)             40 bytes
+ *   server -> client  SERVER PROOF  "LSS2" 0 0 0 0 | Ns (32) | Ms (32)   72 bytes
+ *   client -> server  CLIENT PROOF  "LSP2" 0 0 0 0 | Mc (32)             40 bytes, then application data
  *
- * mac = HMAC-SHA256(key, label | server nonce | client nonce), with a
- * different label per role so an answer can be neither replayed (fresh
- * nonces on both sides) nor reflected. Messages have a fixed size: a peer can
- * make us buffer at most one of them. The server sends nothing but HELLO until
- * the client has proven the key; the client sends no application byte before
- * the server has proven it too. On failure the detecting side closes without
- * a word.
+ *   Ms = HMAC-SHA256(key, "localsocket v2 server" | Nc | Ns)
+ *   Mc = HMAC-SHA256(key, "localsocket v2 client" | Nc | Ns)
+ *
+ * Instead of its proof the server may answer BUSY ("LSB2" 0 0 0 0) and close:
+ * no room right now, the client retries within its deadline.
+ *
+ * The client speaks first with nothing but a random nonce, so a squatter that
+ * holds the name learns nothing that depends on the key, and a peer that only
+ * reads learns nothing at all. The client sends its proof (and its data) only
+ * after checking the server's. Role labels differ, so one side's proof can
+ * never be replayed or reflected as the other's; both nonces are fresh.
+ * Messages have a fixed size: a peer can make us buffer at most one of them.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type net from 'node:net';
 import { abortedError } from '../deadline.js';
 import { LocalSocketError } from '../errors.js';
 
-const NONCE = 32;
-const MAC = 32;
-const HEADER = 8;
-const SERVER_HELLO = Buffer.from('LSH1\0\0\0\0', 'latin1');
-const CLIENT_PROOF = Buffer.from('LSC1\0\0\0\0', 'latin1');
-const SERVER_PROOF = Buffer.from('LSS1\0\0\0\0', 'latin1');
-const CLIENT_LABEL = Buffer.from('localsocket v1 client proof', 'latin1');
-const SERVER_LABEL = Buffer.from('localsocket v1 server proof', 'latin1');
+export const NONCE_BYTES = 32;
+export const MAC_BYTES = 32;
+export const HEADER_BYTES = 8;
+export const CLIENT_HELLO_HEADER = Buffer.from('LSC2\0\0\0\0', 'latin1');
+export const SERVER_PROOF_HEADER = Buffer.from('LSS2\0\0\0\0', 'latin1');
+export const CLIENT_PROOF_HEADER = Buffer.from('LSP2\0\0\0\0', 'latin1');
+export const BUSY_MESSAGE = Buffer.from('LSB2\0\0\0\0', 'latin1');
+const SERVER_LABEL = Buffer.from('localsocket v2 server', 'latin1');
+const CLIENT_LABEL = Buffer.from('localsocket v2 client', 'latin1');
 
-export const HELLO_SIZE = HEADER + NONCE;
-export const CLIENT_PROOF_SIZE = HEADER + NONCE + MAC;
-export const SERVER_PROOF_SIZE = HEADER + MAC;
+export const CLIENT_HELLO_SIZE = HEADER_BYTES + NONCE_BYTES;
+export const SERVER_PROOF_SIZE = HEADER_BYTES + NONCE_BYTES + MAC_BYTES;
+export const CLIENT_PROOF_SIZE = HEADER_BYTES + MAC_BYTES;
 
 // Nonces are public and only need to be unpredictable and fresh: they are cut
-// from a pool filled 64 at a time (as crypto.randomUUID caches its entropy),
-// which takes one CSPRNG call off the connect path of nearly every handshake.
-const NONCE_POOL = NONCE * 64;
+// from a pool filled 64 at a time, which takes one CSPRNG call off the connect
+// path of nearly every handshake.
+const NONCE_POOL = NONCE_BYTES * 64;
 let noncePool = Buffer.alloc(0);
 let noncePoolAt = NONCE_POOL;
 
-function freshNonce(): Buffer {
-  if (noncePoolAt + NONCE > noncePool.length) {
+export function freshNonce(): Buffer {
+  if (noncePoolAt + NONCE_BYTES > noncePool.length) {
     noncePool = randomBytes(NONCE_POOL);
     noncePoolAt = 0;
   }
   // A copy: the pool is never shared, and never reused once cut.
-  const nonce = Buffer.from(noncePool.subarray(noncePoolAt, noncePoolAt + NONCE));
-  noncePoolAt += NONCE;
+  const nonce = Buffer.from(noncePool.subarray(noncePoolAt, noncePoolAt + NONCE_BYTES));
+  noncePoolAt += NONCE_BYTES;
   return nonce;
 }
 
-export function proof(key: Uint8Array, label: Buffer, serverNonce: Buffer, clientNonce: Buffer): Buffer {
-  return createHmac('sha256', key).update(label).update(serverNonce).update(clientNonce).digest();
+function mac(key: Uint8Array, label: Buffer, clientNonce: Uint8Array, serverNonce: Uint8Array): Buffer {
+  return createHmac('sha256', key).update(label).update(clientNonce).update(serverNonce).digest();
 }
 
-function authFailed(why: string): LocalSocketError {
-  return new LocalSocketError('AUTH_FAILED', `authentication failed: ${why}`);
+/** HELLO: the client's first message. */
+export function clientHello(clientNonce: Uint8Array): Buffer {
+  return Buffer.concat([CLIENT_HELLO_HEADER, clientNonce]);
 }
 
-interface Received {
-  message: Buffer;
+/** SERVER PROOF: the server's answer to a HELLO. */
+export function serverProof(key: Uint8Array, clientNonce: Uint8Array, serverNonce: Uint8Array): Buffer {
+  return Buffer.concat([SERVER_PROOF_HEADER, serverNonce, mac(key, SERVER_LABEL, clientNonce, serverNonce)]);
+}
+
+/** CLIENT PROOF: sent by the client once it has checked the server's proof. */
+export function clientProof(key: Uint8Array, clientNonce: Uint8Array, serverNonce: Uint8Array): Buffer {
+  return Buffer.concat([CLIENT_PROOF_HEADER, mac(key, CLIENT_LABEL, clientNonce, serverNonce)]);
+}
+
+/** Server side: the client nonce from a HELLO, or null if `message` is not one. */
+export function parseClientHello(message: Buffer): Buffer | null {
+  if (message.length !== CLIENT_HELLO_SIZE || !message.subarray(0, HEADER_BYTES).equals(CLIENT_HELLO_HEADER)) return null;
+  return Buffer.from(message.subarray(HEADER_BYTES));
+}
+
+/** Server side: whether `message` is a valid CLIENT PROOF for these nonces (constant-time). */
+export function verifyClientProof(message: Buffer, key: Uint8Array, clientNonce: Uint8Array, serverNonce: Uint8Array): boolean {
+  if (message.length !== CLIENT_PROOF_SIZE) return false;
+  const expected = clientProof(key, clientNonce, serverNonce);
+  // The header is compared in constant time with the MAC: one comparison of the whole message.
+  return timingSafeEqual(message, expected);
+}
+
+/** Who is connecting, for diagnostics that say which key was used (never the key itself). */
+export interface KeyOrigin {
+  keyFile: string | null;
+  keyCreated: boolean;
+}
+
+export const RAW_SERVER_HINT = 'no localsocket handshake from the server (a raw-mode server? try raw mode)';
+
+function keyMismatch(origin: KeyOrigin): LocalSocketError {
+  let text = 'authentication failed: key mismatch, the server does not hold our key';
+  if (origin.keyFile) {
+    text += ` (we used ${origin.keyFile}`;
+    text += origin.keyCreated ? ', which was just created: the server uses another key file)' : ')';
+  }
+  return new LocalSocketError('AUTH_FAILED', text);
+}
+
+/** The client's view of the handshake's end. */
+export interface ClientHandshakeResult {
+  /** Bytes the server sent after its proof (none, in this version: the server waits for ours). */
   leftover: Buffer;
 }
 
 /**
- * Reads exactly `size` bytes. Holds at most `size` plus one kernel read;
- * settles on data, end, error, deadline or abort, and removes its listeners.
+ * Client side: HELLO, check the server's proof, send ours followed at once by
+ * `firstData`. Resolves after one round trip. Rejects with AUTH_FAILED (key
+ * mismatch), RESOURCE_EXHAUSTED (server busy: retry), CONNECTION_REFUSED
+ * (closed before answering: retry), PROTOCOL_ERROR or TIMEOUT (not a
+ * localsocket server), ABORTED.
  */
-function receive(socket: net.Socket, size: number, deadline: number, signal: AbortSignal, onEnd: () => LocalSocketError): Promise<Received> {
+export function clientHandshake(socket: net.Socket, key: Uint8Array, deadline: number, signal: AbortSignal, origin: KeyOrigin): Promise<ClientHandshakeResult> {
+  const clientNonce = freshNonce();
+  const hello = clientHello(clientNonce);
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let have = 0;
-    const timer = setTimeout(() => finish(new LocalSocketError('TIMEOUT', 'handshake: timed out')), Math.max(0, deadline - Date.now()));
+    let received: Buffer | null = null;
+    const timer = setTimeout(() => {
+      finish(new LocalSocketError('TIMEOUT', `connect: timed out: ${received === null ? RAW_SERVER_HINT : 'the handshake did not complete'}`));
+    }, Math.max(0, deadline - Date.now()));
     const onData = (chunk: Buffer): void => {
-      chunks.push(chunk);
-      have += chunk.length;
-      if (have >= size) finish(null);
+      received = received === null ? chunk : Buffer.concat([received, chunk]);
+      if (received.length < HEADER_BYTES) return;
+      const header = received.subarray(0, HEADER_BYTES);
+      if (header.equals(BUSY_MESSAGE)) {
+        finish(new LocalSocketError('RESOURCE_EXHAUSTED', 'connect: the server is busy'));
+        return;
+      }
+      if (!header.equals(SERVER_PROOF_HEADER)) {
+        const what = header.equals(CLIENT_HELLO_HEADER) ? 'the server echoed our hello: ' : '';
+        finish(new LocalSocketError('PROTOCOL_ERROR', `connect: ${what}${RAW_SERVER_HINT}`));
+        return;
+      }
+      if (received.length < SERVER_PROOF_SIZE) return;
+      if (received.length > SERVER_PROOF_SIZE) {
+        finish(new LocalSocketError('PROTOCOL_ERROR', 'connect: the server sent data before the handshake ended'));
+        return;
+      }
+      const serverNonce = received.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES);
+      const expected = serverProof(key, clientNonce, serverNonce);
+      if (!timingSafeEqual(received, expected)) {
+        finish(keyMismatch(origin));
+        return;
+      }
+      socket.write(clientProof(key, clientNonce, serverNonce));
+      finish(null);
     };
-    const onClose = (): void => finish(onEnd());
-    const onError = (): void => finish(onEnd());
+    const onClose = (): void => {
+      finish(
+        received === null
+          ? new LocalSocketError('CONNECTION_REFUSED', 'connect: the server closed the connection before the handshake')
+          : new LocalSocketError('PROTOCOL_ERROR', `connect: ${RAW_SERVER_HINT}`),
+      );
+    };
     const onAbort = (): void => finish(abortedError(signal));
     const finish = (err: LocalSocketError | null): void => {
       clearTimeout(timer);
@@ -85,65 +168,22 @@ function receive(socket: net.Socket, size: number, deadline: number, signal: Abo
       socket.off('data', onData);
       socket.off('end', onClose);
       socket.off('close', onClose);
-      socket.off('error', onError);
+      socket.off('error', onClose);
       signal.removeEventListener('abort', onAbort);
-      if (err) return reject(err);
-      const all = Buffer.concat(chunks, have);
-      resolve({ message: all.subarray(0, size), leftover: all.subarray(size) });
+      if (err) reject(err);
+      else resolve({ leftover: Buffer.alloc(0) });
     };
-    if (signal.aborted) return onAbort();
+    if (signal.aborted) {
+      clearTimeout(timer);
+      reject(abortedError(signal));
+      return;
+    }
     socket.on('data', onData);
     socket.once('end', onClose);
     socket.once('close', onClose);
-    socket.once('error', onError);
+    socket.once('error', onClose);
     signal.addEventListener('abort', onAbort, { once: true });
+    socket.write(hello);
     socket.resume();
   });
-}
-
-function header(message: Buffer, expected: Buffer): boolean {
-  return message.subarray(0, HEADER).equals(expected);
-}
-
-/** Client side. Resolves with bytes the server sent after its proof. */
-export async function clientHandshake(socket: net.Socket, key: Uint8Array, timeoutMs: number, signal: AbortSignal): Promise<Buffer> {
-  const deadline = Date.now() + timeoutMs;
-  const hello = await receive(socket, HELLO_SIZE, deadline, signal, () =>
-    new LocalSocketError('CONNECTION_REFUSED', 'connect: the server closed the connection before authenticating'),
-  );
-  if (!header(hello.message, SERVER_HELLO)) throw authFailed('the server does not speak the localsocket handshake');
-  if (hello.leftover.length > 0) throw authFailed('the server sent data before the handshake ended');
-  const serverNonce = Buffer.from(hello.message.subarray(HEADER));
-  const clientNonce = freshNonce();
-  socket.write(Buffer.concat([CLIENT_PROOF, clientNonce, proof(key, CLIENT_LABEL, serverNonce, clientNonce)]));
-  let reply: Received;
-  try {
-    reply = await receive(socket, SERVER_PROOF_SIZE, deadline, signal, () => authFailed('the server refused our key'));
-  } catch (err) {
-    // A server that takes our proof and then stalls has not proven anything: treat it as an impostor.
-    if (err instanceof LocalSocketError && err.code === 'TIMEOUT') {
-      throw new LocalSocketError('AUTH_FAILED', 'authentication failed: the server did not prove it holds the key in time', { cause: err });
-    }
-    throw err;
-  }
-  const expected = proof(key, SERVER_LABEL, serverNonce, clientNonce);
-  if (!header(reply.message, SERVER_PROOF) || !timingSafeEqual(reply.message.subarray(HEADER), expected)) {
-    throw authFailed('the server did not prove it holds the key');
-  }
-  return reply.leftover;
-}
-
-/** Server side. Resolves with bytes the client sent after its proof; rejects to have the peer dropped. */
-export async function serverHandshake(socket: net.Socket, key: Uint8Array, timeoutMs: number, signal: AbortSignal): Promise<Buffer> {
-  const deadline = Date.now() + timeoutMs;
-  const serverNonce = freshNonce();
-  socket.write(Buffer.concat([SERVER_HELLO, serverNonce]));
-  const peerGone = (): LocalSocketError => authFailed('the client left during the handshake');
-  const { message, leftover } = await receive(socket, CLIENT_PROOF_SIZE, deadline, signal, peerGone);
-  if (!header(message, CLIENT_PROOF)) throw authFailed('the client does not speak the localsocket handshake');
-  const clientNonce = Buffer.from(message.subarray(HEADER, HEADER + NONCE));
-  const expected = proof(key, CLIENT_LABEL, serverNonce, clientNonce);
-  if (!timingSafeEqual(message.subarray(HEADER + NONCE), expected)) throw authFailed('the client did not prove it holds the key');
-  socket.write(Buffer.concat([SERVER_PROOF, proof(key, SERVER_LABEL, serverNonce, clientNonce)]));
-  return leftover;
 }

@@ -1,8 +1,13 @@
 /**
  * The per-user secret both sides prove they hold. 32 random bytes, stored as
  * 64 hex characters in a file only its owner can read, created atomically on
- * first use. A key file others can read or write, or a symlink, is refused,
- * the way ssh refuses a private key with loose permissions.
+ * first use. A key file others can read or write, a symlink, or anything but a
+ * regular file (a FIFO, socket or device) is refused, the way ssh refuses a
+ * private key with loose permissions.
+ *
+ * The file is opened once, without following links and without blocking (a
+ * FIFO planted at the key path would otherwise block the whole event loop),
+ * and every check is made on the open descriptor, never on the path again.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -15,6 +20,16 @@ export const KEY_BYTES = 32;
 const MIN_KEY_BYTES = 16;
 const MAX_KEY_BYTES = 1024;
 
+/** A key and where it came from, for diagnostics that name the file (never the key). */
+export interface LoadedKey {
+  key: Buffer;
+  /** The key file, or null for a key given in memory. */
+  file: string | null;
+  /** True when this process created the key file just now. */
+  created: boolean;
+}
+
+/** No path in the message (errors may be shown to others); the caller knows which file it asked for. */
 function keyError(why: string, cause?: unknown): LocalSocketError {
   return new LocalSocketError('ACCESS_DENIED', `key file refused: ${why}`, { cause });
 }
@@ -29,7 +44,7 @@ export function defaultKeyPath(p: PlatformInfo): string {
   return path.posix.join(config, 'localsocket', 'key');
 }
 
-/** Checks a key given in memory: bytes, at least 16 of them. */
+/** Checks a key given in memory: bytes, 16 to 1024 of them. */
 export function checkKey(key: unknown): Buffer {
   if (!(key instanceof Uint8Array) || key.byteLength < MIN_KEY_BYTES || key.byteLength > MAX_KEY_BYTES) {
     throw new LocalSocketError('INVALID_ARGUMENT', `invalid argument: key must be a Uint8Array of ${MIN_KEY_BYTES} to ${MAX_KEY_BYTES} bytes`);
@@ -45,27 +60,40 @@ function parseKeyText(text: string): Buffer {
   return Buffer.from(hex, 'hex');
 }
 
-/** Reads a key file without following symlinks and checks who may reach it. */
-export function readKeyFile(file: string, p: PlatformInfo): Buffer {
-  let fd: number;
-  // Windows has no O_NOFOLLOW, uid or group/other modes (the file's ACL, which Node cannot read,
-  // decides; %LOCALAPPDATA% is private to its user by default): refuse a symbolic link or junction
-  // seen by lstat, and check below that the file opened is the one looked at.
+function openFlags(p: PlatformInfo): number {
+  // Windows has neither O_NOFOLLOW nor FIFOs at a file path; there lstat guards links (below).
+  if (p.platform === 'win32') return fs.constants.O_RDONLY;
+  return fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+}
+
+function openKey(file: string, p: PlatformInfo): { fd: number; seen: fs.Stats | undefined } {
+  // Windows: Node cannot read ACLs (%LOCALAPPDATA% is private to its user by default): refuse a
+  // symbolic link or junction seen by lstat, and check below that the file opened is the one looked at.
   let seen: fs.Stats | undefined;
   try {
     if (p.platform === 'win32') {
       seen = fs.lstatSync(file);
       if (seen.isSymbolicLink()) throw keyError('it is a symbolic link');
     }
-    const noFollow = p.platform === 'win32' ? 0 : fs.constants.O_NOFOLLOW;
-    fd = fs.openSync(file, fs.constants.O_RDONLY | noFollow);
+    return { fd: fs.openSync(file, openFlags(p)), seen };
   } catch (err) {
     if (err instanceof LocalSocketError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ELOOP') throw keyError('it is a symbolic link', err);
-    if (code === 'ENOENT') throw new LocalSocketError('INVALID_ARGUMENT', 'key file not found', { cause: err });
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new LocalSocketError('INVALID_ARGUMENT', 'key file not found', { cause: err });
+    // A socket at the key path cannot be opened at all (ENXIO): still "not a regular file".
+    if (code === 'ENXIO' || code === 'EOPNOTSUPP') throw keyError('not a regular file', err);
     throw keyError('cannot open it', err);
   }
+}
+
+/**
+ * Reads a key file: opened without following symlinks and without blocking,
+ * checked on the descriptor (regular file, our own, owner-only).
+ * @throws LocalSocketError ACCESS_DENIED (unsafe or unreadable), INVALID_ARGUMENT (missing)
+ */
+export function readKeyFile(file: string, p: PlatformInfo): Buffer {
+  const { fd, seen } = openKey(file, p);
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw keyError('not a regular file');
@@ -75,30 +103,90 @@ export function readKeyFile(file: string, p: PlatformInfo): Buffer {
       if ((st.mode & 0o077) !== 0) throw keyError('other users can read or write it');
     }
     if (st.size > MAX_KEY_BYTES * 2 + 2) throw keyError('too large');
-    const text = fs.readFileSync(fd, 'utf8');
+    let text: string;
+    try {
+      text = fs.readFileSync(fd, 'utf8');
+    } catch (err) {
+      throw keyError('cannot read it', err);
+    }
     return parseKeyText(text);
   } finally {
     fs.closeSync(fd);
   }
 }
 
-/** Creates the key file if missing (atomically: write a private temp file, then link it into place). */
-export function ensureKeyFile(file: string, p: PlatformInfo): Buffer {
-  if (!fs.existsSync(file)) {
-    const dir = path.dirname(file);
+function createKeyFile(file: string): boolean {
+  const dir = path.dirname(file);
+  try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const temp = path.join(dir, `.key-${process.pid}-${randomBytes(6).toString('hex')}`);
-    const text = `${randomBytes(KEY_BYTES).toString('hex')}\n`;
-    fs.writeFileSync(temp, text, { mode: 0o600, flag: 'wx' });
-    try {
-      fs.linkSync(temp, file);
-    } catch (err) {
-      // Someone else created it first: use theirs.
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw keyError('cannot create it', err);
-    } finally {
-      fs.rmSync(temp, { force: true });
-    }
+  } catch (err) {
+    throw keyError('cannot create its directory', err);
   }
-  return readKeyFile(file, p);
+  const temp = path.join(dir, `.key-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const text = `${randomBytes(KEY_BYTES).toString('hex')}\n`;
+  try {
+    fs.writeFileSync(temp, text, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    throw keyError('cannot create it', err);
+  }
+  try {
+    fs.linkSync(temp, file);
+    return true;
+  } catch (err) {
+    // Someone else created it first: use theirs (it is checked like any other).
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw keyError('cannot create it', err);
+  } finally {
+    fs.rmSync(temp, { force: true });
+  }
 }
 
+/**
+ * Reads the key file, creating it first if it does not exist (atomically:
+ * a private temp file linked into place).
+ * @throws LocalSocketError ACCESS_DENIED (unsafe, or cannot be created)
+ */
+export function ensureKeyFile(file: string, p: PlatformInfo): Buffer {
+  return loadDefaultKey(file, p).key;
+}
+
+function loadDefaultKey(file: string, p: PlatformInfo): LoadedKey {
+  try {
+    return { key: readKeyFile(file, p), file, created: false };
+  } catch (err) {
+    if (!(err instanceof LocalSocketError) || err.code !== 'INVALID_ARGUMENT') throw err;
+  }
+  const created = createKeyFile(file);
+  return { key: readKeyFile(file, p), file, created };
+}
+
+/**
+ * Keys already loaded by this process, by path: a connect does not open the
+ * key file again. An entry is reused only while the file's identity and
+ * change time are the same, so a rotated key is picked up.
+ */
+const cache = new Map<string, { loaded: LoadedKey; stamp: string }>();
+
+function stampOf(file: string): string | null {
+  try {
+    const st = fs.statSync(file, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.ctimeNs}:${st.size}`;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The key for a key file (`create`: the default key, created if missing),
+ * loaded once per process and file.
+ * @throws LocalSocketError ACCESS_DENIED, INVALID_ARGUMENT
+ */
+export function loadKey(file: string, create: boolean, p: PlatformInfo): LoadedKey {
+  const stamp = stampOf(file);
+  const hit = cache.get(file);
+  if (hit && stamp !== null && hit.stamp === stamp) return { ...hit.loaded, created: false };
+  const loaded = create ? loadDefaultKey(file, p) : { key: readKeyFile(file, p), file, created: false };
+  const after = stampOf(file);
+  if (after !== null) cache.set(file, { loaded, stamp: after });
+  return loaded;
+}

@@ -23,24 +23,38 @@ Examples:
   localsocket call myapp echo '{"text":"hi"}'
   localsocket call myapp store - --timeout 30000 < big.json`;
 
+/**
+ * Runs `call`: one request, its result printed as JSON.
+ * @param values - Parsed options (--timeout, --wait, --raw, --key-file, --qt, --abstract).
+ * @param name - The server name.
+ * @param method - The method to call.
+ * @param paramsText - JSON text, "-" for stdin, or undefined for no params.
+ * @returns 0 once the result is printed.
+ * @throws UsageError (exit 2) for bad options or params; LocalSocketError REMOTE_ERROR for an error
+ *   answer, or any connect or request failure (SERVER_NOT_FOUND, AUTH_FAILED, TIMEOUT, ...).
+ */
 export async function runCall(values: Values, name: string, method: string, paramsText: string | undefined): Promise<number> {
   const { options, timeout } = messageClientOptions(values);
   const params = await readParams('call', paramsText);
   const deadline = Date.now() + timeout;
   const value = params.given ? params.value : undefined;
   if (flag(values, 'wait')) {
-    const result = await withWaitingClient(name, options, (client) => client.request(method, value, { timeout }));
+    const result = await withWaitingClient(name, options, timeout, (client) => client.request(method, value, { timeout }));
     await writeOut(process.stdout, Buffer.from(`${JSON.stringify(result ?? null)}\n`));
     return EXIT.ok;
   }
   const peer = await connectMessages(name, options);
   peer.on('error', () => {}); // the pending request rejects with the reason
+  let result: unknown;
   try {
     const requestTimeout = Math.max(1, deadline - Date.now());
-    const result = params.given ? await peer.request(method, params.value, { timeout: requestTimeout }) : await peer.request(method, undefined, { timeout: requestTimeout });
-    await writeOut(process.stdout, Buffer.from(`${JSON.stringify(result ?? null)}\n`));
-  } finally {
-    await peer.close().catch(() => {});
+    result = params.given ? await peer.request(method, params.value, { timeout: requestTimeout }) : await peer.request(method, undefined, { timeout: requestTimeout });
+  } catch (err) {
+    // Nothing left worth flushing (a server that does not read would hold a close).
+    peer.abort();
+    throw err;
   }
+  await peer.close().catch(() => {});
+  await writeOut(process.stdout, Buffer.from(`${JSON.stringify(result ?? null)}\n`));
   return EXIT.ok;
 }

@@ -7,20 +7,25 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { defaultKeyPath, loadKey } from '../auth/key.js';
+import type { ResolvedAuth } from '../auth/options.js';
+import { authenticate } from '../connector.js';
 import { dialOnce } from '../dial.js';
 import { LocalSocketError } from '../errors.js';
 import { resolveName, type Endpoint } from '../names.js';
 import { currentPlatform } from '../platform.js';
 import { checkPrivateDir } from '../private-dir.js';
-import { nameOptions, NAME_OPTIONS, type OptionSpecs, type Values } from './args.js';
+import { nameOptions, NAME_OPTIONS, stringOption, type OptionSpecs, type Values } from './args.js';
 import { displayAddress, EXIT, formatMode } from './output.js';
 
-export const CHECK_OPTIONS: OptionSpecs = { ...NAME_OPTIONS };
+export const CHECK_OPTIONS: OptionSpecs = { ...NAME_OPTIONS, 'key-file': { type: 'string' } };
 
 export const CHECK_HELP = `Usage: localsocket check NAME [options]
 
-Reports what is at NAME: the resolved endpoint, whether a server answers,
+Reports what is at NAME: the resolved endpoint, whether a server answers
+and whether it proves it holds your key (a real handshake, so the server
+sees an authenticated connection, not a refused peer),
 whether a leftover socket file is stale (no server behind it: the next
 "listen" reclaims it), and the owner and mode of the socket file and its
 directory. Exits 0 only if a server answers, 1 otherwise.
@@ -28,11 +33,12 @@ directory. Exits 0 only if a server answers, 1 otherwise.
 Options:
   --qt                   resolve NAME as Qt does
   --abstract             Linux abstract namespace
+  --key-file FILE        verify the server with this key (default: your
+                         key, if it exists; check never creates one)
   -h, --help             show this help`;
 
 const DIAL_TIMEOUT_MS = 1000;
-const GREETING_WAIT_MS = 300;
-const HELLO_MAGIC = Buffer.from('LSH1', 'latin1');
+const HANDSHAKE_WAIT_MS = 1000;
 
 type Answer = 'answers' | 'busy' | 'refused' | 'missing' | 'denied' | 'error';
 
@@ -41,49 +47,68 @@ interface DialResult {
   detail: string;
 }
 
-/** What the server says first: a localsocket server greets at once with its handshake hello. */
-function greeting(socket: net.Socket): Promise<string> {
-  return new Promise((resolve) => {
-    let got = Buffer.alloc(0);
-    const finish = (text: string): void => {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('close', onClose);
-      resolve(text);
-    };
-    const onData = (chunk: Buffer): void => {
-      got = Buffer.concat([got, chunk]);
-      if (got.length >= HELLO_MAGIC.length) {
-        finish(got.subarray(0, HELLO_MAGIC.length).equals(HELLO_MAGIC) ? 'offers the localsocket handshake' : 'speaks first, not the localsocket handshake');
-      }
-    };
-    const onClose = (): void => finish('closed the connection at once');
-    const timer = setTimeout(() => finish('sends no greeting (raw mode, or not a localsocket server)'), GREETING_WAIT_MS);
-    socket.on('data', onData);
-    socket.once('close', onClose);
-    socket.on('error', () => {});
-  });
+/**
+ * The key to prove with: --key-file, else the default key if it exists (check
+ * never creates one). Without a key, a throwaway one still shows whether the
+ * server speaks the handshake (it answers any hello), but cannot verify it.
+ */
+function checkKey(values: Values): { auth: ResolvedAuth; verifiable: boolean } {
+  const platform = currentPlatform();
+  const file = stringOption(values, 'key-file') ?? defaultKeyPath(platform);
+  const explicit = stringOption(values, 'key-file') !== undefined;
+  if (!explicit && !fs.existsSync(file)) {
+    return { auth: { key: randomBytes(32), keyFile: null, keyCreated: false, handshakeTimeout: HANDSHAKE_WAIT_MS }, verifiable: false };
+  }
+  const loaded = loadKey(file, false, platform);
+  return { auth: { key: loaded.key, keyFile: loaded.file, keyCreated: false, handshakeTimeout: HANDSHAKE_WAIT_MS }, verifiable: true };
 }
 
-async function dial(endpoint: Endpoint): Promise<DialResult> {
-  let socket: net.Socket;
+function dialFailure(err: unknown, endpoint: Endpoint): DialResult {
+  const code = err instanceof LocalSocketError ? err.code : 'UNKNOWN';
+  const cause = (err as { cause?: { code?: string } }).cause?.code;
+  if (cause === 'EAGAIN' || cause === 'EWOULDBLOCK' || cause === 'EBUSY') return { answer: 'busy', detail: 'a server is up but busy (its backlog is full)' };
+  // Windows: on ERROR_PIPE_BUSY libuv waits for a free instance itself, so a busy pipe shows as a dial that times out.
+  if (code === 'TIMEOUT' && endpoint.kind === 'pipe') return { answer: 'busy', detail: 'a server is up but busy (every pipe instance is taken)' };
+  if (code === 'CONNECTION_REFUSED') return { answer: 'refused', detail: 'no server answers (connection refused)' };
+  if (code === 'SERVER_NOT_FOUND') return { answer: 'missing', detail: 'no server (nothing at this name)' };
+  if (code === 'ACCESS_DENIED') return { answer: 'denied', detail: 'cannot tell: access denied' };
+  return { answer: 'error', detail: `cannot tell: ${code}` };
+}
+
+/**
+ * Dials, then runs a real handshake (the same connector a client uses), so a
+ * check is an authenticated connection that closes, not a refused peer in the
+ * server's log.
+ */
+async function dial(endpoint: Endpoint, values: Values): Promise<DialResult> {
+  let transport;
   try {
-    socket = await dialOnce(endpoint, DIAL_TIMEOUT_MS);
+    transport = await dialOnce(endpoint, DIAL_TIMEOUT_MS, undefined, currentPlatform().uid);
+  } catch (err) {
+    return dialFailure(err, endpoint);
+  }
+  let key;
+  try {
+    key = checkKey(values);
+  } catch (err) {
+    transport.destroy();
+    throw err;
+  }
+  const { auth, verifiable } = key;
+  try {
+    await authenticate(transport, auth, Date.now() + HANDSHAKE_WAIT_MS, new AbortController().signal);
+    transport.end();
+    transport.destroySoon();
+    return { answer: 'answers', detail: verifiable ? 'a server answers; authenticated (it holds our key)' : 'a server answers; it offers the localsocket handshake' };
   } catch (err) {
     const code = err instanceof LocalSocketError ? err.code : 'UNKNOWN';
-    const cause = (err as { cause?: { code?: string } }).cause?.code;
-    if (cause === 'EAGAIN' || cause === 'EWOULDBLOCK' || cause === 'EBUSY') return { answer: 'busy', detail: 'a server is up but busy (its backlog is full)' };
-    // Windows: on ERROR_PIPE_BUSY libuv waits for a free instance itself, so a busy pipe shows as a dial that times out.
-    if (code === 'TIMEOUT' && endpoint.kind === 'pipe') return { answer: 'busy', detail: 'a server is up but busy (every pipe instance is taken)' };
-    if (code === 'CONNECTION_REFUSED') return { answer: 'refused', detail: 'no server answers (connection refused)' };
-    if (code === 'SERVER_NOT_FOUND') return { answer: 'missing', detail: 'no server (nothing at this name)' };
-    if (code === 'ACCESS_DENIED') return { answer: 'denied', detail: 'cannot tell: access denied' };
-    return { answer: 'error', detail: `cannot tell: ${code}` };
-  }
-  try {
-    return { answer: 'answers', detail: `a server answers; it ${await greeting(socket)}` };
-  } finally {
-    socket.destroy();
+    if (code === 'AUTH_FAILED') {
+      return { answer: 'answers', detail: verifiable ? `a server answers; key mismatch: it does not hold our key (${auth.keyFile})` : 'a server answers; it offers the localsocket handshake (no key here to verify it)' };
+    }
+    if (code === 'RESOURCE_EXHAUSTED') return { answer: 'busy', detail: 'a server answers but is busy (no handshake slot free)' };
+    if (code === 'PROTOCOL_ERROR' || code === 'TIMEOUT') return { answer: 'answers', detail: 'a server answers; no localsocket handshake (raw mode, or not a localsocket server)' };
+    if (code === 'CONNECTION_REFUSED') return { answer: 'answers', detail: 'a server answers but closed the connection at once' };
+    return dialFailure(err, endpoint);
   }
 }
 
@@ -134,7 +159,7 @@ function row(label: string, value: string): string {
 
 export async function runCheck(values: Values, name: string): Promise<number> {
   const endpoint = resolveName(name, nameOptions(values), currentPlatform());
-  const result = await dial(endpoint);
+  const result = await dial(endpoint, values);
   let out = row('name', name) + row('endpoint', displayAddress(endpoint)) + row('kind', endpoint.kind);
   out += row('server', result.detail);
   if (endpoint.kind === 'unix') {

@@ -13,6 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { CLIENT_HELLO_SIZE, SERVER_PROOF_HEADER } from '../auth/handshake.js';
 import { probe } from '../dial.js';
 import { LocalSocketError } from '../errors.js';
 import { resolveName, type Endpoint } from '../names.js';
@@ -156,16 +157,16 @@ async function crashedServer(endpoint: Endpoint, cleanup: Cleanup): Promise<{ pi
  */
 async function impostor(endpoint: Endpoint, cleanup: Cleanup): Promise<{ applicationBytes: () => number }> {
   let received = 0;
-  const proofBytes = 72; // what an honest client sends during the handshake
+  const helloBytes = CLIENT_HELLO_SIZE; // what an honest client sends before it has checked the server
   const server = net.createServer((peer) => {
     peer.on('error', () => {});
-    peer.write(Buffer.concat([Buffer.from('LSH1\0\0\0\0', 'latin1'), randomBytes(32)]));
     let answered = false;
     peer.on('data', (chunk) => {
       received += chunk.length;
-      if (!answered && received >= proofBytes) {
+      if (!answered && received >= helloBytes) {
         answered = true;
-        peer.write(Buffer.concat([Buffer.from('LSS1\0\0\0\0', 'latin1'), randomBytes(32)]));
+        // A forged proof: the impostor does not hold the key.
+        peer.write(Buffer.concat([SERVER_PROOF_HEADER, randomBytes(64)]));
       }
     });
   });
@@ -174,7 +175,7 @@ async function impostor(endpoint: Endpoint, cleanup: Cleanup): Promise<{ applica
     server.listen(endpoint.address, () => resolve());
   });
   cleanup.add(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return { applicationBytes: () => Math.max(0, received - proofBytes) };
+  return { applicationBytes: () => Math.max(0, received - helloBytes) };
 }
 
 /** Writes `total` random bytes in 1 MiB chunks while reading the echo; compares SHA-256 of both. */

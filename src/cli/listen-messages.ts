@@ -9,7 +9,6 @@
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../messages/frame.js';
 import { MessageServer } from '../messages/message-server.js';
 import type { ServerOptions } from '../options.js';
-import { flag, type Values } from './args.js';
 import { broadcastLines } from './broadcast-stdin.js';
 import { EXIT, formatAddress } from './output.js';
 import { terminationSignal } from './signals.js';
@@ -33,9 +32,13 @@ function withParams<T extends object>(line: T, params: unknown): T & { params?: 
 
 /**
  * Serves `name` until SIGINT/SIGTERM or until stdout is gone.
+ * @param name - The server name, as given on the command line.
  * @param options - Server options already built from the command line (names, auth, access, limits).
+ * @param broadcastStdin - send each line of stdin to every peer as the notification `line` (--broadcast-stdin).
+ * @returns The exit status: 0 after a clean stop.
+ * @throws LocalSocketError from `listen` (ADDRESS_IN_USE, INVALID_NAME, ACCESS_DENIED, ...).
  */
-export async function runListenMessages(values: Values, name: string, options: ServerOptions): Promise<number> {
+export async function runListenMessages(name: string, options: ServerOptions, broadcastStdin = false): Promise<number> {
   const stop = terminationSignal();
   const server = new MessageServer(options);
   for (const [method, handler] of Object.entries(BUILTIN_METHODS)) server.handle(method, handler);
@@ -70,7 +73,7 @@ export async function runListenMessages(values: Values, name: string, options: S
     server.on('peerLeft', (peer, reason) => {
       if (reason?.code === 'RESOURCE_EXHAUSTED') process.stderr.write(`dropped peer ${numbers.get(peer)}: ${reason.code}: ${reason.message}\n`);
     });
-    if (flag(values, 'broadcast-stdin')) {
+    if (broadcastStdin) {
       broadcastLines(server, process.stdin, DEFAULT_MAX_MESSAGE_SIZE - 64, (text) => process.stderr.write(text)).catch((err: unknown) => {
         process.stderr.write(`stdin: ${(err as Error).message}\n`);
       });
@@ -81,7 +84,7 @@ export async function runListenMessages(values: Values, name: string, options: S
     stop.dispose();
     // Stops listening, then closes every peer (flushing what is queued).
     await server.close();
-    if (flag(values, 'broadcast-stdin')) process.stdin.destroy();
+    if (broadcastStdin) process.stdin.destroy();
     process.stdout.off('error', onStdoutError);
   }
 }

@@ -60,7 +60,7 @@ export async function runListen(values: Values, name: string): Promise<number> {
   if (flag(values, 'broadcast-stdin') && !flag(values, 'messages')) throw new UsageError('--broadcast-stdin needs --messages');
   if (flag(values, 'messages')) {
     if (echoMode) throw new UsageError('--echo and --messages cannot be combined');
-    return runListenMessages(values, name, options);
+    return runListenMessages(name, options, flag(values, 'broadcast-stdin'));
   }
 
   const stop = terminationSignal();

@@ -6,6 +6,7 @@
  * request cut off by a dropped connection fails with PEER_CLOSED, it is not
  * sent again).
  */
+import { LocalSocketError } from '../errors.js';
 import { ReconnectingClient } from '../messages/reconnecting-client.js';
 import type { ConnectOptions } from '../options.js';
 
@@ -13,19 +14,38 @@ import type { ConnectOptions } from '../options.js';
 export const WAIT_BACKOFF = { initialDelay: 50, maxDelay: 1000 } as const;
 
 /**
- * Runs `use` with a started ReconnectingClient, and closes it afterwards.
+ * Runs `use` with a started ReconnectingClient, then closes it (flushing what
+ * was sent), all within `timeout`: a server that does not read cannot hold
+ * the command past its deadline.
  * @param name - the server name
- * @param options - the command's connect options (names, auth); `timeout` is the whole command's
- * @param use - sends what the command sends; it must pass its own deadline
+ * @param options - the command's connect options (names, auth)
+ * @param timeout - the whole command's deadline, ms
+ * @param use - sends what the command sends, with its own deadline
  * @returns what `use` returns
+ * @throws LocalSocketError TIMEOUT at the deadline, or what `use` or the connection failed with
  */
-export async function withWaitingClient<T>(name: string, options: ConnectOptions, use: (client: ReconnectingClient) => Promise<T>): Promise<T> {
+export async function withWaitingClient<T>(name: string, options: ConnectOptions, timeout: number, use: (client: ReconnectingClient) => Promise<T>): Promise<T> {
   // Attempts never wait inside connect (waitForServer: false): the backoff spaces them instead.
-  const client = new ReconnectingClient(name, { ...options, ...WAIT_BACKOFF, waitForServer: false });
-  client.start();
+  const client = new ReconnectingClient(name, { ...options, ...WAIT_BACKOFF, waitForServer: false, timeout });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    client.socket?.abort();
+    void client.close();
+  }, timeout);
   try {
-    return await use(client);
+    client.start();
+    const result = await use(client);
+    // Flush what was sent; a failure to deliver is reported.
+    await client.socket?.close();
+    if (timedOut) throw new LocalSocketError('TIMEOUT', 'timed out');
+    return result;
+  } catch (err) {
+    // Nothing left worth flushing (a server that does not read would hold a close).
+    client.socket?.abort();
+    throw timedOut ? new LocalSocketError('TIMEOUT', 'timed out', { cause: err }) : err;
   } finally {
+    clearTimeout(timer);
     await client.close();
   }
 }

@@ -1,0 +1,232 @@
+/**
+ * Server-side handshakes and the room they take, for LocalServer's admission
+ * pipeline (limits, then handshake slots, then the pending queue).
+ *
+ * Two goals pull in opposite directions:
+ * - a burst of honest clients never loses one: when there is no room, a
+ *   client is told BUSY and retries within its own deadline (or waits in the
+ *   kernel's backlog), never refused as if its key were wrong;
+ * - stalling or garbage peers cannot crowd honest ones out: garbage is dropped
+ *   at its first bytes, and when every handshake slot is taken, the peer that
+ *   has made no progress for the longest goes first, provided it has been
+ *   silent for longer than honest handshakes take at the moment. An honest
+ *   client sends its hello as it connects and answers within one round trip,
+ *   so it is nearly never the one that waited longest.
+ *
+ * Per peer: one small record reached through a symbol on the transport, and
+ * module-level event handlers (no closures per connection).
+ */
+import type net from 'node:net';
+import {
+  BUSY_MESSAGE,
+  CLIENT_HELLO_SIZE,
+  CLIENT_PROOF_SIZE,
+  freshNonce,
+  parseClientHello,
+  serverProof,
+  verifyClientProof,
+} from './auth/handshake.js';
+import { LocalSocketError } from './errors.js';
+
+const kCandidate = Symbol('localsocket.candidate');
+
+/** The shortest silence that makes a peer evictable, whatever honest handshakes take. */
+const MIN_STALL_MS = 20;
+/** A peer is stalling once silent for this many times the recent honest handshake time. */
+const STALL_FACTOR = 8;
+
+type Stage = 'hello' | 'proof';
+
+interface Candidate {
+  admission: Admission;
+  transport: net.Socket;
+  stage: Stage;
+  received: Buffer | null;
+  clientNonce: Buffer | null;
+  serverNonce: Buffer | null;
+  acceptedAt: number;
+  lastProgress: number;
+  timer: NodeJS.Timeout;
+}
+
+type WithCandidate = net.Socket & { [kCandidate]?: Candidate };
+
+/** What the server does with the outcome of a handshake. */
+export interface AdmissionHost {
+  /** Room in the pending queue for one more (counting peers already answered). */
+  pendingRoom(reserved: number): boolean;
+  /** A peer proved the key: hand it on with the bytes that followed its proof. */
+  admitted(transport: net.Socket, leftover: Buffer): void;
+  /** A peer was turned away, and why. */
+  refused(reason: LocalSocketError): void;
+}
+
+export class Admission {
+  readonly #key: Buffer;
+  readonly #timeout: number;
+  readonly #maxHandshakes: number;
+  readonly #host: AdmissionHost;
+  /** In order of last progress: the first one is the longest silent. */
+  readonly #candidates = new Set<Candidate>();
+  /** Peers answered with our proof: each holds a place in the pending queue. */
+  #answered = 0;
+  /** Recent honest handshake time (moving average, ms). */
+  #typicalMs = 1;
+
+  constructor(key: Buffer, timeoutMs: number, maxHandshakes: number, host: AdmissionHost) {
+    this.#key = key;
+    this.#timeout = timeoutMs;
+    this.#maxHandshakes = maxHandshakes;
+    this.#host = host;
+  }
+
+  get size(): number {
+    return this.#candidates.size;
+  }
+
+  /** Starts the handshake for a new peer, making room or telling it BUSY. */
+  add(transport: net.Socket): void {
+    const now = Date.now();
+    if (this.#candidates.size >= this.#maxHandshakes && !this.#evictStalled(now)) {
+      this.#busy(transport, 'too many handshakes in progress');
+      return;
+    }
+    const candidate: Candidate = {
+      admission: this,
+      transport,
+      stage: 'hello',
+      received: null,
+      clientNonce: null,
+      serverNonce: null,
+      acceptedAt: now,
+      lastProgress: now,
+      timer: undefined as unknown as NodeJS.Timeout,
+    };
+    candidate.timer = setTimeout(onCandidateTimeout, this.#timeout, candidate);
+    (transport as WithCandidate)[kCandidate] = candidate;
+    this.#candidates.add(candidate);
+    transport.on('data', onCandidateData);
+    transport.on('end', onCandidateClose);
+    transport.on('close', onCandidateClose);
+    transport.resume();
+  }
+
+  /** Drops every peer still in the handshake (the server is closing). */
+  clear(): void {
+    for (const candidate of [...this.#candidates]) this.#drop(candidate, null);
+  }
+
+  #evictStalled(now: number): boolean {
+    const oldest = this.#candidates.values().next().value as Candidate | undefined;
+    if (!oldest) return false;
+    const silentFor = now - oldest.lastProgress;
+    if (silentFor < Math.max(MIN_STALL_MS, this.#typicalMs * STALL_FACTOR)) return false;
+    this.#remove(oldest);
+    this.#busy(oldest.transport, 'a peer made no progress: dropped to make room');
+    return true;
+  }
+
+  #busy(transport: net.Socket, why: string): void {
+    // BUSY: the client retries within its deadline. Never reported to it as an authentication failure.
+    transport.on('error', noop);
+    transport.end(BUSY_MESSAGE);
+    transport.destroySoon();
+    this.#host.refused(new LocalSocketError('RESOURCE_EXHAUSTED', `connection refused: ${why}`));
+  }
+
+  #progress(candidate: Candidate, now: number): void {
+    candidate.lastProgress = now;
+    // Re-inserting keeps the set ordered by last progress.
+    this.#candidates.delete(candidate);
+    this.#candidates.add(candidate);
+  }
+
+  #remove(candidate: Candidate): void {
+    if (!this.#candidates.delete(candidate)) return;
+    clearTimeout(candidate.timer);
+    if (candidate.stage === 'proof') this.#answered--;
+    const transport = candidate.transport as WithCandidate;
+    transport.off('data', onCandidateData);
+    transport.off('end', onCandidateClose);
+    transport.off('close', onCandidateClose);
+    delete transport[kCandidate];
+  }
+
+  #drop(candidate: Candidate, reason: LocalSocketError | null): void {
+    if (!this.#candidates.has(candidate)) return;
+    this.#remove(candidate);
+    candidate.transport.on('error', noop);
+    candidate.transport.destroy();
+    if (reason) this.#host.refused(reason);
+  }
+
+  /** @internal */
+  onData(candidate: Candidate, chunk: Buffer): void {
+    const need = candidate.stage === 'hello' ? CLIENT_HELLO_SIZE : CLIENT_PROOF_SIZE;
+    const received = candidate.received === null ? chunk : Buffer.concat([candidate.received, chunk]);
+    if (received.length < need) {
+      candidate.received = received;
+      return;
+    }
+    candidate.received = null;
+    const message = received.subarray(0, need);
+    const rest = received.subarray(need);
+    const now = Date.now();
+    if (candidate.stage === 'hello') {
+      const clientNonce = parseClientHello(message);
+      if (clientNonce === null || rest.length > 0) {
+        // Nothing may follow a hello before our answer: a client that does is not speaking this protocol.
+        this.#drop(candidate, new LocalSocketError('PROTOCOL_ERROR', 'connection refused: not a localsocket handshake'));
+        return;
+      }
+      if (!this.#host.pendingRoom(this.#answered)) {
+        this.#remove(candidate);
+        this.#busy(candidate.transport, 'pending connection queue full');
+        return;
+      }
+      candidate.clientNonce = clientNonce;
+      candidate.serverNonce = freshNonce();
+      candidate.stage = 'proof';
+      this.#answered++;
+      this.#progress(candidate, now);
+      candidate.transport.write(serverProof(this.#key, clientNonce, candidate.serverNonce));
+      return;
+    }
+    if (!verifyClientProof(message, this.#key, candidate.clientNonce!, candidate.serverNonce!)) {
+      this.#drop(candidate, new LocalSocketError('AUTH_FAILED', 'authentication failed: the client did not prove it holds the key'));
+      return;
+    }
+    this.#typicalMs = this.#typicalMs * 0.9 + (now - candidate.acceptedAt) * 0.1;
+    this.#remove(candidate);
+    candidate.transport.pause();
+    this.#host.admitted(candidate.transport, rest);
+  }
+
+  /** @internal */
+  onClose(candidate: Candidate): void {
+    const stage = candidate.stage;
+    // A client that checked our proof and left has its own reason (a key mismatch it reports itself, or `check`).
+    this.#drop(candidate, new LocalSocketError('PEER_CLOSED', `connection refused: the peer left during the handshake (${stage === 'hello' ? 'before its hello' : 'before its proof'})`));
+  }
+
+  /** @internal */
+  onTimeout(candidate: Candidate): void {
+    this.#drop(candidate, new LocalSocketError('TIMEOUT', 'connection refused: handshake timed out'));
+  }
+}
+
+function noop(): void {}
+
+function onCandidateData(this: WithCandidate, chunk: Buffer): void {
+  const candidate = this[kCandidate];
+  if (candidate) candidate.admission.onData(candidate, chunk);
+}
+
+function onCandidateClose(this: WithCandidate): void {
+  const candidate = this[kCandidate];
+  if (candidate) candidate.admission.onClose(candidate);
+}
+
+function onCandidateTimeout(candidate: Candidate): void {
+  candidate.admission.onTimeout(candidate);
+}

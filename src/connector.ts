@@ -1,0 +1,115 @@
+/**
+ * Establishing a connection, in one place: resolve the name, load the key
+ * (once per process and file), dial, retry with backoff while the server is
+ * busy or not up yet, and run the client handshake. `LocalSocket` and the
+ * CLI's `check` both use it; it hands back a connected transport.
+ */
+import type net from 'node:net';
+import { clientHandshake } from './auth/handshake.js';
+import { resolveAuth, type ResolvedAuth } from './auth/options.js';
+import { abortedError, sleep } from './deadline.js';
+import { dialOnce } from './dial.js';
+import { fromSystemError } from './error-map.js';
+import { LocalSocketError } from './errors.js';
+import { resolveName, type Endpoint, type NameOptions } from './names.js';
+import { currentPlatform } from './platform.js';
+
+/** What a connect needs, already checked. */
+export interface ConnectPlan {
+  endpoint: Endpoint;
+  /** Null in raw mode. */
+  auth: ResolvedAuth | null;
+  deadline: number;
+  waitForServer: boolean;
+  signal: AbortSignal;
+  uid: number | undefined;
+}
+
+/**
+ * Resolves the name and the key.
+ * @throws LocalSocketError INVALID_NAME, UNSUPPORTED, INVALID_ARGUMENT, ACCESS_DENIED
+ */
+export function planConnect(
+  name: string,
+  names: NameOptions,
+  rawOptions: Record<string, unknown>,
+  timeout: number,
+  waitForServer: boolean,
+  signal: AbortSignal,
+): ConnectPlan {
+  const platform = currentPlatform();
+  const endpoint = resolveName(name, names, platform);
+  const auth = resolveAuth(rawOptions, platform);
+  return { endpoint, auth, deadline: Date.now() + timeout, waitForServer, signal, uid: platform.uid };
+}
+
+/** Busy or not there yet: worth another try before the deadline. */
+function retryable(err: unknown, waitForServer: boolean): boolean {
+  if (!(err instanceof LocalSocketError)) return false;
+  // The handshake said "busy", or the server closed before answering (connection limit, shutting down).
+  if (err.code === 'RESOURCE_EXHAUSTED' && err.cause === undefined) return true;
+  if (err.code === 'CONNECTION_REFUSED' && err.cause === undefined) return true;
+  const cause = (err.cause as { code?: string; syscall?: string } | undefined);
+  // The server exists but is busy: its backlog is full (EAGAIN) or, on Windows, every pipe instance is taken.
+  if (cause?.code === 'EAGAIN' || cause?.code === 'EBUSY' || cause?.code === 'EWOULDBLOCK' || cause?.code === 'ERROR_PIPE_BUSY') return true;
+  // Windows: libuv waits for a busy pipe itself (WaitNamedPipe, 30 s), then fails with ETIMEDOUT; our deadline may be later.
+  if (cause?.code === 'ETIMEDOUT' && cause.syscall === 'connect') return true;
+  return waitForServer && (err.code === 'SERVER_NOT_FOUND' || err.code === 'CONNECTION_REFUSED');
+}
+
+/** The error to report when the deadline passes while retrying `last`. */
+function atDeadline(last: LocalSocketError): LocalSocketError {
+  // A refusal for lack of room keeps its code: it is not a timeout of ours, and never AUTH_FAILED.
+  if (last.cause === undefined && (last.code === 'RESOURCE_EXHAUSTED' || last.code === 'CONNECTION_REFUSED')) {
+    return new LocalSocketError(last.code, `${last.message} (retried until the deadline)`);
+  }
+  return new LocalSocketError('TIMEOUT', 'connect: timed out', { cause: last });
+}
+
+/**
+ * One attempt: dial, then the handshake when `auth` is given. The transport is
+ * destroyed on any failure.
+ * @throws LocalSocketError as `establish`, without retrying
+ */
+export async function attemptOnce(endpoint: Endpoint, auth: ResolvedAuth | null, deadline: number, signal: AbortSignal, uid: number | undefined): Promise<net.Socket> {
+  const transport = await dialOnce(endpoint, deadline - Date.now(), signal, uid);
+  await authenticate(transport, auth, deadline, signal);
+  return transport;
+}
+
+/**
+ * The client handshake on a dialed transport (nothing in raw mode). The
+ * transport is destroyed on failure.
+ * @throws LocalSocketError AUTH_FAILED, RESOURCE_EXHAUSTED, CONNECTION_REFUSED, PROTOCOL_ERROR, TIMEOUT, ABORTED
+ */
+export async function authenticate(transport: net.Socket, auth: ResolvedAuth | null, deadline: number, signal: AbortSignal): Promise<void> {
+  try {
+    if (auth) await clientHandshake(transport, auth.key, Math.min(deadline, Date.now() + auth.handshakeTimeout), signal, auth);
+    if (signal.aborted) throw abortedError(signal);
+  } catch (err) {
+    transport.destroy();
+    throw err;
+  }
+}
+
+/**
+ * Dials and authenticates, retrying within the plan's deadline.
+ * @throws LocalSocketError SERVER_NOT_FOUND, CONNECTION_REFUSED, RESOURCE_EXHAUSTED, ACCESS_DENIED, AUTH_FAILED,
+ * PROTOCOL_ERROR, TIMEOUT, ABORTED
+ */
+export async function establish(plan: ConnectPlan): Promise<net.Socket> {
+  const { endpoint, auth, deadline, signal } = plan;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await attemptOnce(endpoint, auth, deadline, signal, plan.uid);
+    } catch (caught) {
+      const err = caught instanceof LocalSocketError ? caught : fromSystemError(caught, 'connect');
+      const remaining = deadline - Date.now();
+      if (!retryable(err, plan.waitForServer)) throw err;
+      if (remaining <= 0) throw atDeadline(err);
+      // Exponential backoff with jitter, capped so a server that appears (or frees up) is found quickly.
+      const delay = Math.min(remaining, Math.min(250, 5 * 2 ** attempt) * (0.5 + Math.random() / 2));
+      await sleep(delay, signal);
+    }
+  }
+}
