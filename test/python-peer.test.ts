@@ -325,3 +325,34 @@ print(json.dumps(out))`;
     }
   });
 });
+
+describe("the README's Python examples", { skip: SKIP }, () => {
+  it('run as written against `localsocket listen mysvc --messages` and print what their comments say', async () => {
+    const text = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const at = text.indexOf('<!-- python-examples');
+    assert.notEqual(at, -1, 'README has no python-examples marker');
+    const shell = /```sh\n([\s\S]*?)\n```/.exec(text.slice(at))?.[1];
+    const python = /```python\n([\s\S]*?)\n```/.exec(text.slice(at))?.[1];
+    assert.ok(shell && python, 'a sh and a python block after the marker');
+    const home = makeHome();
+    const server = await startMessageServer(home, 'mysvc');
+    try {
+      // The shell line: python3 clients/python/localsocket.py ARGS...   # prints: OUTPUT
+      const line = /^python3 clients\/python\/localsocket\.py (.*?)\s+# prints: (.*)$/.exec(shell.trim());
+      assert.ok(line, shell);
+      const args = [...line[1]!.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+      const cli = await runPython([PY_CLI, ...args], { env: home.env, cwd: ROOT });
+      assert.equal(cli.code, 0, cli.stderr);
+      assert.equal(cli.stdout.trim(), line[2]);
+      const lib = await runPython(['-c', python], { env: { ...home.env, PYTHONPATH: PY_DIR }, cwd: home.dir });
+      assert.equal(lib.code, 0, lib.stderr);
+      const expected = [...python.matchAll(/# (\S+)$/gm)].map((m) => m[1]).filter((c) => c !== 'clients/python');
+      assert.deepEqual(lib.stdout.trim().split('\n'), expected);
+      await until(server.stdout, /"method":"reload"/, 'the notification from the README example');
+      assert.deepEqual(lines(server).find((l) => l.method === 'reload')?.params, { all: true });
+    } finally {
+      await stop(server);
+      home.remove();
+    }
+  });
+});
