@@ -18,7 +18,8 @@ import type { ConnectOptions } from '../options.js';
 import { connect, LocalSocket } from '../socket.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout, invalidArgument } from '../validate.js';
 import { quiet } from '../writer.js';
-import { flushFrames, queueJsonFrame, sendBinaryFrame, sendJsonFrame, type NativeText } from './encode.js';
+import { ENVELOPE, envelopeFrame, flushFrames, queueJsonFrame, sendBinaryFrame, sendJsonFrame, type NativeText } from './encode.js';
+import { envelope, readEnvelope } from './envelope.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, FrameDecoder, FrameType, MAX_FRAME_LENGTH } from './frame.js';
 import { CANCEL_METHOD, isErrorObject, isRequestId, remoteError, RpcErrorCode, toErrorObject } from './rpc.js';
 
@@ -248,6 +249,14 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
       this.#emitSafely('binary', source.subarray(start, end));
       return;
     }
+    if (readEnvelope(source, start, end)) {
+      // The canonical layout: only the params or result were parsed.
+      const { id, method, value } = envelope;
+      if (method === null) this.#settle(id, value, false);
+      else if (id < 0) this.#onNotification(method, value);
+      else this.#onRequest(id, method, value);
+      return;
+    }
     let value: unknown;
     try {
       // One native decode and one parse, straight from the chunk: no Buffer made for the payload.
@@ -372,7 +381,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
       return;
     }
     try {
-      queueJsonFrame(this.socket, '{"jsonrpc":"2.0","id":' + id + ',"result":' + json + '}', this.maxMessageSize);
+      envelopeFrame(this.socket, this.maxMessageSize, false, id, null, ENVELOPE.result, json);
     } catch {
       this.#replyError(id, { code: RpcErrorCode.INTERNAL_ERROR, message: 'the result exceeds maxMessageSize' });
     }
@@ -438,7 +447,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     this.#pending.delete(pending.id);
     this.#disarm(pending);
     pending.reject(err);
-    if (this.#open) queueJsonFrame(this.socket, '{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":' + pending.id + '}}', Infinity);
+    if (this.#open) envelopeFrame(this.socket, Infinity, false, -1, CANCEL_METHOD, ENVELOPE.params, '{"id":' + pending.id + '}');
   }
 
   #nextId(): number {
@@ -471,10 +480,10 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     if (!this.#open) return quiet(Promise.reject(closedError()));
     if (signal?.aborted) return quiet(Promise.reject(abortedError(signal)));
     if (timeout <= 0) return quiet(Promise.reject(timeoutError('request')));
+    const json = params === undefined ? null : stringify(params);
     const id = this.#nextId();
-    const text = '{"jsonrpc":"2.0","id":' + id + ',"method":' + quote(method) + tail(params);
     try {
-      queueJsonFrame(this.socket, text, this.maxMessageSize);
+      envelopeFrame(this.socket, this.maxMessageSize, false, id, method, json === null ? null : ENVELOPE.params, json);
     } catch (err) {
       return quiet(Promise.reject(err));
     }
@@ -505,7 +514,13 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
    */
   notify(method: string, params?: unknown): Promise<void> {
     if (typeof method !== 'string') throw invalidArgument('method must be a string');
-    return this.#sendText('{"jsonrpc":"2.0","method":' + quote(method) + tail(params));
+    const json = params === undefined ? null : stringify(params);
+    if (!this.#open) return quiet(Promise.reject(closedError()));
+    try {
+      return envelopeFrame(this.socket, this.maxMessageSize, true, -1, method, json === null ? null : ENVELOPE.params, json)!;
+    } catch (err) {
+      return quiet(Promise.reject(err));
+    }
   }
 
   /**
@@ -665,23 +680,6 @@ function capture(resolve: (value: unknown) => void, reject: (err: unknown) => vo
   captured.reject = reject;
 }
 
-// The last method name quoted: a sender usually repeats one method many times.
-let lastMethod = '';
-let lastQuoted = '""';
-
-/** A method name as a JSON string. */
-function quote(method: string): string {
-  if (method !== lastMethod) {
-    lastQuoted = JSON.stringify(method);
-    lastMethod = method;
-  }
-  return lastQuoted;
-}
-
-/** The end of a request or notification: its params member (if any) and the closing brace. */
-function tail(params: unknown): string {
-  return params === undefined ? '}' : ',"params":' + stringify(params) + '}';
-}
 
 /** JSON text of a value, or INVALID_ARGUMENT for what JSON cannot carry (undefined, a function, BigInt, cycles). */
 function stringify(value: unknown): string {
