@@ -30,8 +30,13 @@ import { LocalSocketError } from './errors.js';
 
 const kCandidate = Symbol('localsocket.candidate');
 
-/** The shortest silence that makes a peer evictable, whatever honest handshakes take. */
+/** The shortest silence that makes a peer evictable before its hello, whatever honest handshakes take. */
 const MIN_STALL_MS = 20;
+/**
+ * After we answered, an honest client may already have sent its proof and
+ * resolved its connect: such a peer is evicted only after a much longer silence.
+ */
+const MIN_STALL_ANSWERED_MS = 250;
 /** A peer is stalling once silent for this many times the recent honest handshake time. */
 const STALL_FACTOR = 8;
 
@@ -116,14 +121,19 @@ export class Admission {
     for (const candidate of [...this.#candidates]) this.#drop(candidate, null);
   }
 
+  /** Drops the longest-silent peer if it has stalled (see the file comment); false if none has. */
   #evictStalled(now: number): boolean {
-    const oldest = this.#candidates.values().next().value as Candidate | undefined;
-    if (!oldest) return false;
-    const silentFor = now - oldest.lastProgress;
-    if (silentFor < Math.max(MIN_STALL_MS, this.#typicalMs * STALL_FACTOR)) return false;
-    this.#remove(oldest);
-    this.#busy(oldest.transport, 'a peer made no progress: dropped to make room');
-    return true;
+    const typical = this.#typicalMs * STALL_FACTOR;
+    for (const candidate of this.#candidates) {
+      const silentFor = now - candidate.lastProgress;
+      // Ordered by last progress: once one is too recent, all that follow are.
+      if (silentFor < Math.max(MIN_STALL_MS, typical)) return false;
+      if (candidate.stage === 'proof' && silentFor < Math.max(MIN_STALL_ANSWERED_MS, typical)) continue;
+      this.#remove(candidate);
+      this.#busy(candidate.transport, 'a peer made no progress: dropped to make room');
+      return true;
+    }
+    return false;
   }
 
   #busy(transport: net.Socket, why: string): void {

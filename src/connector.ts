@@ -99,14 +99,18 @@ export async function authenticate(transport: net.Socket, auth: ResolvedAuth | n
  */
 export async function establish(plan: ConnectPlan): Promise<net.Socket> {
   const { endpoint, auth, deadline, signal } = plan;
+  let lastRefusal: LocalSocketError | null = null;
   for (let attempt = 0; ; attempt++) {
     try {
       return await attemptOnce(endpoint, auth, deadline, signal, plan.uid);
     } catch (caught) {
       const err = caught instanceof LocalSocketError ? caught : fromSystemError(caught, 'connect');
+      // The deadline ran out during a retry: report why we were retrying, not the last attempt's cut-off.
+      if (err.code === 'TIMEOUT' && lastRefusal && Date.now() >= deadline - 1) throw atDeadline(lastRefusal);
       const remaining = deadline - Date.now();
       if (!retryable(err, plan.waitForServer)) throw err;
       if (remaining <= 0) throw atDeadline(err);
+      lastRefusal = err;
       // Exponential backoff with jitter, capped so a server that appears (or frees up) is found quickly.
       const delay = Math.min(remaining, Math.min(250, 5 * 2 ** attempt) * (0.5 + Math.random() / 2));
       await sleep(delay, signal);

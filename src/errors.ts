@@ -56,3 +56,19 @@ export class LocalSocketError extends Error {
 export function isLocalSocketError(value: unknown, code?: ErrorCode): value is LocalSocketError {
   return value instanceof LocalSocketError && (code === undefined || value.code === code);
 }
+
+/**
+ * A LocalSocketError without a stack trace, for the errors of the normal close
+ * path (a peer that closes, a local abort): they come from event handlers, where
+ * a stack says nothing, and capturing one costs more than the rest of a close.
+ * @internal
+ */
+export function closePathError(code: ErrorCode, message: string): LocalSocketError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new LocalSocketError(code, message);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}

@@ -15,11 +15,21 @@ export interface PlatformInfo {
   runtimeDirIsSafe(dir: string): boolean;
 }
 
+/** os.tmpdir() reads three environment variables through a slow path: remember it while they stay the same. */
+let tmpdirCache: { key: string; value: string } | null = null;
+
+function tmpdir(): string {
+  const env = process.env;
+  const key = `${env.TMPDIR}\0${env.TMP}\0${env.TEMP}`;
+  if (tmpdirCache === null || tmpdirCache.key !== key) tmpdirCache = { key, value: os.tmpdir() };
+  return tmpdirCache.value;
+}
+
 export function currentPlatform(): PlatformInfo {
   return {
     platform: process.platform,
     env: process.env,
-    tmpdir: os.tmpdir(),
+    tmpdir: tmpdir(),
     uid: typeof process.getuid === 'function' ? process.getuid() : undefined,
     runtimeDirIsSafe: (dir) => {
       try {

@@ -11,10 +11,11 @@ import { resolveAuth, type ResolvedAuth } from './auth/options.js';
 import { bindAbstract, bindFd, bindPipe, bindUnixPath, type Binding } from './bind.js';
 import { waitWithDeadline, type WaitOptions } from './deadline.js';
 import { LocalSocketError } from './errors.js';
+import { endpointOfFd } from './fd-name.js';
 import { resolveName, type Endpoint } from './names.js';
 import { DEFAULTS, resolveServerOptions, type ResolvedServer, type ServerOptions } from './options.js';
 import { currentPlatform } from './platform.js';
-import { adopt, LocalSocket } from './socket.js';
+import { adopt, handOut, LocalSocket } from './socket.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout } from './validate.js';
 
 export type ServerState = 'idle' | 'listening' | 'closed';
@@ -39,6 +40,9 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
   #open = new Set<LocalSocket>();
   #closeController = new AbortController();
   #auth: ResolvedAuth | null = null;
+  /** Settles once a listen() in progress has finished or undone its bind; close() waits for it. */
+  #bindDone: Promise<void> = Promise.resolve();
+  #closing: Promise<void> | null = null;
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -75,9 +79,12 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
   }
 
   /**
-   * Listens on `name`, or on an inherited listening descriptor with `{ fd }`.
+   * Listens on `name`, or on an inherited listening descriptor with `{ fd }`
+   * (then `serverName` / `fullServerName` are the path it is bound to where
+   * the platform can tell, on Linux through /proc/net/unix, else `fd:N`).
    * Rejects with ADDRESS_IN_USE if a live server holds the name; a stale
-   * socket file is proven stale and reclaimed.
+   * socket file is proven stale and reclaimed. A close() while this is still
+   * binding wins: the bind is undone and this rejects with ABORTED.
    */
   async listen(name: string | { fd: number }): Promise<void> {
     if (this.#state !== 'idle') throw new LocalSocketError('INVALID_STATE', 'listen: a LocalServer listens once; create a new one');
@@ -91,12 +98,15 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     // net turns peers away itself at maxConnections, before 'connection': report those too.
     server.on('drop', () => this.emit('refused', new LocalSocketError('RESOURCE_EXHAUSTED', 'connection refused: connection limit reached')));
     this.#state = 'listening';
+    let bindSettled!: () => void;
+    this.#bindDone = new Promise<void>((resolve) => (bindSettled = resolve));
     const backlog = this.#options.maxPendingConnections;
     try {
       if (typeof name === 'object' && name !== null) {
         const fd = checkInteger(checkObject(name, 'name').fd, 'fd', 0, 0x7fffffff);
         this.#endpoint = { kind: 'unix', name: `fd:${fd}`, address: `fd:${fd}`, longPath: false };
         this.#binding = await bindFd(server, fd);
+        this.#endpoint = endpointOfFd(fd) ?? this.#endpoint;
       } else {
         const endpoint = resolveName(name, this.#options.names, platform);
         if (endpoint.kind === 'abstract' && !this.#auth && this.#options.access !== 'world') {
@@ -106,14 +116,25 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
         this.#endpoint = endpoint;
         if (endpoint.kind === 'pipe') this.#binding = await bindPipe(server, endpoint, this.#options.access, backlog);
         else if (endpoint.kind === 'abstract') this.#binding = await bindAbstract(server, endpoint, backlog);
-        else this.#binding = await bindUnixPath(server, endpoint, this.#options.access, backlog, platform);
+        else this.#binding = await bindUnixPath(server, endpoint, this.#options.access, backlog, platform, () => this.#state === 'listening');
       }
     } catch (err) {
+      const closedMeanwhile = this.#state !== 'listening';
       this.#state = 'closed';
       server.close();
-      throw err;
+      bindSettled();
+      throw closedMeanwhile ? closedWhileBinding() : err;
+    }
+    if (this.#state !== 'listening') {
+      // close() ran while we were binding: undo it all, so nothing listens and nothing is left on disk.
+      this.#binding?.removeOwnFile();
+      this.#binding = null;
+      await stopListening(server);
+      bindSettled();
+      throw closedWhileBinding();
     }
     this.#server = server;
+    bindSettled();
   }
 
   /**
@@ -188,9 +209,17 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     return this.#pending.length > 0;
   }
 
-  /** The next connection waiting to be taken, or null. */
+  /**
+   * The next connection waiting to be taken, or null. Bytes (and an
+   * end-of-stream) that arrived while it waited are announced with
+   * `readyRead` (`readChannelFinished`) on a later turn of the event loop,
+   * so listeners attached right after taking it hear of them.
+   * @returns the socket, or null if none is pending
+   */
   nextPendingConnection(): LocalSocket | null {
-    return this.#pending.shift() ?? null;
+    const socket = this.#pending.shift() ?? null;
+    socket?.[handOut]();
+    return socket;
   }
 
   /** Waits (finite default, AbortSignal) for the next connection and takes it. */
@@ -238,9 +267,16 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
   /**
    * Stops listening and removes the socket file this server created (only
    * that file). Connections not yet taken are aborted; taken ones stay open,
-   * as with QLocalServer. Idempotent.
+   * as with QLocalServer. Idempotent, and safe at any moment: a listen() still
+   * binding is undone (it rejects with ABORTED) before this resolves.
+   * @returns resolves once nothing listens and the socket file is gone
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.#closing ??= this.#closeOnce();
+    return this.#closing;
+  }
+
+  async #closeOnce(): Promise<void> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#closeController.abort();
@@ -250,13 +286,8 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     for (const socket of this.#pending.splice(0)) socket.abort();
     const server = this.#server;
     this.#server = null;
-    if (server) {
-      await new Promise<void>((resolve) => {
-        // net's close callback waits for every connection; only wait for the listener to stop.
-        server.close();
-        setImmediate(resolve);
-      });
-    }
+    if (server) await stopListening(server);
+    await this.#bindDone;
     this.emit('close');
   }
 
@@ -266,6 +297,18 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
 }
 
 function noop(): void {}
+
+/** Stops accepting. net's close callback waits for every connection; only wait for the listener to stop. */
+function stopListening(server: net.Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close();
+    setImmediate(resolve);
+  });
+}
+
+function closedWhileBinding(): LocalSocketError {
+  return new LocalSocketError('ABORTED', 'listen: the server was closed while binding');
+}
 
 const EMPTY = Buffer.alloc(0);
 const kServer = Symbol('localsocket.server');

@@ -11,22 +11,24 @@ import { forwardAbort } from './abort.js';
 import { establish, planConnect } from './connector.js';
 import { waitWithDeadline, type WaitOptions } from './deadline.js';
 import { fromSystemError } from './error-map.js';
-import { LocalSocketError } from './errors.js';
+import { closePathError, LocalSocketError } from './errors.js';
 import type { Endpoint } from './names.js';
 import { resolveConnectOptions, DEFAULTS, type ConnectOptions, type ResolvedLimits, resolveLimits } from './options.js';
+import { onLaterTurn } from './later.js';
+import { nextLineLength } from './line.js';
 import { ReadBuffer } from './read-buffer.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout, toByteView } from './validate.js';
 import { quiet, Writer } from './writer.js';
 
 export type SocketState = 'unconnected' | 'connecting' | 'connected' | 'closing';
 
-const NEWLINE = 0x0a;
 const DEFAULT_MAX_LINE = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 /** Internal entry used by LocalServer to hand over an accepted, established connection. */
 export const adopt = Symbol('adopt');
-const announce = Symbol('announce');
+/** Internal entry used by LocalServer when the application takes a pending connection. */
+export const handOut = Symbol('handOut');
 
 function notConnected(what: string): LocalSocketError {
   return new LocalSocketError('INVALID_STATE', `${what}: the socket is not connected`);
@@ -55,6 +57,13 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   #pausedByBuffer = false;
   #peerEnded = false;
   #released = false;
+  /** Set by a local close: what is unread is dropped (as Qt does) and reading ends. */
+  #inputDropped = false;
+  /** True until the socket is handed out: readyRead / readChannelFinished wait (see #announceLater). */
+  #held = false;
+  /** The hand-out is under way (the hold ends this turn): an end-of-stream waits too, so it is reported after the bytes before it. */
+  #endHeld = false;
+  #endDeferred = false;
   #lastError: LocalSocketError | null = null;
 
   constructor(options: ConnectOptions = {}) {
@@ -85,7 +94,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   }
 
   get bytesAvailable(): number {
-    return this.#reader.length;
+    return this.#inputDropped ? 0 : this.#reader.length;
   }
 
   get bytesToWrite(): number {
@@ -107,16 +116,17 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    * busy (and, with `waitForServer`, while it is not up yet) until `timeout`.
    */
   async connectToServer(name: string, options: ConnectOptions = {}): Promise<void> {
-    const opts = resolveConnectOptions(options);
     if (this.#used) throw new LocalSocketError('INVALID_STATE', 'connect: a LocalSocket connects once; create a new one');
     this.#used = true;
+    // From here every failure, bad options and names included, takes the one path below (as Qt: connecting -> unconnected + error).
     const controller = new AbortController();
     this.#connectAbort = controller;
-    const signal = controller.signal;
-    const unforward = forwardAbort(opts.signal, controller);
+    let unforward = (): void => {};
     this.#setState('connecting');
     try {
-      const plan = planConnect(name, opts.names, options as Record<string, unknown>, opts.timeout, opts.waitForServer, signal);
+      const opts = resolveConnectOptions(options);
+      unforward = forwardAbort(opts.signal, controller);
+      const plan = planConnect(name, opts.names, options as Record<string, unknown>, opts.timeout, opts.waitForServer, controller.signal);
       this.#endpoint = plan.endpoint;
       const transport = await establish(plan);
       if (this.#state !== 'connecting') {
@@ -125,6 +135,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
         throw new LocalSocketError('ABORTED', 'aborted');
       }
       this.#attach(transport, EMPTY);
+      this.#announceLater();
     } catch (err) {
       const error = err instanceof LocalSocketError ? err : fromSystemError(err, 'connect');
       this.#connectAbort = null;
@@ -148,9 +159,27 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     this.#attach(transport, leftover);
   }
 
-  /** @internal Announces bytes buffered before anyone could listen. */
-  [announce](): void {
-    if (this.#net !== null && this.#reader.length > 0) this.emit('readyRead');
+  /** LocalServer hands a pending connection to the application: what arrived meanwhile is announced on a later turn. */
+  [handOut](): void {
+    this.#announceLater();
+  }
+
+  /**
+   * Ends the hold on read events on a later turn of the event loop, so that the
+   * caller who was just handed this socket has attached its listeners, then
+   * announces what arrived meanwhile: readyRead for buffered bytes,
+   * readChannelFinished for an end-of-stream.
+   */
+  #announceLater(): void {
+    this.#endHeld = true;
+    onLaterTurn(() => {
+      if (!this.#held) return;
+      this.#held = false;
+      if (this.bytesAvailable > 0) this.emit('readyRead');
+      if (!this.#peerEnded || this.#inputDropped || this.#released) return; // closed here meanwhile: nothing to report
+      if (this.#endDeferred) this.#afterPeerEnd();
+      else this.emit('readChannelFinished');
+    });
   }
 
   #attach(transport: net.Socket, leftover: Buffer): void {
@@ -171,12 +200,9 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     }
     this.#setState('connected');
     this.emit('connected');
-    // Bytes that came with the handshake are buffered now (order) and announced on a later turn,
-    // once whoever gets this socket can listen.
-    if (leftover.length > 0) {
-      this.#reader.push(leftover);
-      setImmediate(announceLeftover, this);
-    }
+    // Bytes that came with the handshake are announced once the socket is handed out, never before.
+    this.#held = true;
+    if (leftover.length > 0) this.#onData(leftover);
     // 'data' may have been flowing before we attached (the handshake paused it).
     transport.resume();
   }
@@ -189,24 +215,34 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
       this.#pausedByBuffer = true;
       this.#net?.pause();
     }
-    this.emit('readyRead');
+    if (!this.#held) this.emit('readyRead');
   };
 
   #onEnd = (): void => {
     this.#peerEnded = true;
-    this.emit('readChannelFinished');
+    // Being handed out: reported after the bytes before it, this turn (#announceLater). A pending connection
+    // is not held back: one whose peer left closes and leaves the queue.
+    if (this.#held && this.#endHeld) {
+      this.#endDeferred = true;
+      return;
+    }
+    this.#afterPeerEnd();
+  };
+
+  #afterPeerEnd(): void {
+    if (!this.#held) this.emit('readChannelFinished');
     // Half-open: the application still writes, and closes when it is done.
     if (this.#limits.allowHalfOpen && this.#state === 'connected') return;
     // The peer will send nothing more: flush what we queued, then close (Qt semantics).
-    void this.#closeAfterFlush(new LocalSocketError('PEER_CLOSED', 'the peer closed the connection'));
-  };
+    void this.#closeAfterFlush(closePathError('PEER_CLOSED', 'the peer closed the connection'));
+  }
 
   #onTransportError = (err: Error): void => {
     this.#release(fromSystemError(err, 'write'));
   };
 
   #onClose = (): void => {
-    this.#release(new LocalSocketError('PEER_CLOSED', 'the peer closed the connection'));
+    this.#release(closePathError('PEER_CLOSED', 'the peer closed the connection'));
   };
 
   #onIdle = (): void => {
@@ -217,7 +253,24 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
 
   /** Reading is allowed while connected and after the peer closed (what it sent stays readable), not after we closed. */
   #checkReadable(what: string): void {
-    if (this.#released || !this.#used) throw notConnected(what);
+    if (this.#released || this.#inputDropped || !this.#used) throw notConnected(what);
+  }
+
+  /** Nothing more can arrive: the peer sent end-of-stream, or the connection is gone. */
+  #inputEnded(): boolean {
+    return this.#peerEnded || this.#net === null;
+  }
+
+  /**
+   * A local close ends reading: what is unread is dropped (as Qt's close does),
+   * so `bytesAvailable` is 0 and read() fails alike, and nothing more is taken
+   * from the kernel while queued writes are flushed.
+   */
+  #dropInput(): void {
+    this.#inputDropped = true;
+    this.#reader.clear();
+    this.#pausedByBuffer = false;
+    this.#net?.pause();
   }
 
   #afterRead(): void {
@@ -247,26 +300,37 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     return this.#reader.peek(max);
   }
 
-  canReadLine(maxLength = DEFAULT_MAX_LINE): boolean {
-    return this.#reader.indexOf(NEWLINE, maxLength) !== -1;
+  /**
+   * Whether readLine(maxLength) would return a line now.
+   * @param maxLength as for readLine
+   * @defaultValue maxLength 65536
+   * @returns true if a '\n' is among the first `maxLength` bytes, `maxLength` bytes are
+   *   buffered, or the stream has ended with bytes left
+   * @throws INVALID_ARGUMENT if `maxLength` is not an integer >= 1
+   */
+  canReadLine(maxLength: number = DEFAULT_MAX_LINE): boolean {
+    checkInteger(maxLength, 'maxLength', 1, Number.MAX_SAFE_INTEGER);
+    return this.bytesAvailable > 0 && nextLineLength(this.#reader, maxLength, this.#inputEnded()) > 0;
   }
 
   /**
-   * Removes and returns one line, '\n' included, or null if no whole line is
-   * buffered yet. A line longer than `maxLength` bytes is refused with
-   * MESSAGE_TOO_LARGE and left in the buffer (read it with `read()` or abort).
+   * Removes and returns one line: the bytes up to and including the first
+   * '\n', but at most `maxLength` bytes. A longer line is returned in pieces of
+   * `maxLength` bytes that do not end with '\n' (as Qt's readLine(maxSize)), so
+   * no input can make it fail or stall. Once the peer has closed, the bytes
+   * after the last '\n' are returned as the last line.
+   * @param maxLength the most bytes returned
+   * @defaultValue maxLength 65536
+   * @returns the line, or null while no line is complete (more bytes may come)
+   * @throws INVALID_ARGUMENT if `maxLength` is not an integer >= 1;
+   *   INVALID_STATE if the socket never connected or was closed locally
    */
   readLine(maxLength: number = DEFAULT_MAX_LINE): Buffer | null {
     this.#checkReadable('readLine');
     checkInteger(maxLength, 'maxLength', 1, Number.MAX_SAFE_INTEGER);
-    const at = this.#reader.indexOf(NEWLINE, maxLength);
-    if (at === -1) {
-      if (this.#reader.length >= maxLength) {
-        throw new LocalSocketError('MESSAGE_TOO_LARGE', `readLine: no line end within ${maxLength} bytes`);
-      }
-      return null;
-    }
-    const line = this.#reader.read(at + 1);
+    const length = nextLineLength(this.#reader, maxLength, this.#inputEnded());
+    if (length === 0) return null;
+    const line = this.#reader.read(length);
     this.#afterRead();
     return line;
   }
@@ -312,8 +376,10 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
       // Closed for good, even if it never connected: a LocalSocket connects once.
       this.#used = true;
       this.#released = true;
+      this.#reader.clear();
       return Promise.resolve();
     }
+    this.#dropInput();
     return this.#closeAfterFlush(null);
   }
 
@@ -322,7 +388,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     // Closed for good, even if it never connected: a LocalSocket connects once.
     this.#used = true;
     this.#reader.clear();
-    const err = new LocalSocketError('ABORTED', 'the socket was aborted');
+    const err = closePathError('ABORTED', 'the socket was aborted');
     if (this.#state === 'connecting' && this.#connectAbort) {
       this.#connectAbort.abort(err);
       this.#connectAbort = null;
@@ -383,7 +449,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     // Late errors from the dying handle must not become uncaught exceptions.
     transport.on('error', () => {});
     transport.destroy();
-    this.#writer?.fail(reason ?? new LocalSocketError('INVALID_STATE', 'write: the socket was closed'));
+    if (this.#writer) this.#writer.fail(reason ?? closePathError('INVALID_STATE', 'write: the socket was closed'));
     if (reason && !(local && reason.code === 'ABORTED')) {
       this.#lastError = reason;
       if (reason.code !== 'PEER_CLOSED') this.#emitError(reason);
@@ -436,22 +502,55 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     });
   }
 
-  /** Resolves once bytes are available to read (at once if some already are). */
+  /**
+   * Waits for new data, as Qt's waitForReadyRead: resolves on the next
+   * `readyRead` emitted after the call, whoever then reads the bytes. Bytes
+   * already buffered do not count, so `while (s.bytesAvailable < n) await
+   * s.waitForReadyRead()` waits for more each time round. It also resolves
+   * when the peer's end-of-stream arrives during the wait while bytes are
+   * unread: they can then be read as the last line (readLine).
+   * @param options `timeout` in ms (default 30000) and `signal`
+   * @returns resolves on the next readyRead (or end-of-stream with bytes unread)
+   * @throws (rejects) TIMEOUT, ABORTED; PEER_CLOSED (or the error that ended the
+   *   connection) once nothing more can arrive; INVALID_STATE if the socket never
+   *   connected or was closed locally; INVALID_ARGUMENT for bad options
+   */
   waitForReadyRead(options?: WaitOptions): Promise<void> {
     const { timeout, signal } = this.#waitOptions(options);
     return waitWithDeadline<void>('waitForReadyRead', timeout, signal, (resolve, reject) => {
+      const onReadyRead = (): void => resolve();
+      let during = false;
       const check = (): void => {
-        if (this.#reader.length > 0) resolve();
-        else if (this.#state === 'unconnected') reject(this.#cannotWait('waitForReadyRead'));
+        if (this.#moreMayArrive()) return;
+        // The end came during the wait: what is still buffered has become readable as a last line.
+        if (during && this.bytesAvailable > 0) resolve();
+        else reject(this.#cannotRead('waitForReadyRead'));
       };
       check();
-      this.on('readyRead', check);
+      during = true;
+      this.on('readyRead', onReadyRead);
       this.on('stateChanged', check);
+      this.on('readChannelFinished', check);
       return () => {
-        this.off('readyRead', check);
+        this.off('readyRead', onReadyRead);
         this.off('stateChanged', check);
+        this.off('readChannelFinished', check);
       };
     });
+  }
+
+  /** Whether a readyRead can still come: the read side is open, or bytes that came before the hand-out are yet to be announced. */
+  #moreMayArrive(): boolean {
+    if (this.#inputDropped || this.#released) return false;
+    if (this.#held && this.#reader.length > 0) return true;
+    return this.#used && this.#state !== 'unconnected' && !this.#peerEnded;
+  }
+
+  /** Why no more data can come: the peer's end-of-stream, else as #cannotWait. */
+  #cannotRead(what: string): LocalSocketError {
+    if (this.#inputDropped) return notConnected(what);
+    if (this.#state === 'unconnected') return this.#cannotWait(what);
+    return new LocalSocketError('PEER_CLOSED', `${what}: the peer closed the connection`);
   }
 
   /** Resolves once every queued byte has reached the kernel (at once if none is queued). */
@@ -494,7 +593,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   /** Chunks as they arrive, until the connection ends. */
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
     for (;;) {
-      if (this.#reader.length > 0) {
+      if (this.bytesAvailable > 0) {
         yield this.read();
         continue;
       }
@@ -564,10 +663,6 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     });
     return stream;
   }
-}
-
-function announceLeftover(socket: LocalSocket): void {
-  socket[announce]();
 }
 
 /** Connects a new LocalSocket and resolves once it is connected (authenticated, unless raw). */

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connectMessages } from '../src/messages/message-socket.js';
 import { ERROR_LINE, lines, makeHome, run, start, startMessageServer, stop, until, type Cli, type CliHome } from './cli-helpers.js';
-import { fullName, isWindows, tempDir, uniqueName } from './helpers.js';
+import { fullName, isWindows, isWine, tempDir, uniqueName } from './helpers.js';
 
 describe('localsocket listen --messages, call, notify', () => {
   let home: CliHome;
@@ -183,7 +183,9 @@ describe('localsocket call: servers that are not there yet, raw mode', () => {
     }
   });
 
-  it('call and notify --timeout bound the whole command: a server that never reads gets TIMEOUT, exit 1', async () => {
+  it('call and notify --timeout bound the whole command: a server that never reads gets TIMEOUT, exit 1', {
+    skip: isWine && "Wine's named pipes take a 900 KiB write whole from a peer that never reads: there is no stalled write to time out",
+  }, async () => {
     const home = makeHome();
     const dir = tempDir();
     const name = fullName(dir, 'stuck');

@@ -134,7 +134,8 @@ test('concurrent readers waiting on one socket: every byte is read once, in orde
     const reader = async (): Promise<void> => {
       while (received < total) {
         try {
-          await p.peer.waitForReadyRead({ timeout: 5000 });
+          // The Qt idiom: waitForReadyRead waits for new data, so wait only when nothing is buffered.
+          if (p.peer.bytesAvailable === 0) await p.peer.waitForReadyRead({ timeout: 5000 });
         } catch (err) {
           if (received >= total) return;
           throw err;

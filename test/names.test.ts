@@ -244,7 +244,7 @@ async function echoRoundTrip(server: LocalServer, client: LocalSocket, payload =
   await client.write(payload);
   let got = '';
   while (got.length < payload.length) {
-    await client.waitForReadyRead({ timeout: 3000 });
+    if (client.bytesAvailable === 0) await client.waitForReadyRead({ timeout: 3000 });
     got += client.read().toString();
   }
   accepted.abort();

@@ -80,7 +80,7 @@ function record(socket: LocalSocket): string[] {
   return log;
 }
 
-/** Waits for the next readyRead event (waitForReadyRead returns at once while bytes are buffered). */
+/** Waits for the next readyRead event (as waitForReadyRead does), with a deadline. */
 async function nextReadyRead(socket: LocalSocket, timeoutMs = 3000): Promise<void> {
   await once(socket, 'readyRead', { signal: AbortSignal.timeout(timeoutMs) });
 }
@@ -303,26 +303,30 @@ describe('reading', () => {
     }
   });
 
-  test('readLine(max): a line longer than max is MESSAGE_TOO_LARGE and stays in the buffer', async () => {
+  test('readLine(max): a line longer than max comes in pieces of max bytes (as Qt), never an error', async () => {
     const p = await pair();
     try {
       const long = `${'x'.repeat(60)}\n`; // 61 bytes with its newline
       await p.accepted.write(long);
       await until(p.client, 61);
-      throwsCode(() => p.client.readLine(50), 'MESSAGE_TOO_LARGE');
-      throwsCode(() => p.client.readLine(60), 'MESSAGE_TOO_LARGE');
-      assert.equal(p.client.bytesAvailable, 61, 'nothing was consumed');
-      assert.equal(p.client.canReadLine(50), false);
-      assert.equal(p.client.canReadLine(61), true);
-      assert.equal(p.client.readLine(61)?.toString(), long, 'a line of exactly max bytes is read');
+      assert.equal(p.client.canReadLine(50), true, 'max bytes buffered: a piece can be read');
+      assert.equal(p.client.readLine(50)?.toString(), 'x'.repeat(50));
+      assert.equal(p.client.readLine(50)?.toString(), `${'x'.repeat(10)}\n`, 'the rest of the line, with its newline');
+      assert.equal(p.client.bytesAvailable, 0);
 
-      // No newline at all: once max bytes are buffered, the line can only be too long.
+      await p.accepted.write(long);
+      await until(p.client, 61);
+      assert.equal(p.client.readLine(61)?.toString(), long, 'a line of exactly max bytes is read whole');
+
+      // No newline at all: pieces of max bytes, and what is left waits for more.
       await p.accepted.write('y'.repeat(100));
       await until(p.client, 100);
-      throwsCode(() => p.client.readLine(50), 'MESSAGE_TOO_LARGE');
       assert.equal(p.client.readLine(200), null, 'under a larger maximum it is just incomplete');
-      assert.equal(p.client.bytesAvailable, 100);
-      assert.equal(p.client.read().toString(), 'y'.repeat(100), 'the data is intact');
+      assert.equal(p.client.readLine(40)?.toString(), 'y'.repeat(40));
+      assert.equal(p.client.readLine(40)?.toString(), 'y'.repeat(40));
+      assert.equal(p.client.canReadLine(40), false);
+      assert.equal(p.client.readLine(40), null, '20 bytes left, no newline: incomplete');
+      assert.equal(p.client.read().toString(), 'y'.repeat(20), 'the data is intact');
     } finally {
       await p.close();
     }
@@ -694,7 +698,11 @@ describe('disconnectFromServer and abort are idempotent in every state', { timeo
         dirs.push(d);
         const file = fullName(d, 'silent.sock');
         const peers: net.Socket[] = [];
-        const silent = net.createServer((c) => peers.push(c)); // accepts, never answers the handshake
+        // Accepts and reads (the client hello), never answers the handshake.
+        const silent = net.createServer((c) => {
+          peers.push(c);
+          c.resume();
+        });
         await new Promise<void>((resolve) => silent.listen(file, resolve));
         try {
           const socket = new LocalSocket();

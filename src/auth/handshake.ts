@@ -142,6 +142,12 @@ export function clientHandshake(socket: net.Socket, key: Uint8Array, deadline: n
       }
       if (received.length < SERVER_PROOF_SIZE) return;
       if (received.length > SERVER_PROOF_SIZE) {
+        // A server may answer and then, out of room, drop us with BUSY before our proof arrives: retry.
+        const rest = received.subarray(SERVER_PROOF_SIZE);
+        if (rest.length <= HEADER_BYTES && BUSY_MESSAGE.subarray(0, rest.length).equals(rest)) {
+          if (rest.length === HEADER_BYTES) finish(new LocalSocketError('RESOURCE_EXHAUSTED', 'connect: the server is busy'));
+          return;
+        }
         finish(new LocalSocketError('PROTOCOL_ERROR', 'connect: the server sent data before the handshake ended'));
         return;
       }

@@ -108,7 +108,7 @@ function median(values: number[]): number {
 }
 
 /** Takes every connection and echoes it. */
-function serveEcho(server: LocalServer, open: Set<LocalSocket>): void {
+export function serveEcho(server: LocalServer, open: Set<LocalSocket>): void {
   server.on('newConnection', () => {
     for (let socket = server.nextPendingConnection(); socket; socket = server.nextPendingConnection()) {
       open.add(socket);
@@ -243,6 +243,26 @@ async function staleStep(ctx: Context, name: string, endpoint: Endpoint): Promis
   return server;
 }
 
+/** The longest echoed line the demo reads; a longer one comes back cut, and fails the check. */
+const MAX_LINE = 1024;
+
+/**
+ * Sends `message` as one line and returns the line that comes back. Between
+ * tries it waits for new data (waitForReadyRead), so a line that arrives in
+ * pieces is awaited, never spun on.
+ * @param socket a connected socket
+ * @param message the text to send, without its newline
+ * @param signal ends the exchange with ABORTED
+ * @returns the echoed line, without its line end
+ * @throws TIMEOUT if nothing new arrives for 5 s; PEER_CLOSED if the peer closes first; ABORTED
+ */
+export async function exchangeLine(socket: LocalSocket, message: string, signal: AbortSignal): Promise<string> {
+  await unlessAborted(socket.write(`${message}\n`), signal);
+  let line: Buffer | null;
+  while ((line = socket.readLine(MAX_LINE)) === null) await unlessAborted(socket.waitForReadyRead({ timeout: 5000, signal }), signal);
+  return line.toString('utf8').trimEnd();
+}
+
 /** Step 2: connect, authenticate both ways, echo messages, time connects. */
 async function connectStep(ctx: Context, name: string, open: Set<LocalSocket>): Promise<LocalSocket> {
   const { key, signal, report } = ctx;
@@ -253,10 +273,7 @@ async function connectStep(ctx: Context, name: string, open: Set<LocalSocket>): 
   open.add(client);
   say(`  connected in ${formatMs(report.firstConnectMs)}: each side proved it holds the key (HMAC-SHA256)`);
   for (const message of ['hello', 'ping', 'grüße, 世界']) {
-    await unlessAborted(client.write(`${message}\n`), signal);
-    let line: Buffer | null = null;
-    while ((line = client.readLine(1024)) === null) await unlessAborted(client.waitForReadyRead({ timeout: 5000, signal }), signal);
-    const back = line.toString('utf8').trimEnd();
+    const back = await exchangeLine(client, message, signal);
     if (back !== message) throw new DemoFailure(`sent "${message}" but got "${back}" back`);
     say(`  sent "${message}"  ->  echoed "${back}"`);
   }
