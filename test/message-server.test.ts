@@ -256,6 +256,7 @@ describe('MessageServer options', () => {
   test('bad options throw INVALID_ARGUMENT; listen twice is INVALID_STATE; a taken name is ADDRESS_IN_USE', async () => {
     throwsWith(() => new MessageServer({ maxMessageSize: -1 }), 'INVALID_ARGUMENT');
     throwsWith(() => new MessageServer({ maxWriteBuffer: 0 }), 'INVALID_ARGUMENT');
+    throwsWith(() => new MessageServer({ requestTimeout: Infinity }), 'INVALID_ARGUMENT');
     const server = await listenMessages(uniqueName('mo'), { key: KEY });
     try {
       await rejectsWith(server.listen(uniqueName('mo')), 'INVALID_STATE');

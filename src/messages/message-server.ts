@@ -18,7 +18,7 @@ import { LocalSocketError } from '../errors.js';
 import type { ServerOptions } from '../options.js';
 import { LocalServer } from '../server.js';
 import type { LocalSocket } from '../socket.js';
-import { checkInteger, checkObject, invalidArgument } from '../validate.js';
+import { checkInteger, checkObject, checkTimeout, invalidArgument } from '../validate.js';
 import { flushFrames } from './encode.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, FRAME_HEADER_BYTES, FrameType, MAX_FRAME_LENGTH, tooLarge, writeFrameHeader } from './frame.js';
 import { MessageSocket, type MessageOptions, type NotificationHandler, type RequestHandler } from './message-socket.js';
@@ -106,7 +106,8 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
       ? DEFAULT_MAX_MESSAGE_SIZE
       : checkInteger(raw.maxMessageSize, 'maxMessageSize', 0, MAX_FRAME_LENGTH);
     const messageOptions: MessageOptions = { maxMessageSize: this.#maxMessageSize };
-    if (raw.requestTimeout !== undefined) messageOptions.requestTimeout = raw.requestTimeout as number;
+    // Checked here, not when the first peer arrives (where a throw would have no caller).
+    if (raw.requestTimeout !== undefined) messageOptions.requestTimeout = checkTimeout(raw.requestTimeout, 0, 'requestTimeout');
     // Resolved once, shared by every peer (no per-connection copy).
     this.#messageOptions = Object.freeze(messageOptions);
     this.#server = new LocalServer(options);
@@ -265,7 +266,14 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
       }
       // A peer that already left is not wrapped (MessageSocket takes connected sockets only).
       if (socket.state !== 'connected') continue;
-      const peer: OwnedPeer = new MessageSocket(socket, this.#messageOptions);
+      let peer: OwnedPeer;
+      try {
+        peer = new MessageSocket(socket, this.#messageOptions);
+      } catch {
+        // Options were checked in the constructor; anything else is this one connection's problem.
+        socket.abort();
+        continue;
+      }
       peer[OWNER] = this;
       peer.on('close', onPeerClose);
       for (const [method, handler] of this.#handlers) peer.handle(method, handler);
