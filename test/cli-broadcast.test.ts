@@ -11,7 +11,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { connectMessages, listenMessages, type MessageSocket } from '../src/index.js';
 import { ERROR_LINE, lines, makeHome, run, start, startMessageServer, stop, until, type CliHome } from './cli-helpers.js';
-import { fullName, isWindows, tempDir, uniqueName } from './helpers.js';
+import { fullName, isWindows, isWine, tempDir, uniqueName } from './helpers.js';
 
 /** The endpoint the child resolved `name` to (a pipe name has no directory). */
 function endpoint(home: CliHome, name: string): string {
@@ -106,7 +106,9 @@ describe('localsocket call/notify --wait: the reconnecting client retry rules', 
     }
   });
 
-  it('--wait: the deadline bounds the whole command, also against a server that never reads (TIMEOUT, exit 1)', async () => {
+  it('--wait: the deadline bounds the whole command, also against a server that never reads (TIMEOUT, exit 1)', {
+    skip: isWine && "Wine's named pipes take a 900 KiB write whole from a peer that never reads: there is no stalled write to time out",
+  }, async () => {
     const home = makeHome();
     const dir = tempDir();
     const name = fullName(dir, 'stuck');
