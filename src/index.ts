@@ -22,14 +22,17 @@ export {
 export { FrameDecoder, FrameType, encodeFrameHeader, FRAME_HEADER_BYTES, DEFAULT_MAX_MESSAGE_SIZE, type FrameHandler, type FrameSliceHandler } from './messages/frame.js';
 /** JSON-RPC error codes, and the error a handler throws to choose its reply's code. */
 export { RpcError, RpcErrorCode, CANCEL_METHOD } from './messages/rpc.js';
+/** A message server: the peer list, handlers shared by every peer, broadcast that a slow peer cannot stall. */
 export {
   MessageServer, listenMessages,
   type MessageServerOptions, type MessageServerEvents,
 } from './messages/message-server.js';
+/** A message client that reconnects with backoff and jitter; requests are at most once. */
 export {
   ReconnectingClient, connectReconnecting, backoffDelay,
   type ReconnectOptions, type ReconnectState, type ReconnectingClientEvents,
 } from './messages/reconnecting-client.js';
+/** Single-instance apps: the first process is the primary, later ones hand it their argv and cwd. */
 export {
   singleInstance, PrimaryInstance, SECOND_INSTANCE_METHOD,
   type SingleInstanceOptions, type SecondaryInstance, type SecondInstanceInfo, type PrimaryInstanceEvents,
