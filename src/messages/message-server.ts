@@ -284,7 +284,7 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
   };
 
   /** @internal Called by a peer's close event. */
-  [PEER_CLOSED](peer: OwnedPeer, reason: LocalSocketError | null): void {
+  [PEER_CLOSED](peer: MessageSocket, reason: LocalSocketError | null): void {
     if (!this.#peers.delete(peer)) return;
     this.emit('peerLeft', peer, reason);
   }

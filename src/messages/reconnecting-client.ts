@@ -128,7 +128,6 @@ const WANT = Symbol('want');
 const EMIT = Symbol('emit');
 
 type Events = ReconnectingClientEvents;
-type Listener<K extends keyof Events> = (...args: Events[K]) => void;
 
 interface Resolved {
   timeout: number;
@@ -252,14 +251,14 @@ export class ReconnectingClient {
    * @param listener - called with the event's arguments
    * @returns this client
    */
-  on<K extends keyof Events>(event: K, listener: Listener<K>): this {
+  on<K extends keyof Events>(event: K, listener: (...args: ReconnectingClientEvents[K]) => void): this {
     this.#events().on(event, listener as (...args: unknown[]) => void);
     this.#added(event);
     return this;
   }
 
   /** Same as {@link ReconnectingClient.on}. @param event - the event name @param listener - the listener @returns this client */
-  addListener<K extends keyof Events>(event: K, listener: Listener<K>): this {
+  addListener<K extends keyof Events>(event: K, listener: (...args: ReconnectingClientEvents[K]) => void): this {
     return this.on(event, listener);
   }
 
@@ -269,7 +268,7 @@ export class ReconnectingClient {
    * @param listener - called with the event's arguments
    * @returns this client
    */
-  once<K extends keyof Events>(event: K, listener: Listener<K>): this {
+  once<K extends keyof Events>(event: K, listener: (...args: ReconnectingClientEvents[K]) => void): this {
     this.#events().once(event, listener as (...args: unknown[]) => void);
     this.#added(event);
     return this;
@@ -281,13 +280,13 @@ export class ReconnectingClient {
    * @param listener - the listener added before
    * @returns this client
    */
-  off<K extends keyof Events>(event: K, listener: Listener<K>): this {
+  off<K extends keyof Events>(event: K, listener: (...args: ReconnectingClientEvents[K]) => void): this {
     this.#emitter?.off(event, listener as (...args: unknown[]) => void);
     return this;
   }
 
   /** Same as {@link ReconnectingClient.off}. @param event - the event name @param listener - the listener @returns this client */
-  removeListener<K extends keyof Events>(event: K, listener: Listener<K>): this {
+  removeListener<K extends keyof Events>(event: K, listener: (...args: ReconnectingClientEvents[K]) => void): this {
     return this.off(event, listener);
   }
 
@@ -566,7 +565,8 @@ export class ReconnectingClient {
   }
 
   /** @internal Called when a connection in use ends. */
-  [LOST](socket: OwnedSocket, reason: LocalSocketError | null): void {
+  [LOST](lost: MessageSocket, reason: LocalSocketError | null): void {
+    const socket = lost as OwnedSocket;
     if (socket !== this.#socket || this.#state === 'closed') return;
     socket[OWNER] = undefined;
     this.#socket = null;
