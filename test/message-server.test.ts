@@ -252,6 +252,25 @@ describe('MessageServer broadcast', () => {
   });
 });
 
+describe('MessageServer refusals', () => {
+  test('a connection turned away by the server limits is reported as refused and never becomes a peer', async () => {
+    const server = await listenMessages(uniqueName('mr'), { key: KEY, maxConnections: 1 });
+    const refused: LocalSocketError[] = [];
+    server.on('refused', (reason) => refused.push(reason));
+    const first = await connectMessages(server.server.serverName!, { key: KEY });
+    try {
+      await until(() => server.peerCount === 1, 'one peer');
+      await connect(server.server.serverName!, { key: KEY, timeout: 1000 }).then((s) => s.abort(), () => {});
+      await until(() => refused.length >= 1, 'a refusal');
+      assert.equal(refused[0]!.code, 'RESOURCE_EXHAUSTED');
+      assert.equal(server.peerCount, 1);
+    } finally {
+      first.abort();
+      await server.close();
+    }
+  });
+});
+
 describe('MessageServer options', () => {
   test('bad options throw INVALID_ARGUMENT; listen twice is INVALID_STATE; a taken name is ADDRESS_IN_USE', async () => {
     throwsWith(() => new MessageServer({ maxMessageSize: -1 }), 'INVALID_ARGUMENT');

@@ -158,6 +158,26 @@ describe('ReconnectingClient', () => {
     }
   });
 
+  test('the first connection waits for a server that is not up yet (waitForServer), within the timeout, without backoff events', async () => {
+    const name = uniqueName('rw');
+    const connecting = connectReconnecting(name, { key: KEY, timeout: 10_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    const server = await listenMessages(name, { key: KEY });
+    try {
+      const client = await connecting;
+      let reconnecting = 0;
+      client.on('reconnecting', () => reconnecting++);
+      assert.equal(client.state, 'connected');
+      assert.equal(client.connectCount, 1);
+      assert.equal(reconnecting, 0);
+      await client.close();
+    } finally {
+      await server.close();
+    }
+    // Without a server at all, the first connection fails at its deadline and the client is closed.
+    await rejectsWith(connectReconnecting(uniqueName('rw'), { key: KEY, timeout: 200 }), 'TIMEOUT');
+  });
+
   test('gives up after maxAttempts with the last error; events for each attempt', async () => {
     const client = new ReconnectingClient(uniqueName('none'), { key: KEY, waitForServer: false, maxAttempts: 3, initialDelay: 1, maxDelay: 5 });
     const seen = states(client);

@@ -32,7 +32,8 @@ Options:
   --broadcast-stdin      with --messages: send each line of stdin to every
                          connected peer as the notification "line", params
                          {"text": LINE}; a peer that falls behind by more than
-                         its write buffer is dropped (RESOURCE_EXHAUSTED)
+                         its write buffer is dropped (RESOURCE_EXHAUSTED);
+                         serving goes on after stdin ends
   --access user|group|world
                          who may connect, by file permissions (default: user)
   --max-connections N    refuse peers beyond N open connections

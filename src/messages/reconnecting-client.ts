@@ -212,6 +212,8 @@ export class ReconnectingClient {
   #waiters: Set<() => void> | null = null;
   /** FORWARD_BIT flags of the connection events someone listens for on this client. */
   #wanted = 0;
+  /** Only with a `signal` option: removed on close, so a long-lived signal does not keep the client. */
+  #onAbort: (() => void) | null = null;
   #connects = 0;
 
   /**
@@ -227,7 +229,11 @@ export class ReconnectingClient {
     this.#name = name;
     // Kept by reference (not copied): many clients may share one options object. Read at each attempt.
     this.#options = options;
-    this.#resolved.signal?.addEventListener('abort', () => void this.close(), { once: true });
+    const signal = this.#resolved.signal;
+    if (signal) {
+      this.#onAbort = () => void this.close();
+      signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
   }
 
   // ---- events (EventEmitter's, created on first use) -----------------------------------------
@@ -471,6 +477,8 @@ export class ReconnectingClient {
   async #shutdown(reason: LocalSocketError | null): Promise<void> {
     if (this.#state === 'closed') return;
     this.#closeReason = reason;
+    if (this.#onAbort) this.#resolved.signal?.removeEventListener('abort', this.#onAbort);
+    this.#onAbort = null;
     const socket = this.#socket;
     this.#socket = null;
     this.#attemptAbort?.abort(new LocalSocketError('ABORTED', 'the client was closed'));
