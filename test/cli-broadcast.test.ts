@@ -58,6 +58,12 @@ describe('localsocket listen --messages --broadcast-stdin', () => {
       await until(server.stderr, /line not sent: MESSAGE_TOO_LARGE/, 'note about the long line');
       // Lines broadcast are not printed as received messages.
       assert.equal(lines(server).length, 0);
+      // The end of stdin ends the lines, not the server.
+      stdin.end();
+      await new Promise((r) => setTimeout(r, 100));
+      const ping = await run(home, ['call', name, 'ping']);
+      assert.equal(ping.code, 0, ping.stderr);
+      assert.equal(ping.stdout, '"pong"\n');
     } finally {
       for (const p of peers) p.abort();
       await stop(server);
