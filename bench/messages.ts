@@ -421,25 +421,25 @@ export async function run(config: BenchConfig): Promise<ScenarioResult> {
     rttRaw: [] as number[], reqOurs: [] as number[], rttRaw99: [] as number[], reqOurs99: [] as number[],
     inFlightRaw: [] as number[], inFlightOurs: [] as number[], idleBare: [] as number[], idleMessages: [] as number[],
   };
-  type Kind = { label: string; raw: string; ours: string; count: number; warm: number; record(impl: 'raw' | 'ours', value: unknown, count: number): string };
+  type Kind = { label: string; raw: string; ours: string; count: number; warmRaw: number; warmOurs: number; record(impl: 'raw' | 'ours', value: unknown, count: number): string };
   const kinds: Kind[] = [
-    { label: 'binary', raw: 'binaryRaw', ours: 'binaryOurs', count: BINARY_COUNT / q, warm: BINARY_COUNT / 20, record: (impl, ns, n) => {
+    { label: 'binary', raw: 'binaryRaw', ours: 'binaryOurs', count: BINARY_COUNT / q, warmRaw: BINARY_COUNT / 5, warmOurs: BINARY_COUNT / 5, record: (impl, ns, n) => {
       const v = rate(n, ns as number);
       (impl === 'raw' ? r.binaryRaw : r.binaryOurs).push(v);
       return `${(v / 1e6).toFixed(2)} M/s`;
     } },
-    { label: 'json', raw: 'jsonVscode', ours: 'jsonOurs', count: JSON_COUNT / q, warm: VSCODE_COUNT / 20, record: (impl, ns, n) => {
+    { label: 'json', raw: 'jsonVscode', ours: 'jsonOurs', count: JSON_COUNT / q, warmRaw: VSCODE_COUNT / 5, warmOurs: JSON_COUNT / 5, record: (impl, ns, n) => {
       const v = rate(impl === 'raw' ? VSCODE_COUNT / q : n, ns as number);
       (impl === 'raw' ? r.jsonVscode : r.jsonOurs).push(v);
       return `${(v / 1e3).toFixed(0)} k/s`;
     } },
-    { label: 'requests', raw: 'roundTripsRaw', ours: 'requestsOurs', count: ROUND_TRIPS / q, warm: 2000, record: (impl, v) => {
+    { label: 'requests', raw: 'roundTripsRaw', ours: 'requestsOurs', count: ROUND_TRIPS / q, warmRaw: 5000, warmOurs: 5000, record: (impl, v) => {
       const { p50, p99 } = v as { p50: number; p99: number };
       (impl === 'raw' ? r.rttRaw : r.reqOurs).push(p50);
       (impl === 'raw' ? r.rttRaw99 : r.reqOurs99).push(p99);
       return `p50 ${p50.toFixed(1)} µs`;
     } },
-    { label: 'in flight', raw: 'inFlightRaw', ours: 'inFlightOurs', count: IN_FLIGHT_TOTAL / q, warm: 20_000, record: (impl, ns, n) => {
+    { label: 'in flight', raw: 'inFlightRaw', ours: 'inFlightOurs', count: IN_FLIGHT_TOTAL / q, warmRaw: 60_000, warmOurs: 60_000, record: (impl, ns, n) => {
       const v = rate(n, ns as number);
       (impl === 'raw' ? r.inFlightRaw : r.inFlightOurs).push(v);
       return `${(v / 1e3).toFixed(0)} k/s`;
@@ -453,8 +453,9 @@ export async function run(config: BenchConfig): Promise<ScenarioResult> {
     try {
       const where = await server.call<Where>('start', {});
       const go = <T>(what: string, count: number): Promise<T> => client.call<T>('run', { what, where, count });
-      await go(kind.raw, kind.warm);
-      await go(kind.ours, kind.warm);
+      // Untimed warm-up of each (a fifth of a timed run), so the JIT has settled in these fresh processes.
+      await go(kind.raw, kind.warmRaw);
+      await go(kind.ours, kind.warmOurs);
       await alternate(reps, async (impl) => {
         const count = impl === 'raw' && kind.label === 'json' ? VSCODE_COUNT / q : kind.count;
         const value = await go<unknown>(impl === 'raw' ? kind.raw : kind.ours, count);
