@@ -490,7 +490,7 @@ export async function run(config: BenchConfig): Promise<ScenarioResult> {
       absoluteRow(`${IN_FLIGHT} requests in flight, absolute`, 'completed/s', r.inFlightOurs, 3e5, '300k/s'),
       ratioRow('messages', `idle RSS per connection, server+client (raw column: bare LocalSocket)`, 'KiB', r.idleBare, r.idleMessages, { op: '<=', value: 1.25 }),
     ],
-    notes: ['messages: the raw column is hand-packed frames on raw net (binary), vscode-jsonrpc (JSON), raw 64 B echo (requests, in flight), and a bare LocalSocket (idle memory)'],
+    notes: ['the raw column is hand-packed frames on raw net (binary), vscode-jsonrpc (JSON), raw 64 B echo (requests, in flight), and a bare LocalSocket (idle memory)'],
     details: { binaryCount: BINARY_COUNT / q, jsonCount: JSON_COUNT / q, vscodeCount: VSCODE_COUNT / q, roundTrips: ROUND_TRIPS / q, inFlight: IN_FLIGHT, inFlightTotal: IN_FLIGHT_TOTAL / q, idleConnections: IDLE_CONNECTIONS / q, idleReps, figures: r },
   };
 }
