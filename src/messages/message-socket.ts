@@ -312,7 +312,8 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
       return;
     }
     try {
-      this.emit('notification', method, params);
+      // Checked first: emit() builds an argument array even when nobody listens.
+      if (this.listenerCount('notification') > 0) this.emit('notification', method, params);
       this.#notificationHandlers?.get(method)?.(params, this);
     } catch (err) {
       process.nextTick(rethrow, err);
@@ -321,7 +322,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
 
   #onRequest(id: number, method: string, params: unknown): void {
     try {
-      this.emit('request', method, params, id);
+      if (this.listenerCount('request') > 0) this.emit('request', method, params, id);
     } catch (err) {
       process.nextTick(rethrow, err);
     }
