@@ -317,6 +317,27 @@ describe('requests and notifications', () => {
     assert.equal(a.pendingRequests, 0);
   });
 
+  test('requests with the default timeout expire one by one (one shared timer), others are untouched', async () => {
+    const { a, b } = await messagePair({ a: { requestTimeout: 150 } });
+    let cancelled = 0;
+    b.handle('never', (_p, ctx) => new Promise(() => ctx.signal.addEventListener('abort', () => cancelled++)));
+    b.handle('soon', () => new Promise((resolve) => setTimeout(() => resolve('ok'), 20)));
+    const first = a.request('never');
+    const answered = a.request('soon');
+    await new Promise((r) => setTimeout(r, 60));
+    const second = a.request('never');
+    const own = a.request('never', null, { timeout: 40 }); // its own timer
+    await rejectsCode(own, 'TIMEOUT');
+    assert.equal(await answered, 'ok');
+    await rejectsCode(first, 'TIMEOUT');
+    await rejectsCode(second, 'TIMEOUT');
+    assert.equal(a.pendingRequests, 0);
+    // All three cancellations reach the peer; the answered request sent none.
+    b.handle('sync', () => 'done');
+    for (let i = 0; i < 100 && cancelled < 3; i++) await a.request('sync');
+    assert.equal(cancelled, 3);
+  });
+
   test('the default request timeout applies when none is given', async () => {
     const { a, b } = await messagePair({ a: { requestTimeout: 100 } });
     b.handle('never', () => new Promise(() => {}));
@@ -502,6 +523,24 @@ describe('writing', () => {
       assert.ok((lastBySender.get(s) ?? -1) < i, 'each sender\'s frames in its order');
       lastBySender.set(s, i);
     }
+  });
+
+  test('connections sending in the same tick share the frame slab without mixing their frames', async () => {
+    const one = await messagePair();
+    const two = await messagePair();
+    const got1 = collect<unknown>(one.b, 'message', 300);
+    const got2 = collect<unknown>(two.b, 'message', 300);
+    const bin1 = collect<Buffer>(one.b, 'binary', 100);
+    // Alternating, all in one tick: each switch of connection hands the other's frames over first.
+    for (let i = 0; i < 300; i++) {
+      void one.a.send({ c: 1, i });
+      void two.a.send({ c: 2, i, pad: 'x'.repeat(i % 50) });
+      if (i % 3 === 0) void one.a.sendBinary(pattern(i, 10 + (i % 7)));
+    }
+    assert.deepEqual(await got1, Array.from({ length: 300 }, (_, i) => ({ c: 1, i })));
+    assert.deepEqual(await got2, Array.from({ length: 300 }, (_, i) => ({ c: 2, i, pad: 'x'.repeat(i % 50) })));
+    const bins = await bin1;
+    bins.forEach((b, k) => assert.ok(b.equals(pattern(k * 3, 10 + ((k * 3) % 7))), `binary ${k}`));
   });
 
   test('backpressure: a sender awaiting each send never queues more than maxWriteBuffer, and stalls while the peer does not read', async () => {

@@ -67,7 +67,7 @@ export type FrameHandler = (type: number, payload: Buffer) => void;
  * Called for each complete frame, in order, with where its payload lies: `source[start, end)`.
  * `source` is the chunk pushed (or, for a frame split across chunks, its assembled payload).
  */
-export type FrameSliceHandler = (type: number, source: Buffer, start: number, end: number) => void;
+export type FrameSliceHandler<T = unknown> = (this: T, type: number, source: Buffer, start: number, end: number) => void;
 
 /**
  * Turns a byte stream into frames. Holds at most one incomplete frame: its
@@ -110,7 +110,7 @@ export class FrameDecoder {
    *   An error thrown by `onFrame` propagates; the frames after it in the chunk are not delivered.
    */
   push(chunk: Buffer, onFrame: FrameHandler): void {
-    this.#run(chunk, onFrame, false);
+    this.#run(chunk, onFrame, false, undefined);
   }
 
   /**
@@ -118,13 +118,14 @@ export class FrameDecoder {
    * decodes the payload at once (e.g. as text) saves making a Buffer per frame.
    * @param chunk - The next bytes of the stream.
    * @param onFrame - Receives each frame's type, and its payload as `source[start, end)`.
+   * @param thisArg - `this` for onFrame (so that a caller needs no closure of its own).
    * @throws LocalSocketError as push().
    */
-  pushSlices(chunk: Buffer, onFrame: FrameSliceHandler): void {
-    this.#run(chunk, onFrame, true);
+  pushSlices<T>(chunk: Buffer, onFrame: FrameSliceHandler<T>, thisArg?: T): void {
+    this.#run(chunk, onFrame as FrameSliceHandler, true, thisArg);
   }
 
-  #run(chunk: Buffer, onFrame: FrameHandler | FrameSliceHandler, slices: boolean): void {
+  #run(chunk: Buffer, onFrame: FrameHandler | FrameSliceHandler, slices: boolean, thisArg: unknown): void {
     if (this.#failure !== null) throw this.#failure;
     const end = chunk.length;
     let pos = 0;
@@ -141,7 +142,7 @@ export class FrameDecoder {
       if (end - pos >= length) {
         const start = pos;
         pos += length;
-        if (slices) (onFrame as FrameSliceHandler)(this.#type, chunk, start, pos);
+        if (slices) (onFrame as FrameSliceHandler).call(thisArg, this.#type, chunk, start, pos);
         else (onFrame as FrameHandler)(this.#type, chunk.subarray(start, pos));
       } else {
         this.#startPayload(chunk, pos, length);
@@ -157,7 +158,7 @@ export class FrameDecoder {
       if (this.#payloadHave < payload.length) return;
       this.#payload = null;
       this.#payloadHave = 0;
-      if (slices) (onFrame as FrameSliceHandler)(this.#type, payload, 0, payload.length);
+      if (slices) (onFrame as FrameSliceHandler).call(thisArg, this.#type, payload, 0, payload.length);
       else (onFrame as FrameHandler)(this.#type, payload);
     }
     // Whole frames inside the chunk: views, no copies.
@@ -169,7 +170,7 @@ export class FrameDecoder {
         return;
       }
       pos = start + length;
-      if (slices) (onFrame as FrameSliceHandler)(this.#type, chunk, start, pos);
+      if (slices) (onFrame as FrameSliceHandler).call(thisArg, this.#type, chunk, start, pos);
       else (onFrame as FrameHandler)(this.#type, chunk.subarray(start, pos));
     }
     if (pos < end) {

@@ -150,7 +150,8 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   readonly maxMessageSize: number;
   /** Default per-request timeout, ms. */
   readonly requestTimeout: number;
-  #decoder: FrameDecoder;
+  /** Made when the first bytes arrive: an idle connection does not carry one. */
+  #decoder: FrameDecoder | null = null;
   #open = true;
   #ended = false;
   #localEnd: 'close' | 'abort' | null = null;
@@ -187,7 +188,6 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     if (owned[kOwner] !== undefined) throw new LocalSocketError('INVALID_STATE', 'the socket already has a message socket');
     owned[kOwner] = this;
     this.socket = socket;
-    this.#decoder = new FrameDecoder(this.maxMessageSize);
     socket.on('readyRead', MessageSocket.#onReadyRead);
     socket.on('disconnected', MessageSocket.#onDisconnected);
     socket.on('error', MessageSocket.#onSocketError);
@@ -234,7 +234,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     while (this.#open && socket.bytesAvailable > 0) {
       const chunk = socket.read();
       try {
-        this.#decoder.pushSlices(chunk, this.#onFrame);
+        (this.#decoder ??= new FrameDecoder(this.maxMessageSize)).pushSlices(chunk, MessageSocket.#onFrame, this);
       } catch (err) {
         this.#fail(err instanceof LocalSocketError ? err : protocolError('bad frame'));
         return;
@@ -242,8 +242,8 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     }
   }
 
-  /** Called by the decoder for each frame (one closure per connection, not per frame). */
-  #onFrame = (type: number, source: Buffer, start: number, end: number): void => {
+  /** Called by the decoder for each frame, with `this` the MessageSocket: no closure per connection or frame. */
+  static #onFrame(this: MessageSocket, type: number, source: Buffer, start: number, end: number): void {
     if (!this.#open) return;
     if (type === FrameType.BINARY) {
       this.#emitSafely('binary', source.subarray(start, end));
@@ -265,7 +265,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
       throw protocolError('invalid JSON');
     }
     this.#dispatch(value);
-  };
+  }
 
   /** Sorts a JSON value: request, notification, reply, or a plain message. Throws PROTOCOL_ERROR on a bad JSON-RPC shape. */
   #dispatch(value: unknown): void {
@@ -312,7 +312,8 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
       return;
     }
     try {
-      this.emit('notification', method, params);
+      // Checked first: emit() builds an argument array even when nobody listens.
+      if (this.listenerCount('notification') > 0) this.emit('notification', method, params);
       this.#notificationHandlers?.get(method)?.(params, this);
     } catch (err) {
       process.nextTick(rethrow, err);
@@ -321,7 +322,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
 
   #onRequest(id: number, method: string, params: unknown): void {
     try {
-      this.emit('request', method, params, id);
+      if (this.listenerCount('request') > 0) this.emit('request', method, params, id);
     } catch (err) {
       process.nextTick(rethrow, err);
     }
