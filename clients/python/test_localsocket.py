@@ -62,6 +62,25 @@ class HandshakeVectors(unittest.TestCase):
         self.assertNotEqual(ls.client_mac(KEY, NC, NS), ls.server_mac(KEY, NC, NS))
 
 
+class SecurityDocVectors(unittest.TestCase):
+    """docs/SECURITY.md carries a second set of handshake vectors (other nonces): the same code must
+    produce them too."""
+
+    def test_security_md_vectors(self):
+        path = os.path.join(os.path.dirname(VECTORS_FILE), "SECURITY.md")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        block = text[text.index("### Test vectors"):]
+        block = block[block.index("```text") + 7:]
+        block = block[:block.index("```")]
+        v = dict(line.split() for line in block.strip().splitlines())
+        key, nc, ns = h(v["key"]), h(v["Nc"]), h(v["Ns"])
+        self.assertEqual(ls.hello_message(nc), h(v["hello"]))
+        self.assertEqual(ls.server_proof_message(key, nc, ns), h(v["server-proof"]))
+        self.assertEqual(ls.client_proof_message(key, nc, ns), h(v["client-proof"]))
+        self.assertEqual(ls.BUSY_MESSAGE, h(v["busy"]))
+
+
 class FrameVectors(unittest.TestCase):
     def test_encoding_matches(self):
         for name, v in all_frames():
@@ -356,6 +375,21 @@ class Handshake(TempDirCase):
             conn.send({"n": 1})
         server.join()
         self.assertEqual(seen, [[(ls.FRAME_JSON, b'{"n":1}')]])
+
+    def test_busy_right_after_the_server_proof_is_retried(self):
+        path = os.path.join(self.dir, "s")
+
+        def script(conn, index):
+            if index == 0:
+                hello = recv_exactly(conn, 40)
+                conn.sendall(ls.server_proof_message(KEY, hello[8:], NS) + ls.BUSY_MESSAGE)
+                return
+            server_handshake(conn)
+
+        server = FakeServer(path, script, connections=2)
+        with ls.connect(path, key_file=self.key_file(), timeout=10):
+            pass
+        server.join()
 
     def test_busy_until_the_deadline_keeps_its_code(self):
         path = os.path.join(self.dir, "s")
