@@ -27,7 +27,8 @@ Options:
   --echo                 send every byte back to its sender
   --messages             a message server: print every request and notification
                          received as one JSON line on stdout (binary messages as
-                         base64); answer "echo" (its params) and "ping" ("pong")
+                         base64); answer "echo" (its params) and "ping" ("pong");
+                         a peer that breaks the protocol is dropped (noted on stderr)
   --access user|group|world
                          who may connect, by file permissions (default: user)
   --max-connections N    refuse peers beyond N open connections
