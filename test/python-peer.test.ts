@@ -82,6 +82,14 @@ describe('Python peer: unit tests', { skip: SKIP }, () => {
   });
 });
 
+describe('docs/PROTOCOL.md is up to date with its template', { skip: SKIP }, () => {
+  it('scripts/render-protocol.py renders exactly the committed page', async () => {
+    const render = await runPython([path.join(ROOT, 'scripts', 'render-protocol.py'), path.join(ROOT, 'scripts', 'PROTOCOL.template.md')], { cwd: ROOT });
+    assert.equal(render.code, 0, render.stderr);
+    assert.ok(render.stdout === fs.readFileSync(path.join(ROOT, 'docs', 'PROTOCOL.md'), 'utf8'), 'docs/PROTOCOL.md differs from the rendered template: re-render it');
+  });
+});
+
 describe('Python peer: names and key path resolve as in Node', { skip: SKIP }, () => {
   const NAMES: Array<[string, Record<string, boolean>]> = [
     ['app', {}],
