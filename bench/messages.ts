@@ -1,7 +1,9 @@
 /**
  * Scenario "messages": the message layer (MessageSocket) against hand-written
  * framing on raw `net` and against vscode-jsonrpc, each over a Unix socket
- * (named pipe on Windows), server and client in separate processes.
+ * (named pipe on Windows), server and client in separate processes; each kind
+ * of measurement below gets its own fresh pair of processes (both sides
+ * alternate in them after a warm-up of each).
  *
  *   binary     N x 64-byte binary messages one way, until the receiver (which
  *              hands every message to a callback as a Buffer) acknowledges the
@@ -413,43 +415,56 @@ async function idleOnce(config: BenchConfig, idle: 'bare' | 'messages', count: n
 export async function run(config: BenchConfig): Promise<ScenarioResult> {
   const q = config.quick ? 8 : 1;
   const reps = config.reps;
-  const server = await spawnWorker('messages', config, { label: 'server' });
-  const client = await spawnWorker('messages', config, { label: 'client' });
   const rate = (count: number, ns: number): number => count / (ns / 1e9);
   const r = {
     binaryRaw: [] as number[], binaryOurs: [] as number[], jsonOurs: [] as number[], jsonVscode: [] as number[],
     rttRaw: [] as number[], reqOurs: [] as number[], rttRaw99: [] as number[], reqOurs99: [] as number[],
     inFlightRaw: [] as number[], inFlightOurs: [] as number[], idleBare: [] as number[], idleMessages: [] as number[],
   };
-  try {
-    const where = await server.call<Where>('start', {});
-    const go = <T>(what: string, count: number): Promise<T> => client.call<T>('run', { what, where, count });
-    // Warm-up of every variant.
-    for (const [what, count] of [['binaryRaw', BINARY_COUNT / 20], ['binaryOurs', BINARY_COUNT / 20], ['jsonOurs', JSON_COUNT / 20], ['jsonVscode', VSCODE_COUNT / 20], ['requestsOurs', 2000], ['roundTripsRaw', 2000], ['inFlightOurs', 20_000], ['inFlightRaw', 20_000]] as const) {
-      await go(what, count);
+  type Kind = { label: string; raw: string; ours: string; count: number; warmRaw: number; warmOurs: number; record(impl: 'raw' | 'ours', value: unknown, count: number): string };
+  const kinds: Kind[] = [
+    { label: 'binary', raw: 'binaryRaw', ours: 'binaryOurs', count: BINARY_COUNT / q, warmRaw: BINARY_COUNT / 5, warmOurs: BINARY_COUNT / 5, record: (impl, ns, n) => {
+      const v = rate(n, ns as number);
+      (impl === 'raw' ? r.binaryRaw : r.binaryOurs).push(v);
+      return `${(v / 1e6).toFixed(2)} M/s`;
+    } },
+    { label: 'json', raw: 'jsonVscode', ours: 'jsonOurs', count: JSON_COUNT / q, warmRaw: VSCODE_COUNT / 5, warmOurs: JSON_COUNT / 5, record: (impl, ns, n) => {
+      const v = rate(impl === 'raw' ? VSCODE_COUNT / q : n, ns as number);
+      (impl === 'raw' ? r.jsonVscode : r.jsonOurs).push(v);
+      return `${(v / 1e3).toFixed(0)} k/s`;
+    } },
+    { label: 'requests', raw: 'roundTripsRaw', ours: 'requestsOurs', count: ROUND_TRIPS / q, warmRaw: 5000, warmOurs: 5000, record: (impl, v) => {
+      const { p50, p99 } = v as { p50: number; p99: number };
+      (impl === 'raw' ? r.rttRaw : r.reqOurs).push(p50);
+      (impl === 'raw' ? r.rttRaw99 : r.reqOurs99).push(p99);
+      return `p50 ${p50.toFixed(1)} µs`;
+    } },
+    { label: 'in flight', raw: 'inFlightRaw', ours: 'inFlightOurs', count: IN_FLIGHT_TOTAL / q, warmRaw: 60_000, warmOurs: 60_000, record: (impl, ns, n) => {
+      const v = rate(n, ns as number);
+      (impl === 'raw' ? r.inFlightRaw : r.inFlightOurs).push(v);
+      return `${(v / 1e3).toFixed(0)} k/s`;
+    } },
+  ];
+  // Each kind of measurement in its own pair of fresh processes: what one kind leaves in a
+  // process (JIT feedback, a grown heap) must not weigh on the next.
+  for (const kind of kinds) {
+    const server = await spawnWorker('messages', config, { label: `server-${kind.label.replace(' ', '-')}` });
+    const client = await spawnWorker('messages', config, { label: `client-${kind.label.replace(' ', '-')}` });
+    try {
+      const where = await server.call<Where>('start', {});
+      const go = <T>(what: string, count: number): Promise<T> => client.call<T>('run', { what, where, count });
+      // Untimed warm-up of each (a fifth of a timed run), so the JIT has settled in these fresh processes.
+      await go(kind.raw, kind.warmRaw);
+      await go(kind.ours, kind.warmOurs);
+      await alternate(reps, async (impl) => {
+        const count = impl === 'raw' && kind.label === 'json' ? VSCODE_COUNT / q : kind.count;
+        const value = await go<unknown>(impl === 'raw' ? kind.raw : kind.ours, count);
+        log(`${kind.label} ${impl}: ${kind.record(impl, value, count)}`);
+      });
+    } finally {
+      await client.stop();
+      await server.stop();
     }
-    await alternate(reps, async (impl) => {
-      if (impl === 'raw') {
-        r.binaryRaw.push(rate(BINARY_COUNT / q, await go<number>('binaryRaw', BINARY_COUNT / q)));
-        r.jsonVscode.push(rate(VSCODE_COUNT / q, await go<number>('jsonVscode', VSCODE_COUNT / q)));
-        const rt = await go<{ p50: number; p99: number }>('roundTripsRaw', ROUND_TRIPS / q);
-        r.rttRaw.push(rt.p50);
-        r.rttRaw99.push(rt.p99);
-        r.inFlightRaw.push(rate(IN_FLIGHT_TOTAL / q, await go<number>('inFlightRaw', IN_FLIGHT_TOTAL / q)));
-        log(`raw: binary ${(r.binaryRaw.at(-1)! / 1e6).toFixed(2)} M/s, vscode-jsonrpc ${(r.jsonVscode.at(-1)! / 1e3).toFixed(0)} k/s, rtt p50 ${rt.p50.toFixed(1)} µs, in flight ${(r.inFlightRaw.at(-1)! / 1e3).toFixed(0)} k/s`);
-      } else {
-        r.binaryOurs.push(rate(BINARY_COUNT / q, await go<number>('binaryOurs', BINARY_COUNT / q)));
-        r.jsonOurs.push(rate(JSON_COUNT / q, await go<number>('jsonOurs', JSON_COUNT / q)));
-        const rq = await go<{ p50: number; p99: number }>('requestsOurs', ROUND_TRIPS / q);
-        r.reqOurs.push(rq.p50);
-        r.reqOurs99.push(rq.p99);
-        r.inFlightOurs.push(rate(IN_FLIGHT_TOTAL / q, await go<number>('inFlightOurs', IN_FLIGHT_TOTAL / q)));
-        log(`ours: binary ${(r.binaryOurs.at(-1)! / 1e6).toFixed(2)} M/s, json ${(r.jsonOurs.at(-1)! / 1e6).toFixed(2)} M/s, request p50 ${rq.p50.toFixed(1)} µs, in flight ${(r.inFlightOurs.at(-1)! / 1e3).toFixed(0)} k/s`);
-      }
-    });
-  } finally {
-    await client.stop();
-    await server.stop();
   }
   const idleReps = Math.max(1, Math.min(reps, 3));
   for (let rep = 0; rep < idleReps; rep++) {
