@@ -544,6 +544,20 @@ class Messages(TempDirCase):
         self.assertEqual((conn.receive(timeout=1).kind, ), ("binary", ))
         server.join()
 
+    def test_unhandled_items_are_queued_up_to_max_queued(self):
+        def script(conn, index):
+            conn.sendall(b"".join(ls.encode_json_frame({"jsonrpc": "2.0", "method": "n", "params": i}) for i in range(5))
+                         + ls.encode_json_frame({"jsonrpc": "2.0", "id": 1, "result": "done"}))
+            recv_exactly(conn, 1)
+
+        server, conn = self.pair(lambda c, i: (self.read_frames(c, ls.FrameDecoder(), 1), script(c, i)))
+        conn.max_queued = 2
+        self.assertEqual(conn.request("go"), "done")
+        self.assertEqual([conn.receive(timeout=1).params for _ in range(2)], [3, 4])
+        self.assertEqual(conn.dropped, 3)
+        conn.close()
+        server.join()
+
     def test_remote_error(self):
         def script(conn, index):
             [req] = self.read_frames(conn, ls.FrameDecoder(), 1)
