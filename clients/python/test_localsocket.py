@@ -489,6 +489,14 @@ class Handshake(TempDirCase):
             self.assertEqual(conn.receive(timeout=5).value, "far")
         server.join()
 
+    @unittest.skipUnless(sys.platform.startswith("linux"), "abstract names exist only on Linux")
+    def test_an_abstract_name(self):
+        name = "lspy-%d-%s" % (os.getpid(), os.urandom(4).hex())
+        server = FakeServer("\0" + name, lambda conn, i: conn.sendall(ls.encode_json_frame("abstract")))
+        with ls.connect(name, raw=True, abstract=True, timeout=5) as conn:
+            self.assertEqual(conn.receive(timeout=5).value, "abstract")
+        server.join()
+
     def test_wait_finds_a_server_that_starts_later(self):
         path = os.path.join(self.dir, "late")
         holder = {}
@@ -631,18 +639,28 @@ class Messages(TempDirCase):
             code = 4001
             data = {"why": "policy"}
 
+        class Unsendable(Exception):
+            code = 4002
+            data = object()  # not JSON: the code and message still go
+
         def refuse(params):
             raise Refused("no thanks")
 
         def script(conn, index):
             decoder = ls.FrameDecoder()
             conn.sendall(b"".join(ls.encode_json_frame({"jsonrpc": "2.0", "id": i, "method": m, "params": p})
-                                  for i, m, p in ((1, "add", [2, 3]), (2, "refuse", None), (3, "boom", None), (4, "nope", None))))
-            replies.extend(self.read_frames(conn, decoder, 4))
+                                  for i, m, p in ((1, "add", [2, 3]), (2, "refuse", None), (3, "boom", None), (4, "nope", None),
+                                                  (5, "unsendable", None), (6, "$/cancelRequest", None))))
+            conn.sendall(ls.encode_json_frame({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": 1}}))
+            replies.extend(self.read_frames(conn, decoder, 6))
             conn.sendall(ls.encode_json_frame({"jsonrpc": "2.0", "method": "bye"}))
 
         server, conn = self.pair(script)
+        def unsendable(params):
+            raise Unsendable("odd data")
+
         conn.handle("add", lambda p: p[0] + p[1]).handle("refuse", refuse).handle("boom", lambda p: 1 / 0)
+        conn.handle("unsendable", unsendable)
         seen = []
         conn.on_notification("bye", seen.append)
         with self.assertRaises(ls.LocalSocketError):
@@ -654,6 +672,11 @@ class Messages(TempDirCase):
         self.assertEqual(replies[2]["error"]["code"], -32000)
         self.assertNotIn("Traceback", json.dumps(replies[2]))
         self.assertEqual(replies[3]["error"]["code"], -32601)
+        self.assertEqual(replies[4]["error"], {"code": 4002, "message": "odd data"})
+        # A request named like the cancel notification is still a request, answered "method not found";
+        # the cancel notification itself is no request and gets no answer (6 replies, not 7).
+        self.assertEqual(replies[5], {"jsonrpc": "2.0", "id": 6, "error": {"code": -32601, "message": "method not found"}})
+        self.assertEqual(len(replies), 6)
 
 
 if __name__ == "__main__":
