@@ -11,6 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connectMessages } from '../src/messages/message-socket.js';
+import { connect } from '../src/socket.js';
 import { ERROR_LINE, lines, makeHome, run, start, startMessageServer, stop, until, type Cli, type CliHome } from './cli-helpers.js';
 import { fullName, isWindows, isWine, tempDir, uniqueName } from './helpers.js';
 
@@ -101,6 +102,20 @@ describe('localsocket listen --messages, call, notify', () => {
     const binary = lines(server).find((l) => l.type === 'binary');
     assert.equal(binary?.base64, Buffer.from([0, 1, 2, 255]).toString('base64'));
     assert.deepEqual(lines(server).find((l) => l.type === 'message')?.value, { plain: true });
+  });
+
+  it('a peer that sends a bad frame is dropped (a line on stderr); the server goes on', async () => {
+    const endpoint = isWindows ? name : path.join(home.env.XDG_RUNTIME_DIR!, 'localsocket', name);
+    const socket = await connect(endpoint, { keyFile: home.keyFile });
+    try {
+      await socket.write(Buffer.from([0x58, 0, 0, 0, 1, 0x21]));
+      await until(server.stderr, /^dropped peer \d+: PROTOCOL_ERROR: /m, 'dropped peer line');
+    } finally {
+      socket.abort();
+    }
+    const after = await run(home, ['call', name, 'ping']);
+    assert.equal(after.code, 0, after.stderr);
+    assert.equal(after.stdout, '"pong"\n');
   });
 
   it('--key-file with the same key works; another key fails AUTH_FAILED, exit 1', async () => {

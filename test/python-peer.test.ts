@@ -82,6 +82,14 @@ describe('Python peer: unit tests', { skip: SKIP }, () => {
   });
 });
 
+describe('docs/PROTOCOL.md is up to date with its template', { skip: SKIP }, () => {
+  it('scripts/render-protocol.py renders exactly the committed page', async () => {
+    const render = await runPython([path.join(ROOT, 'scripts', 'render-protocol.py'), path.join(ROOT, 'scripts', 'PROTOCOL.template.md')], { cwd: ROOT });
+    assert.equal(render.code, 0, render.stderr);
+    assert.ok(render.stdout === fs.readFileSync(path.join(ROOT, 'docs', 'PROTOCOL.md'), 'utf8'), 'docs/PROTOCOL.md differs from the rendered template: re-render it');
+  });
+});
+
 describe('Python peer: names and key path resolve as in Node', { skip: SKIP }, () => {
   const NAMES: Array<[string, Record<string, boolean>]> = [
     ['app', {}],
@@ -280,6 +288,9 @@ describe('Python peer as a library, with a Node server that calls it back', { sk
         const peer = new MessageSocket(socket);
         peers.push(peer);
         peer.on('error', () => {});
+        const binaries: string[] = [];
+        peer.on('binary', (data) => binaries.push(data.toString('hex')));
+        peer.handle('binaries', () => binaries);
         peer.handle('sum', (params) => (params as number[]).reduce((a, b) => a + b, 0));
         peer.handle('refuse', () => {
           throw Object.assign(new Error('not today'), { code: 4001, data: { retry: false } });
@@ -297,6 +308,9 @@ import json, sys, localsocket as ls
 conn = ls.connect(sys.argv[1], key_file=sys.argv[2], timeout=10)
 conn.handle("add", lambda p: p[0] + p[1])
 out = {"sum": conn.request("sum", [1, 2, 3])}
+conn.send_binary(b"\\x00\\xff")
+conn.send_binary(b"")
+out["binaries"] = conn.request("binaries")
 try:
     conn.request("refuse")
 except ls.LocalSocketError as e:
@@ -315,6 +329,7 @@ print(json.dumps(out))`;
       assert.equal(result.code, 0, result.stderr);
       const out = JSON.parse(result.stdout) as Record<string, unknown>;
       assert.equal(out.sum, 6);
+      assert.deepEqual(out.binaries, ['00ff', '']);
       const [code, remote] = out.error as [string, { code: number; message: string; data?: unknown }];
       assert.equal(code, 'REMOTE_ERROR');
       assert.equal(remote.code, 4001);

@@ -749,10 +749,14 @@ def client_handshake(sock, key, deadline, client_nonce=None, origin=None):
     # (Non-blocking: with a timeout set, Python would first wait for data to arrive.)
     sock.setblocking(False)
     try:
-        early = sock.recv(1, socket.MSG_PEEK)
+        early = sock.recv(HEADER_BYTES + 1, socket.MSG_PEEK)
     except OSError:  # BlockingIOError included: nothing there, as it should be
         early = b""
     if early:
+        # A server may answer and then, out of room, drop us with BUSY before our proof arrives: retry.
+        if len(early) <= HEADER_BYTES and BUSY_MESSAGE.startswith(early):
+            if _recv_exactly(sock, HEADER_BYTES, deadline, True) == BUSY_MESSAGE:
+                raise _Retry(LocalSocketError("RESOURCE_EXHAUSTED", "connect: the server is busy"))
         raise LocalSocketError("PROTOCOL_ERROR", "connect: the server sent data before the handshake ended")
     server_nonce, mac = rest[:NONCE_BYTES], rest[NONCE_BYTES:]
     if not hmac.compare_digest(mac, server_mac(key, nonce, server_nonce)):

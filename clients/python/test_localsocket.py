@@ -62,6 +62,25 @@ class HandshakeVectors(unittest.TestCase):
         self.assertNotEqual(ls.client_mac(KEY, NC, NS), ls.server_mac(KEY, NC, NS))
 
 
+class SecurityDocVectors(unittest.TestCase):
+    """docs/SECURITY.md carries a second set of handshake vectors (other nonces): the same code must
+    produce them too."""
+
+    def test_security_md_vectors(self):
+        path = os.path.join(os.path.dirname(VECTORS_FILE), "SECURITY.md")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        block = text[text.index("### Test vectors"):]
+        block = block[block.index("```text") + 7:]
+        block = block[:block.index("```")]
+        v = dict(line.split() for line in block.strip().splitlines())
+        key, nc, ns = h(v["key"]), h(v["Nc"]), h(v["Ns"])
+        self.assertEqual(ls.hello_message(nc), h(v["hello"]))
+        self.assertEqual(ls.server_proof_message(key, nc, ns), h(v["server-proof"]))
+        self.assertEqual(ls.client_proof_message(key, nc, ns), h(v["client-proof"]))
+        self.assertEqual(ls.BUSY_MESSAGE, h(v["busy"]))
+
+
 class FrameVectors(unittest.TestCase):
     def test_encoding_matches(self):
         for name, v in all_frames():
@@ -357,6 +376,21 @@ class Handshake(TempDirCase):
         server.join()
         self.assertEqual(seen, [[(ls.FRAME_JSON, b'{"n":1}')]])
 
+    def test_busy_right_after_the_server_proof_is_retried(self):
+        path = os.path.join(self.dir, "s")
+
+        def script(conn, index):
+            if index == 0:
+                hello = recv_exactly(conn, 40)
+                conn.sendall(ls.server_proof_message(KEY, hello[8:], NS) + ls.BUSY_MESSAGE)
+                return
+            server_handshake(conn)
+
+        server = FakeServer(path, script, connections=2)
+        with ls.connect(path, key_file=self.key_file(), timeout=10):
+            pass
+        server.join()
+
     def test_busy_until_the_deadline_keeps_its_code(self):
         path = os.path.join(self.dir, "s")
 
@@ -455,6 +489,14 @@ class Handshake(TempDirCase):
             self.assertEqual(conn.receive(timeout=5).value, "far")
         server.join()
 
+    @unittest.skipUnless(sys.platform.startswith("linux"), "abstract names exist only on Linux")
+    def test_an_abstract_name(self):
+        name = "lspy-%d-%s" % (os.getpid(), os.urandom(4).hex())
+        server = FakeServer("\0" + name, lambda conn, i: conn.sendall(ls.encode_json_frame("abstract")))
+        with ls.connect(name, raw=True, abstract=True, timeout=5) as conn:
+            self.assertEqual(conn.receive(timeout=5).value, "abstract")
+        server.join()
+
     def test_wait_finds_a_server_that_starts_later(self):
         path = os.path.join(self.dir, "late")
         holder = {}
@@ -508,6 +550,20 @@ class Messages(TempDirCase):
         first = conn.receive(timeout=1)
         self.assertEqual((first.kind, first.method, first.params), ("notification", "tick", 7))
         self.assertEqual((conn.receive(timeout=1).kind, ), ("binary", ))
+        server.join()
+
+    def test_unhandled_items_are_queued_up_to_max_queued(self):
+        def script(conn, index):
+            conn.sendall(b"".join(ls.encode_json_frame({"jsonrpc": "2.0", "method": "n", "params": i}) for i in range(5))
+                         + ls.encode_json_frame({"jsonrpc": "2.0", "id": 1, "result": "done"}))
+            recv_exactly(conn, 1)
+
+        server, conn = self.pair(lambda c, i: (self.read_frames(c, ls.FrameDecoder(), 1), script(c, i)))
+        conn.max_queued = 2
+        self.assertEqual(conn.request("go"), "done")
+        self.assertEqual([conn.receive(timeout=1).params for _ in range(2)], [3, 4])
+        self.assertEqual(conn.dropped, 3)
+        conn.close()
         server.join()
 
     def test_remote_error(self):
@@ -583,18 +639,28 @@ class Messages(TempDirCase):
             code = 4001
             data = {"why": "policy"}
 
+        class Unsendable(Exception):
+            code = 4002
+            data = object()  # not JSON: the code and message still go
+
         def refuse(params):
             raise Refused("no thanks")
 
         def script(conn, index):
             decoder = ls.FrameDecoder()
             conn.sendall(b"".join(ls.encode_json_frame({"jsonrpc": "2.0", "id": i, "method": m, "params": p})
-                                  for i, m, p in ((1, "add", [2, 3]), (2, "refuse", None), (3, "boom", None), (4, "nope", None))))
-            replies.extend(self.read_frames(conn, decoder, 4))
+                                  for i, m, p in ((1, "add", [2, 3]), (2, "refuse", None), (3, "boom", None), (4, "nope", None),
+                                                  (5, "unsendable", None), (6, "$/cancelRequest", None))))
+            conn.sendall(ls.encode_json_frame({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": 1}}))
+            replies.extend(self.read_frames(conn, decoder, 6))
             conn.sendall(ls.encode_json_frame({"jsonrpc": "2.0", "method": "bye"}))
 
         server, conn = self.pair(script)
+        def unsendable(params):
+            raise Unsendable("odd data")
+
         conn.handle("add", lambda p: p[0] + p[1]).handle("refuse", refuse).handle("boom", lambda p: 1 / 0)
+        conn.handle("unsendable", unsendable)
         seen = []
         conn.on_notification("bye", seen.append)
         with self.assertRaises(ls.LocalSocketError):
@@ -606,6 +672,11 @@ class Messages(TempDirCase):
         self.assertEqual(replies[2]["error"]["code"], -32000)
         self.assertNotIn("Traceback", json.dumps(replies[2]))
         self.assertEqual(replies[3]["error"]["code"], -32601)
+        self.assertEqual(replies[4]["error"], {"code": 4002, "message": "odd data"})
+        # A request named like the cancel notification is still a request, answered "method not found";
+        # the cancel notification itself is no request and gets no answer (6 replies, not 7).
+        self.assertEqual(replies[5], {"jsonrpc": "2.0", "id": 6, "error": {"code": -32601, "message": "method not found"}})
+        self.assertEqual(len(replies), 6)
 
 
 if __name__ == "__main__":

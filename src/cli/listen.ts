@@ -28,7 +28,8 @@ Options:
   --echo                 send every byte back to its sender
   --messages             a message server: print every request and notification
                          received as one JSON line on stdout (binary messages as
-                         base64); answer "echo" (its params) and "ping" ("pong")
+                         base64); answer "echo" (its params) and "ping" ("pong");
+                         a peer that breaks the protocol is dropped (noted on stderr)
   --broadcast-stdin      with --messages: send each line of stdin to every
                          connected peer as the notification "line", params
                          {"text": LINE}; a peer that falls behind by more than
