@@ -134,6 +134,7 @@ const MESSAGES: Readonly<Record<ErrorCode, string>> = {
   INVALID_STATE: 'operation not allowed in the current state',
   AUTH_FAILED: 'authentication failed',
   PROTOCOL_ERROR: 'protocol error',
+  REMOTE_ERROR: 'the peer answered with an error',
   ABORTED: 'aborted',
   UNSUPPORTED: 'not supported on this platform',
   UNKNOWN: 'unexpected system error',

@@ -19,6 +19,7 @@ export const ErrorCodes = [
   'INVALID_STATE',
   'AUTH_FAILED',
   'PROTOCOL_ERROR',
+  'REMOTE_ERROR',
   'ABORTED',
   'UNSUPPORTED',
   'UNKNOWN',
@@ -26,12 +27,25 @@ export const ErrorCodes = [
 
 export type ErrorCode = (typeof ErrorCodes)[number];
 
+/** What the peer answered a request with, on a `REMOTE_ERROR` (JSON-RPC error object; never a remote stack). */
+export interface RemoteErrorDetail {
+  /** The JSON-RPC error code the peer chose (an integer; -32601 for an unknown method, -32000 for a plain thrown Error). */
+  code: number;
+  /** The peer's message. */
+  message: string;
+  /** Optional data the peer attached. */
+  data?: unknown;
+}
+
 export class LocalSocketError extends Error {
   readonly code: ErrorCode;
+  /** Set on `REMOTE_ERROR` only: the peer's error code, message and data. */
+  readonly remote?: RemoteErrorDetail;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; remote?: RemoteErrorDetail }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
+    if (options?.remote !== undefined) this.remote = options.remote;
   }
 
   override get name(): string {

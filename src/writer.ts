@@ -150,6 +150,10 @@ export class Writer {
       // The first write of a tick goes out at once (no added latency for a
       // request/reply); the writes that follow it in the same tick coalesce.
       if (batch.chunks.length === 1) this.#send();
+    } else if (batch.bytes >= PIECE_LIMIT) {
+      // A long run of writes in one tick: hand each full piece over now, so the
+      // kernel (and the reader) work while the writer's caller goes on producing.
+      this.#send();
     }
     return batch.promise;
   }

@@ -407,6 +407,7 @@ describe('LocalSocketError', () => {
       'MESSAGE_TOO_LARGE',
       'PEER_CLOSED',
       'PROTOCOL_ERROR',
+      'REMOTE_ERROR',
       'RESOURCE_EXHAUSTED',
       'SERVER_NOT_FOUND',
       'TIMEOUT',

@@ -68,8 +68,10 @@ export function parseCommand(command: string, args: string[], options: OptionSpe
   }
   if (result.values.help === true) return { ...result, help: true };
   const { positionals } = result;
-  if (positionals.length < positionalNames.length) {
-    throw new UsageError(`${command}: missing ${positionalNames.slice(positionals.length).join(' ')}`);
+  // Names in brackets ("[PARAMS_JSON]") are optional and come last.
+  const required = positionalNames.filter((n) => !n.startsWith('['));
+  if (positionals.length < required.length) {
+    throw new UsageError(`${command}: missing ${required.slice(positionals.length).join(' ')}`);
   }
   if (positionals.length > positionalNames.length) {
     throw new UsageError(`${command}: unexpected argument "${positionals[positionalNames.length]}"`);

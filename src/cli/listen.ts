@@ -2,13 +2,16 @@
 import { LocalServer } from '../server.js';
 import type { LocalSocket } from '../socket.js';
 import type { ServerOptions } from '../options.js';
-import { accessOption, authOptions, AUTH_OPTIONS, flag, integerOption, nameOptions, NAME_OPTIONS, type OptionSpecs, type Values } from './args.js';
+import { accessOption, authOptions, AUTH_OPTIONS, flag, integerOption, nameOptions, NAME_OPTIONS, UsageError, type OptionSpecs, type Values } from './args.js';
 import { EXIT, formatAddress } from './output.js';
+import { runListenMessages } from './listen-messages.js';
 import { copyTo, echo } from './serve.js';
 import { terminationSignal } from './signals.js';
 
 export const LISTEN_OPTIONS: OptionSpecs = {
   echo: { type: 'boolean' },
+  messages: { type: 'boolean' },
+  'broadcast-stdin': { type: 'boolean' },
   access: { type: 'string' },
   'max-connections': { type: 'string' },
   ...AUTH_OPTIONS,
@@ -23,6 +26,15 @@ Without --echo, writes what clients send to stdout.
 
 Options:
   --echo                 send every byte back to its sender
+  --messages             a message server: print every request and notification
+                         received as one JSON line on stdout (binary messages as
+                         base64); answer "echo" (its params) and "ping" ("pong");
+                         a peer that breaks the protocol is dropped (noted on stderr)
+  --broadcast-stdin      with --messages: send each line of stdin to every
+                         connected peer as the notification "line", params
+                         {"text": LINE}; a peer that falls behind by more than
+                         its write buffer is dropped (RESOURCE_EXHAUSTED);
+                         serving goes on after stdin ends
   --access user|group|world
                          who may connect, by file permissions (default: user)
   --max-connections N    refuse peers beyond N open connections
@@ -34,8 +46,10 @@ Options:
   --abstract             Linux abstract namespace (no socket file)
   -h, --help             show this help
 
-Example:
-  localsocket listen myapp --echo`;
+Examples:
+  localsocket listen myapp --echo
+  localsocket listen myapp --messages
+  tail -f app.log | localsocket listen myapp --messages --broadcast-stdin`;
 
 /** Stops taking data on SIGINT/SIGTERM or when stdout is gone (e.g. piped into head). */
 export async function runListen(values: Values, name: string): Promise<number> {
@@ -45,6 +59,11 @@ export async function runListen(values: Values, name: string): Promise<number> {
   if (access !== undefined) options.access = access;
   const maxConnections = integerOption(values, 'max-connections', 1, 1_000_000);
   if (maxConnections !== undefined) options.maxConnections = maxConnections;
+  if (flag(values, 'broadcast-stdin') && !flag(values, 'messages')) throw new UsageError('--broadcast-stdin needs --messages');
+  if (flag(values, 'messages')) {
+    if (echoMode) throw new UsageError('--echo and --messages cannot be combined');
+    return runListenMessages(name, options, flag(values, 'broadcast-stdin'));
+  }
 
   const stop = terminationSignal();
   const server = new LocalServer(options);

@@ -6,10 +6,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseCommand, UsageError, type OptionSpecs, type Values } from './args.js';
+import { CALL_HELP, CALL_OPTIONS, runCall } from './call.js';
 import { CHECK_HELP, CHECK_OPTIONS, runCheck } from './check.js';
 import { CONNECT_HELP, CONNECT_OPTIONS, runConnect } from './connect.js';
 import { DEMO_HELP, DEMO_OPTIONS, runDemo } from './demo.js';
 import { LISTEN_HELP, LISTEN_OPTIONS, runListen } from './listen.js';
+import { NOTIFY_HELP, NOTIFY_OPTIONS, runNotify } from './notify.js';
 import { EXIT, reportError } from './output.js';
 import { PATH_HELP, PATH_OPTIONS, runPath } from './path.js';
 
@@ -25,6 +27,8 @@ const COMMANDS: Record<string, Command> = {
   demo: { summary: 'see it work: server, client, stale socket, impostor, 64 MiB', help: DEMO_HELP, options: DEMO_OPTIONS, positionals: [], run: (v) => runDemo(v) },
   listen: { summary: 'serve NAME: echo, or copy what clients send to stdout', help: LISTEN_HELP, options: LISTEN_OPTIONS, positionals: ['NAME'], run: (v, [name]) => runListen(v, name!) },
   connect: { summary: 'connect to NAME: stdin to the server, the server to stdout', help: CONNECT_HELP, options: CONNECT_OPTIONS, positionals: ['NAME'], run: (v, [name]) => runConnect(v, name!) },
+  call: { summary: 'send a request to the message server NAME, print the result', help: CALL_HELP, options: CALL_OPTIONS, positionals: ['NAME', 'METHOD', '[PARAMS_JSON]'], run: (v, [name, method, params]) => runCall(v, name!, method!, params) },
+  notify: { summary: 'send a notification to the message server NAME', help: NOTIFY_HELP, options: NOTIFY_OPTIONS, positionals: ['NAME', 'METHOD', '[PARAMS_JSON]'], run: (v, [name, method, params]) => runNotify(v, name!, method!, params) },
   check: { summary: 'what is at NAME: endpoint, live or stale, owner and mode', help: CHECK_HELP, options: CHECK_OPTIONS, positionals: ['NAME'], run: (v, [name]) => runCheck(v, name!) },
   path: { summary: 'print the endpoint NAME resolves to', help: PATH_HELP, options: PATH_OPTIONS, positionals: ['NAME'], run: (v, [name]) => runPath(v, name!) },
 };
@@ -41,7 +45,7 @@ ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${name.padEnd(9)}${c.summary}`)
   .join('\n')}
 
-Name options (listen, connect, check, path; before or after the command):
+Name options (listen, connect, call, notify, check, path; before or after the command):
   --qt                   resolve names as Qt's QLocalServer/QLocalSocket do
   --abstract             Linux abstract namespace
 

@@ -1,0 +1,319 @@
+/**
+ * MessageServer: a LocalServer whose every accepted connection becomes a
+ * MessageSocket (a "peer"). It keeps the set of connected peers, applies the
+ * handlers registered on the server to every peer, and broadcasts
+ * notifications.
+ *
+ * Broadcast never waits for a peer. The frame is encoded once and the same
+ * Buffer is queued on every peer's bounded writer; a peer whose queue
+ * (`bytesToWrite`) would pass its `maxWriteBuffer` is dropped with
+ * RESOURCE_EXHAUSTED. Dropping (rather than skipping) is deliberate: a peer
+ * that silently misses messages would hold a wrong picture of the server's
+ * state, whereas a dropped peer knows it (its connection ends) and can
+ * reconnect and resynchronise. Memory stays bounded by `maxWriteBuffer` per
+ * peer, and the other peers are not affected.
+ */
+import { EventEmitter } from 'node:events';
+import { LocalSocketError } from '../errors.js';
+import type { ServerOptions } from '../options.js';
+import { LocalServer } from '../server.js';
+import type { LocalSocket } from '../socket.js';
+import { checkInteger, checkObject, checkTimeout, invalidArgument } from '../validate.js';
+import { flushFrames } from './encode.js';
+import { DEFAULT_MAX_MESSAGE_SIZE, FRAME_HEADER_BYTES, FrameType, MAX_FRAME_LENGTH, tooLarge, writeFrameHeader } from './frame.js';
+import { MessageSocket, type MessageOptions, type NotificationHandler, type RequestHandler } from './message-socket.js';
+
+/** Options of a MessageServer: every LocalServer option, and the message options applied to each peer. */
+export interface MessageServerOptions extends ServerOptions, MessageOptions {}
+
+/** Events of a {@link MessageServer}. */
+export interface MessageServerEvents {
+  /** A peer connected (authenticated, unless raw mode) and is now in `peers`. Its handlers are in place. */
+  peerJoined: [peer: MessageSocket];
+  /**
+   * A peer left and is no longer in `peers`. `reason` is null after a local
+   * close, RESOURCE_EXHAUSTED when a broadcast dropped it for falling behind,
+   * PEER_CLOSED when it went away, or the error that ended its connection.
+   */
+  peerLeft: [peer: MessageSocket, reason: LocalSocketError | null];
+  /** A connection was turned away before it became a peer (limits, failed or timed-out handshake). */
+  refused: [reason: LocalSocketError];
+  /** A server-level error (not a peer's: those end that peer and show in `peerLeft`). */
+  error: [error: LocalSocketError];
+  /** The server stopped listening and every peer was closed. */
+  close: [];
+}
+
+/** Back-pointer from a peer to its server, so peer events need no closure per connection. */
+const OWNER = Symbol('messageServer');
+/** Why a peer was dropped by the server itself (set just before it is aborted). */
+const DROPPED = Symbol('dropped');
+/** The server's handler of a peer's close (a symbol: not part of the public API). */
+const PEER_CLOSED = Symbol('peerClosed');
+
+interface OwnedPeer extends MessageSocket {
+  [OWNER]?: MessageServer;
+  [DROPPED]?: LocalSocketError;
+}
+
+function onPeerClose(this: OwnedPeer, reason: LocalSocketError | null): void {
+  this[OWNER]?.[PEER_CLOSED](this, this[DROPPED] ?? reason);
+}
+
+function noop(): void {}
+
+/**
+ * One whole frame in its own buffer (never the shared slab MessageSocket sends
+ * from), so the same bytes can be queued on every peer.
+ */
+function frameOf(type: number, payload: string | Uint8Array, max: number): Buffer {
+  const length = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
+  if (length > max) throw tooLarge(length, max);
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
+  writeFrameHeader(frame, 0, type, length);
+  if (typeof payload === 'string') frame.write(payload, FRAME_HEADER_BYTES, length, 'utf8');
+  else frame.set(payload, FRAME_HEADER_BYTES);
+  return frame;
+}
+
+/**
+ * A server for message peers: `peers`, `broadcast()`, and handlers shared by
+ * every connection.
+ *
+ * @example
+ * const server = await listenMessages('myapp');
+ * server.handle('sum', (params) => (params as number[]).reduce((a, b) => a + b, 0));
+ * server.on('peerJoined', (peer) => server.broadcast('joined', { peers: server.peerCount }));
+ */
+export class MessageServer extends EventEmitter<MessageServerEvents> {
+  readonly #server: LocalServer;
+  readonly #messageOptions: MessageOptions;
+  readonly #maxMessageSize: number;
+  readonly #peers = new Set<OwnedPeer>();
+  readonly #handlers = new Map<string, RequestHandler>();
+  readonly #notificationHandlers = new Map<string, NotificationHandler>();
+  #closing: Promise<void> | null = null;
+
+  /**
+   * @param options - every {@link ServerOptions} option (access, limits, auth...) plus
+   *   {@link MessageOptions} (`maxMessageSize`, `requestTimeout`) applied to every peer.
+   * @throws LocalSocketError INVALID_ARGUMENT for a bad option.
+   */
+  constructor(options: MessageServerOptions = {}) {
+    super();
+    const raw = checkObject(options, 'options');
+    this.#maxMessageSize = raw.maxMessageSize === undefined
+      ? DEFAULT_MAX_MESSAGE_SIZE
+      : checkInteger(raw.maxMessageSize, 'maxMessageSize', 0, MAX_FRAME_LENGTH);
+    const messageOptions: MessageOptions = { maxMessageSize: this.#maxMessageSize };
+    // Checked here, not when the first peer arrives (where a throw would have no caller).
+    if (raw.requestTimeout !== undefined) messageOptions.requestTimeout = checkTimeout(raw.requestTimeout, 0, 'requestTimeout');
+    // Resolved once, shared by every peer (no per-connection copy).
+    this.#messageOptions = Object.freeze(messageOptions);
+    this.#server = new LocalServer(options);
+    this.#server.on('newConnection', this.#onNewConnection);
+    this.#server.on('refused', (reason) => this.emit('refused', reason));
+    this.#server.on('error', (err) => {
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    });
+  }
+
+  /** The underlying LocalServer (state, names, limits). Do not take connections from it yourself. */
+  get server(): LocalServer {
+    return this.#server;
+  }
+
+  /** True while listening. */
+  get isListening(): boolean {
+    return this.#server.isListening;
+  }
+
+  /** The endpoint as the OS sees it (socket path, `\0name` or `\\.\pipe\name`), once listening. */
+  get fullServerName(): string | null {
+    return this.#server.fullServerName;
+  }
+
+  /**
+   * The connected peers, as a snapshot array (safe to iterate while peers
+   * come and go; changing it changes nothing).
+   * @returns a frozen array of the peers connected now
+   */
+  get peers(): readonly MessageSocket[] {
+    return Object.freeze([...this.#peers]);
+  }
+
+  /** How many peers are connected now. */
+  get peerCount(): number {
+    return this.#peers.size;
+  }
+
+  /**
+   * Listens on `name` (as {@link listen}), or on an inherited descriptor with `{ fd }`.
+   * @param name - a short name, a full path or pipe name, or `{ fd }`
+   * @throws LocalSocketError ADDRESS_IN_USE (a live server holds the name), INVALID_NAME,
+   *   ACCESS_DENIED, INVALID_STATE (listened before), INVALID_ARGUMENT.
+   */
+  async listen(name: string | { fd: number }): Promise<void> {
+    await this.#server.listen(name);
+  }
+
+  /**
+   * Registers the handler for requests `method` from every peer, present and
+   * future. The context's `peer` says which peer asked. Replaces an earlier
+   * handler for the same method.
+   * @param method - the JSON-RPC method name
+   * @param handler - returns (or resolves to) the result; a throw becomes an error reply
+   * @returns this server
+   * @throws LocalSocketError INVALID_ARGUMENT if `method` is not a string or `handler` not a function
+   */
+  handle(method: string, handler: RequestHandler): this {
+    if (typeof method !== 'string') throw invalidArgument('method must be a string');
+    if (typeof handler !== 'function') throw invalidArgument('handler must be a function');
+    this.#handlers.set(method, handler);
+    for (const peer of this.#peers) peer.handle(method, handler);
+    return this;
+  }
+
+  /**
+   * Registers the handler for notifications `method` from every peer, present and future.
+   * @param method - the JSON-RPC method name
+   * @param handler - called with the params and the peer that sent them
+   * @returns this server
+   * @throws LocalSocketError INVALID_ARGUMENT if `method` is not a string or `handler` not a function
+   */
+  onNotification(method: string, handler: NotificationHandler): this {
+    if (typeof method !== 'string') throw invalidArgument('method must be a string');
+    if (typeof handler !== 'function') throw invalidArgument('handler must be a function');
+    this.#notificationHandlers.set(method, handler);
+    for (const peer of this.#peers) peer.onNotification(method, handler);
+    return this;
+  }
+
+  /**
+   * Sends the notification `method(params)` to every connected peer. The
+   * frame is encoded once; nothing waits for any peer. A peer whose queued
+   * bytes would pass its `maxWriteBuffer` is dropped (its connection is
+   * aborted, `peerLeft` reports RESOURCE_EXHAUSTED) instead of growing memory
+   * or delaying the others.
+   * @param method - the JSON-RPC method name
+   * @param params - any JSON value, or undefined for none
+   * @returns how many peers the notification was queued to
+   * @throws LocalSocketError INVALID_ARGUMENT (bad method, params not serialisable),
+   *   MESSAGE_TOO_LARGE (over `maxMessageSize`; nothing is sent to anyone)
+   */
+  broadcast(method: string, params?: unknown): number {
+    if (typeof method !== 'string') throw invalidArgument('method must be a string');
+    const message = params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params };
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(message);
+    } catch (err) {
+      throw new LocalSocketError('INVALID_ARGUMENT', 'invalid argument: params cannot be serialised as JSON', { cause: err });
+    }
+    return this.#writeToAll(frameOf(FrameType.JSON, text, this.#maxMessageSize));
+  }
+
+  /**
+   * Sends one binary message (a 'B' frame) to every connected peer, with the
+   * same rules as {@link MessageServer.broadcast}.
+   * @param data - the bytes
+   * @returns how many peers the message was queued to
+   * @throws LocalSocketError INVALID_ARGUMENT (not a Uint8Array), MESSAGE_TOO_LARGE
+   */
+  broadcastBinary(data: Uint8Array): number {
+    if (!(data instanceof Uint8Array)) throw invalidArgument('data must be a Uint8Array or Buffer');
+    return this.#writeToAll(frameOf(FrameType.BINARY, data, this.#maxMessageSize));
+  }
+
+  /**
+   * Queues one whole frame on every open peer: one socket write each, so
+   * frames never interleave, and the frame's bytes are shared, never copied
+   * per peer. What the peer's MessageSocket built earlier in this tick is
+   * handed to the writer first, so messages keep their order.
+   */
+  #writeToAll(frame: Buffer): number {
+    const size = frame.length;
+    let sent = 0;
+    let late: OwnedPeer[] | null = null;
+    for (const peer of this.#peers) {
+      if (!peer.isOpen) continue;
+      const socket: LocalSocket = peer.socket;
+      flushFrames(socket);
+      if (socket.bytesToWrite + size > socket.maxWriteBuffer) {
+        (late ??= []).push(peer);
+        continue;
+      }
+      // Fits in the bounded queue, so the write is taken now and never waits.
+      // Failures are reported through the peer's close; the promise is marked observed by the writer.
+      void socket.write(frame);
+      sent++;
+    }
+    // Dropped after the loop: aborting emits events that change the set being iterated.
+    if (late) for (const peer of late) this.#drop(peer);
+    return sent;
+  }
+
+  #drop(peer: OwnedPeer): void {
+    peer[DROPPED] = new LocalSocketError('RESOURCE_EXHAUSTED', 'peer dropped: it fell behind past its write limit');
+    peer.abort();
+  }
+
+  #onNewConnection = (): void => {
+    for (let socket = this.#server.nextPendingConnection(); socket; socket = this.#server.nextPendingConnection()) {
+      if (this.#closing) {
+        socket.abort();
+        continue;
+      }
+      // A peer that already left is not wrapped (MessageSocket takes connected sockets only).
+      if (socket.state !== 'connected') continue;
+      let peer: OwnedPeer;
+      try {
+        peer = new MessageSocket(socket, this.#messageOptions);
+      } catch {
+        // Options were checked in the constructor; anything else is this one connection's problem.
+        socket.abort();
+        continue;
+      }
+      peer[OWNER] = this;
+      peer.on('close', onPeerClose);
+      for (const [method, handler] of this.#handlers) peer.handle(method, handler);
+      for (const [method, handler] of this.#notificationHandlers) peer.onNotification(method, handler);
+      this.#peers.add(peer);
+      this.emit('peerJoined', peer);
+    }
+  };
+
+  /** @internal Called by a peer's close event. */
+  [PEER_CLOSED](peer: MessageSocket, reason: LocalSocketError | null): void {
+    if (!this.#peers.delete(peer)) return;
+    this.emit('peerLeft', peer, reason);
+  }
+
+  /**
+   * Stops listening (removing the socket file this server created), then
+   * closes every peer, each flushing what is queued within its
+   * `closeTimeout`. Idempotent: later calls return the same promise.
+   * @returns resolves once every peer is closed
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#server.close();
+      await Promise.all([...this.#peers].map((peer) => peer.close().catch(noop)));
+      this.emit('close');
+    })();
+    return this.#closing;
+  }
+}
+
+/**
+ * Creates a {@link MessageServer} and listens on `name`.
+ * @param name - a short name, a full path or pipe name, or `{ fd }` for an inherited descriptor
+ * @param options - {@link MessageServerOptions}
+ * @returns the listening server
+ * @throws LocalSocketError ADDRESS_IN_USE, INVALID_NAME, ACCESS_DENIED, INVALID_ARGUMENT
+ */
+export async function listenMessages(name: string | { fd: number }, options: MessageServerOptions = {}): Promise<MessageServer> {
+  const server = new MessageServer(options);
+  await server.listen(name);
+  return server;
+}

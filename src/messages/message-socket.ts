@@ -1,0 +1,719 @@
+/**
+ * MessageSocket: messages and JSON-RPC 2.0 requests over one connected
+ * LocalSocket (either end). It takes over the socket's reading: each chunk
+ * goes through the frame decoder as it arrives, so the socket's read buffer
+ * never fills (messages larger than it work) and at most one incomplete frame
+ * (<= maxMessageSize) is held. Sends go through the socket's bounded writer,
+ * header and payload back to back in one tick, so frames never interleave and
+ * a sender awaiting send() never queues more than maxWriteBuffer.
+ *
+ * Hot paths allocate no closure: socket events reach this object through a
+ * symbol-keyed back-pointer on the socket and module-level listeners, and
+ * sends return the writer's shared per-tick promise.
+ */
+import { EventEmitter } from 'node:events';
+import { abortedError, timeoutError } from '../deadline.js';
+import { LocalSocketError, type RemoteErrorDetail } from '../errors.js';
+import type { ConnectOptions } from '../options.js';
+import { connect, LocalSocket } from '../socket.js';
+import { checkInteger, checkObject, checkSignal, checkTimeout, invalidArgument } from '../validate.js';
+import { quiet } from '../writer.js';
+import { ENVELOPE, envelopeFrame, flushFrames, queueJsonFrame, sendBinaryFrame, sendJsonFrame, type NativeText } from './encode.js';
+import { envelope, readEnvelope } from './envelope.js';
+import { DEFAULT_MAX_MESSAGE_SIZE, FrameDecoder, FrameType, MAX_FRAME_LENGTH } from './frame.js';
+import { CANCEL_METHOD, isErrorObject, isRequestId, remoteError, RpcErrorCode, toErrorObject } from './rpc.js';
+
+/** Options of a message connection. */
+export interface MessageOptions {
+  /**
+   * Largest message payload, in bytes, either way. A received frame announcing more fails the
+   * connection with MESSAGE_TOO_LARGE before anything of it is kept; a larger send is refused
+   * before a byte is written. @defaultValue 1048576
+   */
+  maxMessageSize?: number;
+  /** Default per-request timeout, in milliseconds. @defaultValue 30000 */
+  requestTimeout?: number;
+}
+
+/** Options of one request. */
+export interface RequestOptions {
+  /** Milliseconds to wait for the reply. @defaultValue the socket's `requestTimeout` (30000) */
+  timeout?: number;
+  /** Cancels the request: it rejects with ABORTED and the peer is told (`$/cancelRequest`). */
+  signal?: AbortSignal;
+}
+
+/** What a request handler gets besides the params. */
+export interface RequestContext {
+  /** Fires when the requester cancels (or times out) the request, or when the connection ends. */
+  readonly signal: AbortSignal;
+  /** The connection the request came on: the handler may call the requester back. */
+  readonly peer: MessageSocket;
+  /** The request's id. */
+  readonly id: number;
+}
+
+/** A request handler: returns (or resolves to) the result; a throw (or rejection) becomes an error reply. */
+export type RequestHandler = (params: unknown, context: RequestContext) => unknown;
+/** A notification handler. */
+export type NotificationHandler = (params: unknown, peer: MessageSocket) => void;
+
+/** Events of a MessageSocket. */
+export interface MessageSocketEvents {
+  /** A JSON message that is not JSON-RPC 2.0 (sent with `send()`). */
+  message: [value: unknown];
+  /** A binary message (sent with `sendBinary()`). The buffer may be a view of a larger read chunk: copy it to keep it. */
+  binary: [data: Buffer];
+  /** Every request received, handled or not (before its handler runs). */
+  request: [method: string, params: unknown, id: number];
+  /** Every notification received (except `$/cancelRequest`, handled by the layer). */
+  notification: [method: string, params: unknown];
+  /** The connection failed: MESSAGE_TOO_LARGE, PROTOCOL_ERROR, or an I/O error. Only emitted when listened to. */
+  error: [error: LocalSocketError];
+  /** The connection ended: the reason, or null after a local close() or abort(). */
+  close: [reason: LocalSocketError | null];
+}
+
+const DEFAULT_REQUEST_TIMEOUT = 30_000;
+const MAX_ID = 0x7fff_ffff;
+
+/** Back-pointer from a LocalSocket to the MessageSocket that reads it. */
+const kOwner = Symbol('localsocket.messageSocket');
+type Owned = LocalSocket & { [kOwner]?: MessageSocket };
+
+/** An outgoing request waiting for its reply. */
+interface Pending {
+  id: number;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+  /** Its own timer, for a timeout other than the socket's default; null when the shared timer covers it. */
+  timer: NodeJS.Timeout | null;
+  /** performance.now() past which it times out (requests with the default timeout). */
+  deadline: number;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/** An incoming request being handled asynchronously. Its AbortController is made only if the handler reads `signal`. */
+class Incoming implements RequestContext {
+  readonly peer: MessageSocket;
+  readonly id: number;
+  settled = false;
+  #controller: AbortController | null = null;
+  #cancelled: LocalSocketError | null = null;
+
+  constructor(peer: MessageSocket, id: number) {
+    this.peer = peer;
+    this.id = id;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === null) {
+      this.#controller = new AbortController();
+      if (this.#cancelled) this.#controller.abort(this.#cancelled);
+    }
+    return this.#controller.signal;
+  }
+
+  cancel(reason: LocalSocketError): void {
+    if (this.#cancelled) return;
+    this.#cancelled = reason;
+    this.#controller?.abort(reason);
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+function protocolError(what: string): LocalSocketError {
+  return new LocalSocketError('PROTOCOL_ERROR', `protocol error: ${what}`);
+}
+
+function closedError(): LocalSocketError {
+  return new LocalSocketError('INVALID_STATE', 'the message socket is closed');
+}
+
+/** Rethrown outside our stack: an application listener's error, reported as any listener's would be. */
+function rethrow(err: unknown): never {
+  throw err;
+}
+
+/**
+ * Messages (JSON and binary) and JSON-RPC 2.0 requests and notifications over
+ * one connected LocalSocket. Either side may call the other.
+ */
+export class MessageSocket extends EventEmitter<MessageSocketEvents> {
+  /** The connection carrying the messages. Do not read from it: this object does. */
+  readonly socket: LocalSocket;
+  /** Largest message payload accepted and sent, in bytes. */
+  readonly maxMessageSize: number;
+  /** Default per-request timeout, ms. */
+  readonly requestTimeout: number;
+  /** Made when the first bytes arrive: an idle connection does not carry one. */
+  #decoder: FrameDecoder | null = null;
+  #open = true;
+  #ended = false;
+  #localEnd: 'close' | 'abort' | null = null;
+  #failure: LocalSocketError | null = null;
+  #lastId = 0;
+  #pending: Map<number, Pending> | null = null;
+  /**
+   * One timer for every request with the default timeout: they expire in the order they were
+   * made, which is the pending map's order, so the timer only looks at the oldest ones.
+   * Unreferenced: the open socket keeps the process alive, and #finish clears it.
+   */
+  #timer: NodeJS.Timeout | null = null;
+  #incoming: Map<number, Incoming> | null = null;
+  #handlers: Map<string, RequestHandler> | null = null;
+  #notificationHandlers: Map<string, NotificationHandler> | null = null;
+
+  /**
+   * Wraps a connected LocalSocket (from `connect()`, or one taken from a LocalServer) and takes over its reading.
+   * @param socket - A connected LocalSocket not already wrapped.
+   * @param options - Limits and the default request timeout.
+   * @throws LocalSocketError `INVALID_ARGUMENT` for bad options or a socket that is not a LocalSocket;
+   *   `INVALID_STATE` if the socket is not connected or already has a MessageSocket.
+   */
+  constructor(socket: LocalSocket, options: MessageOptions = {}) {
+    super();
+    if (!(socket instanceof LocalSocket)) throw invalidArgument('socket must be a LocalSocket');
+    const raw = checkObject(options, 'options');
+    this.maxMessageSize = raw.maxMessageSize === undefined
+      ? DEFAULT_MAX_MESSAGE_SIZE
+      : checkInteger(raw.maxMessageSize, 'maxMessageSize', 0, MAX_FRAME_LENGTH);
+    this.requestTimeout = checkTimeout(raw.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout');
+    if (socket.state !== 'connected') throw new LocalSocketError('INVALID_STATE', 'the socket is not connected');
+    const owned = socket as Owned;
+    if (owned[kOwner] !== undefined) throw new LocalSocketError('INVALID_STATE', 'the socket already has a message socket');
+    owned[kOwner] = this;
+    this.socket = socket;
+    socket.on('readyRead', MessageSocket.#onReadyRead);
+    socket.on('disconnected', MessageSocket.#onDisconnected);
+    socket.on('error', MessageSocket.#onSocketError);
+    // Bytes already buffered (e.g. sent right after the handshake) are read once listeners can be attached.
+    if (socket.bytesAvailable > 0) process.nextTick(MessageSocket.#pullSoon, this);
+  }
+
+  /** True until the connection ends or close()/abort() is called. */
+  get isOpen(): boolean {
+    return this.#open;
+  }
+
+  /** Outgoing requests waiting for their reply. */
+  get pendingRequests(): number {
+    return this.#pending?.size ?? 0;
+  }
+
+  // ---- socket events (module-level listeners; `this` is the LocalSocket) -------------------
+
+  static #onReadyRead(this: LocalSocket): void {
+    const self = (this as Owned)[kOwner];
+    if (self !== undefined) self.#pull();
+  }
+
+  static #onDisconnected(this: LocalSocket): void {
+    const self = (this as Owned)[kOwner];
+    if (self !== undefined) self.#finish();
+  }
+
+  static #onSocketError(this: LocalSocket, err: LocalSocketError): void {
+    const self = (this as Owned)[kOwner];
+    if (self === undefined || self.#failure !== null) return;
+    self.#failure = err;
+    self.#emitError(err);
+  }
+
+  static #pullSoon(self: MessageSocket): void {
+    self.#pull();
+  }
+
+  /** Feeds everything the socket has buffered to the decoder; one chunk per readyRead, so read() copies nothing. */
+  #pull(): void {
+    const socket = this.socket;
+    while (this.#open && socket.bytesAvailable > 0) {
+      const chunk = socket.read();
+      try {
+        (this.#decoder ??= new FrameDecoder(this.maxMessageSize)).pushSlices(chunk, MessageSocket.#onFrame, this);
+      } catch (err) {
+        this.#fail(err instanceof LocalSocketError ? err : protocolError('bad frame'));
+        return;
+      }
+    }
+  }
+
+  /** Called by the decoder for each frame, with `this` the MessageSocket: no closure per connection or frame. */
+  static #onFrame(this: MessageSocket, type: number, source: Buffer, start: number, end: number): void {
+    if (!this.#open) return;
+    if (type === FrameType.BINARY) {
+      this.#emitSafely('binary', source.subarray(start, end));
+      return;
+    }
+    if (readEnvelope(source, start, end)) {
+      // The canonical layout: only the params or result were parsed.
+      const { id, method, value } = envelope;
+      if (method === null) this.#settle(id, value, false);
+      else if (id < 0) this.#onNotification(method, value);
+      else this.#onRequest(id, method, value);
+      return;
+    }
+    let value: unknown;
+    try {
+      // One native decode and one parse, straight from the chunk: no Buffer made for the payload.
+      value = JSON.parse((source as unknown as NativeText).utf8Slice(start, end));
+    } catch {
+      throw protocolError('invalid JSON');
+    }
+    this.#dispatch(value);
+  }
+
+  /** Sorts a JSON value: request, notification, reply, or a plain message. Throws PROTOCOL_ERROR on a bad JSON-RPC shape. */
+  #dispatch(value: unknown): void {
+    if (typeof value !== 'object' || value === null || (value as { jsonrpc?: unknown }).jsonrpc !== '2.0') {
+      this.#emitSafely('message', value);
+      return;
+    }
+    const m = value as { id?: unknown; method?: unknown; params?: unknown; result?: unknown; error?: unknown };
+    const { id, method } = m;
+    if (method !== undefined) {
+      if (typeof method !== 'string') throw protocolError('method must be a string');
+      if (id === undefined) this.#onNotification(method, m.params);
+      else if (isRequestId(id)) this.#onRequest(id, method, m.params);
+      else throw protocolError('request id must be an integer');
+      return;
+    }
+    if (id === null && isErrorObject(m.error)) return; // the peer could not read something: no request of ours to settle
+    if (!isRequestId(id)) throw protocolError('reply id must be an integer');
+    if (m.error !== undefined) {
+      if (!isErrorObject(m.error)) throw protocolError('bad error object');
+      this.#settle(id, m.error, true);
+    } else if ('result' in m) {
+      this.#settle(id, m.result, false);
+    } else {
+      throw protocolError('a reply needs a result or an error');
+    }
+  }
+
+  /** Emits an application event; a listener's throw is reported as an uncaught error, never taken for a protocol error. */
+  #emitSafely(event: 'message' | 'binary', value: unknown): void {
+    try {
+      (this.emit as (e: string, v: unknown) => boolean)(event, value);
+    } catch (err) {
+      process.nextTick(rethrow, err);
+    }
+  }
+
+  // ---- incoming requests and notifications --------------------------------------------------
+
+  #onNotification(method: string, params: unknown): void {
+    if (method === CANCEL_METHOD) {
+      const id = (params as { id?: unknown } | null)?.id;
+      if (isRequestId(id)) this.#cancelIncoming(id);
+      return;
+    }
+    try {
+      // Checked first: emit() builds an argument array even when nobody listens.
+      if (this.listenerCount('notification') > 0) this.emit('notification', method, params);
+      this.#notificationHandlers?.get(method)?.(params, this);
+    } catch (err) {
+      process.nextTick(rethrow, err);
+    }
+  }
+
+  #onRequest(id: number, method: string, params: unknown): void {
+    try {
+      if (this.listenerCount('request') > 0) this.emit('request', method, params, id);
+    } catch (err) {
+      process.nextTick(rethrow, err);
+    }
+    const handler = this.#handlers?.get(method);
+    if (handler === undefined) {
+      this.#replyError(id, { code: RpcErrorCode.METHOD_NOT_FOUND, message: 'method not found' });
+      return;
+    }
+    const context = new Incoming(this, id);
+    let result: unknown;
+    try {
+      result = handler(params, context);
+    } catch (err) {
+      this.#replyError(id, toErrorObject(err));
+      return;
+    }
+    if (!isThenable(result)) {
+      this.#replyResult(id, result);
+      return;
+    }
+    // Asynchronous: tracked so that a cancellation or the end of the connection can reach it.
+    (this.#incoming ??= new Map()).set(id, context);
+    result.then(
+      (value) => this.#settleIncoming(context, value, false),
+      (err: unknown) => this.#settleIncoming(context, err, true),
+    );
+  }
+
+  #settleIncoming(context: Incoming, outcome: unknown, failed: boolean): void {
+    if (context.settled) return;
+    context.settled = true;
+    const incoming = this.#incoming;
+    if (incoming !== null && incoming.get(context.id) === context) incoming.delete(context.id);
+    if (!this.#open) return;
+    if (failed) this.#replyError(context.id, toErrorObject(outcome));
+    else this.#replyResult(context.id, outcome);
+  }
+
+  #cancelIncoming(id: number): void {
+    const context = this.#incoming?.get(id);
+    if (context === undefined || context.settled) return;
+    context.settled = true;
+    this.#incoming!.delete(id);
+    context.cancel(new LocalSocketError('ABORTED', 'the request was cancelled by the peer'));
+    this.#replyError(id, { code: RpcErrorCode.REQUEST_CANCELLED, message: 'request cancelled' });
+  }
+
+  #replyResult(id: number, result: unknown): void {
+    let json: string | undefined;
+    try {
+      json = result === undefined ? 'null' : JSON.stringify(result);
+    } catch {
+      json = undefined;
+    }
+    if (json === undefined) {
+      this.#replyError(id, { code: RpcErrorCode.INTERNAL_ERROR, message: 'the result cannot be serialised' });
+      return;
+    }
+    try {
+      envelopeFrame(this.socket, this.maxMessageSize, false, id, null, ENVELOPE.result, json);
+    } catch {
+      this.#replyError(id, { code: RpcErrorCode.INTERNAL_ERROR, message: 'the result exceeds maxMessageSize' });
+    }
+  }
+
+  #replyError(id: number, error: RemoteErrorDetail): void {
+    try {
+      queueJsonFrame(this.socket, JSON.stringify({ jsonrpc: '2.0', id, error }), this.maxMessageSize);
+    } catch {
+      // Unserialisable or oversize data: the code and a bounded message alone.
+      const plain = { code: error.code, message: error.message.slice(0, 1000) };
+      queueJsonFrame(this.socket, JSON.stringify({ jsonrpc: '2.0', id, error: plain }), Math.max(this.maxMessageSize, 4096));
+    }
+  }
+
+  // ---- outgoing requests --------------------------------------------------------------------
+
+  #settle(id: number, value: unknown, failed: boolean): void {
+    const pending = this.#pending?.get(id);
+    if (pending === undefined) return; // timed out or cancelled meanwhile: a late reply is dropped
+    this.#pending!.delete(id);
+    this.#disarm(pending);
+    if (failed) pending.reject(remoteError(value as RemoteErrorDetail));
+    else pending.resolve(value);
+  }
+
+  #disarm(pending: Pending): void {
+    if (pending.timer !== null) clearTimeout(pending.timer);
+    if (pending.onAbort !== undefined) pending.signal!.removeEventListener('abort', pending.onAbort);
+  }
+
+  /** A request with its own timeout expired. */
+  static #onTimeout(pending: Pending, self: MessageSocket): void {
+    pending.timer = null;
+    self.#giveUp(pending, timeoutError('request'));
+  }
+
+  /** The shared timer: expires the oldest default-timeout requests that are due, then re-arms for the next. */
+  static #onSharedTimer(self: MessageSocket): void {
+    self.#timer = null;
+    const pending = self.#pending;
+    if (pending === null) return;
+    const now = performance.now();
+    for (const p of pending.values()) {
+      if (p.timer !== null || p.deadline === 0) continue;
+      // setTimeout may fire up to a millisecond before a fractional deadline.
+      if (p.deadline > now + 1) {
+        self.#armShared(p.deadline - now);
+        return;
+      }
+      self.#giveUp(p, timeoutError('request'));
+    }
+  }
+
+  #armShared(ms: number): void {
+    this.#timer = setTimeout(MessageSocket.#onSharedTimer, Math.ceil(ms), this);
+    this.#timer.unref();
+  }
+
+  /** Our side stopped waiting (timeout or abort): forget the request and tell the peer. */
+  #giveUp(pending: Pending, err: LocalSocketError): void {
+    if (this.#pending?.get(pending.id) !== pending) return;
+    this.#pending.delete(pending.id);
+    this.#disarm(pending);
+    pending.reject(err);
+    if (this.#open) envelopeFrame(this.socket, Infinity, false, -1, CANCEL_METHOD, ENVELOPE.params, '{"id":' + pending.id + '}');
+  }
+
+  #nextId(): number {
+    const pending = this.#pending;
+    do this.#lastId = this.#lastId >= MAX_ID ? 1 : this.#lastId + 1;
+    while (pending !== null && pending.has(this.#lastId));
+    return this.#lastId;
+  }
+
+  /**
+   * Sends a request and waits for its reply.
+   * @param method - The method name.
+   * @param params - Any JSON-serialisable value, or undefined for none.
+   * @param options - `timeout` (ms, default `requestTimeout`) and `signal`.
+   * @returns The peer's result.
+   * @throws LocalSocketError `INVALID_ARGUMENT` (at once) for a non-string method, bad options or
+   *   params that cannot be serialised. The promise rejects with `REMOTE_ERROR` (the peer's code and
+   *   message on `remote`), `TIMEOUT` or `ABORTED` (both also cancel it on the peer), `MESSAGE_TOO_LARGE`
+   *   (nothing sent), `PEER_CLOSED` when the connection ends first, `INVALID_STATE` once closed here.
+   */
+  request(method: string, params?: unknown, options?: RequestOptions): Promise<unknown> {
+    if (typeof method !== 'string') throw invalidArgument('method must be a string');
+    let timeout = this.requestTimeout;
+    let signal: AbortSignal | undefined;
+    if (options !== undefined) {
+      const raw = checkObject(options, 'options');
+      timeout = checkTimeout(raw.timeout, this.requestTimeout);
+      signal = checkSignal(raw.signal);
+    }
+    if (!this.#open) return quiet(Promise.reject(closedError()));
+    if (signal?.aborted) return quiet(Promise.reject(abortedError(signal)));
+    if (timeout <= 0) return quiet(Promise.reject(timeoutError('request')));
+    const json = params === undefined ? null : stringify(params);
+    const id = this.#nextId();
+    try {
+      envelopeFrame(this.socket, this.maxMessageSize, false, id, method, json === null ? null : ENVELOPE.params, json);
+    } catch (err) {
+      return quiet(Promise.reject(err));
+    }
+    // A module-level executor: no closure made per request.
+    const promise = new Promise<unknown>(capture);
+    const pending: Pending = { id, resolve: captured.resolve, reject: captured.reject, timer: null, deadline: 0, signal, onAbort: undefined };
+    (this.#pending ??= new Map()).set(id, pending);
+    if (timeout === this.requestTimeout) {
+      pending.deadline = performance.now() + timeout;
+      if (this.#timer === null) this.#armShared(timeout);
+    } else {
+      pending.timer = setTimeout(MessageSocket.#onTimeout, timeout, pending, this);
+    }
+    if (signal !== undefined) {
+      pending.onAbort = () => this.#giveUp(pending, abortedError(signal));
+      signal.addEventListener('abort', pending.onAbort, { once: true });
+    }
+    return promise;
+  }
+
+  /**
+   * Sends a notification (no reply).
+   * @param method - The method name.
+   * @param params - Any JSON-serialisable value, or undefined for none.
+   * @returns Resolves when the frame has reached the kernel.
+   * @throws LocalSocketError `INVALID_ARGUMENT` (at once) for a non-string method or unserialisable params;
+   *   the promise rejects with `MESSAGE_TOO_LARGE` (nothing sent), `INVALID_STATE` once closed, or the write's I/O error.
+   */
+  notify(method: string, params?: unknown): Promise<void> {
+    if (typeof method !== 'string') throw invalidArgument('method must be a string');
+    const json = params === undefined ? null : stringify(params);
+    if (!this.#open) return quiet(Promise.reject(closedError()));
+    try {
+      return envelopeFrame(this.socket, this.maxMessageSize, true, -1, method, json === null ? null : ENVELOPE.params, json)!;
+    } catch (err) {
+      return quiet(Promise.reject(err));
+    }
+  }
+
+  /**
+   * Sends one JSON message ('J' frame). A value shaped as JSON-RPC 2.0 is taken as such by the peer.
+   * @param value - Any JSON-serialisable value.
+   * @returns Resolves when the frame has reached the kernel.
+   * @throws LocalSocketError `INVALID_ARGUMENT` (at once) if `value` cannot be serialised; the promise
+   *   rejects with `MESSAGE_TOO_LARGE` (nothing sent), `INVALID_STATE` once closed, or the write's I/O error.
+   */
+  send(value: unknown): Promise<void> {
+    return this.#sendText(stringify(value));
+  }
+
+  /**
+   * Sends one binary message ('B' frame). The bytes are not copied when large: do not change them until the promise settles.
+   * @param data - The payload (may be empty).
+   * @returns Resolves when the frame has reached the kernel.
+   * @throws LocalSocketError `INVALID_ARGUMENT` (at once) if `data` is not a Uint8Array; the promise rejects with
+   *   `MESSAGE_TOO_LARGE` (nothing sent), `INVALID_STATE` once closed, or the write's I/O error.
+   */
+  sendBinary(data: Uint8Array): Promise<void> {
+    if (!(data instanceof Uint8Array)) throw invalidArgument('data must be a Uint8Array or Buffer');
+    if (!this.#open) return quiet(Promise.reject(closedError()));
+    try {
+      return sendBinaryFrame(this.socket, data, this.maxMessageSize);
+    } catch (err) {
+      return quiet(Promise.reject(err));
+    }
+  }
+
+  #sendText(text: string): Promise<void> {
+    if (!this.#open) return quiet(Promise.reject(closedError()));
+    try {
+      return sendJsonFrame(this.socket, text, this.maxMessageSize);
+    } catch (err) {
+      return quiet(Promise.reject(err));
+    }
+  }
+
+  // ---- handlers -------------------------------------------------------------------------------
+
+  /**
+   * Registers the handler of a method (replacing any previous one). Its return value (or what it
+   * resolves to) is the result; what it throws (or rejects with) becomes an error reply: an object
+   * with an integer `code` and a string `message` (e.g. RpcError) chooses them, another Error sends
+   * code -32000 and its message; never a stack. Requests for methods without a handler get -32601.
+   * @param method - The method name.
+   * @param handler - Called with the params and a RequestContext.
+   * @returns this
+   * @throws LocalSocketError `INVALID_ARGUMENT` for a non-string method or a handler that is not a function.
+   */
+  handle(method: string, handler: RequestHandler): this {
+    if (typeof method !== 'string') throw invalidArgument('method must be a string');
+    if (typeof handler !== 'function') throw invalidArgument('handler must be a function');
+    (this.#handlers ??= new Map()).set(method, handler);
+    return this;
+  }
+
+  /**
+   * Registers the handler of a notification method (replacing any previous one). The `notification`
+   * event fires as well. A throw from it is reported as an uncaught error, as a listener's would be.
+   * @param method - The method name.
+   * @param handler - Called with the params and this MessageSocket.
+   * @returns this
+   * @throws LocalSocketError `INVALID_ARGUMENT` for a non-string method or a handler that is not a function.
+   */
+  onNotification(method: string, handler: NotificationHandler): this {
+    if (typeof method !== 'string') throw invalidArgument('method must be a string');
+    if (typeof handler !== 'function') throw invalidArgument('handler must be a function');
+    (this.#notificationHandlers ??= new Map()).set(method, handler);
+    return this;
+  }
+
+  // ---- closing --------------------------------------------------------------------------------
+
+  /**
+   * Flushes what is queued (within the socket's closeTimeout), then disconnects. Outgoing requests
+   * still waiting reject with INVALID_STATE; handlers still running see their signal abort.
+   * Idempotent. Emits `close` with null.
+   */
+  async close(): Promise<void> {
+    if (this.#open) {
+      this.#open = false;
+      this.#localEnd = 'close';
+    }
+    flushFrames(this.socket);
+    await this.socket.disconnectFromServer();
+    this.#finish();
+  }
+
+  /** Closes now: queued writes are dropped; outgoing requests reject with ABORTED. Idempotent. Emits `close` with null. */
+  abort(): void {
+    if (this.#open) {
+      this.#open = false;
+      this.#localEnd = 'abort';
+    }
+    this.socket.abort();
+    this.#finish();
+  }
+
+  /** Fails the connection with `err` (protocol or size), as the peer's fault. */
+  #fail(err: LocalSocketError): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#failure = err;
+    this.#emitError(err);
+    this.socket.abort();
+    this.#finish();
+  }
+
+  #emitError(err: LocalSocketError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  /** The end, whichever way it came: settles everything still waiting, exactly once. */
+  #finish(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#open = false;
+    const socket = this.socket;
+    socket.off('readyRead', MessageSocket.#onReadyRead);
+    socket.off('disconnected', MessageSocket.#onDisconnected);
+    socket.off('error', MessageSocket.#onSocketError);
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    const local = this.#localEnd;
+    const reason = local !== null ? null : this.#failure ?? new LocalSocketError('PEER_CLOSED', 'the peer closed the connection');
+    const pending = this.#pending;
+    if (pending !== null && pending.size > 0) {
+      this.#pending = null;
+      for (const p of pending.values()) {
+        this.#disarm(p);
+        if (local === 'abort') p.reject(new LocalSocketError('ABORTED', 'the message socket was aborted'));
+        else if (local === 'close') p.reject(closedError());
+        else p.reject(new LocalSocketError('PEER_CLOSED', 'the connection ended before the reply', reason!.code === 'PEER_CLOSED' ? undefined : { cause: reason }));
+      }
+    }
+    const incoming = this.#incoming;
+    if (incoming !== null && incoming.size > 0) {
+      this.#incoming = null;
+      const why = reason ?? new LocalSocketError('ABORTED', 'the connection was closed');
+      for (const context of incoming.values()) {
+        context.settled = true;
+        context.cancel(why);
+      }
+    }
+    this.emit('close', reason);
+  }
+}
+
+function noop(): void {}
+
+/** The resolvers of the promise made last by `new Promise(capture)`. */
+const captured: { resolve: (value: unknown) => void; reject: (err: unknown) => void } = { resolve: noop, reject: noop };
+function capture(resolve: (value: unknown) => void, reject: (err: unknown) => void): void {
+  captured.resolve = resolve;
+  captured.reject = reject;
+}
+
+
+/** JSON text of a value, or INVALID_ARGUMENT for what JSON cannot carry (undefined, a function, BigInt, cycles). */
+function stringify(value: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    throw invalidArgument('the value cannot be serialised as JSON');
+  }
+  if (text === undefined) throw invalidArgument('the value cannot be serialised as JSON');
+  return text;
+}
+
+/**
+ * Connects to a server and wraps the connection in a MessageSocket.
+ * @param name - The server's name (as for `connect()`).
+ * @param options - Every ConnectOptions (auth, timeout, waitForServer, limits...) plus MessageOptions.
+ * @returns The open MessageSocket.
+ * @throws LocalSocketError every code `connect()` rejects with; `INVALID_ARGUMENT` for bad message options.
+ */
+export async function connectMessages(name: string, options: ConnectOptions & MessageOptions = {}): Promise<MessageSocket> {
+  const raw = checkObject(options, 'options');
+  const messageOptions: MessageOptions = {};
+  if (raw.maxMessageSize !== undefined) messageOptions.maxMessageSize = raw.maxMessageSize as number;
+  if (raw.requestTimeout !== undefined) messageOptions.requestTimeout = raw.requestTimeout as number;
+  // Checked before connecting: bad options must not cost a connection.
+  if (raw.maxMessageSize !== undefined) checkInteger(raw.maxMessageSize, 'maxMessageSize', 0, MAX_FRAME_LENGTH);
+  checkTimeout(messageOptions.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout');
+  const socket = await connect(name, options);
+  try {
+    return new MessageSocket(socket, messageOptions);
+  } catch (err) {
+    socket.abort();
+    throw err;
+  }
+}

@@ -1,0 +1,618 @@
+/**
+ * ReconnectingClient: owns a sequence of message connections to one server
+ * name. A LocalSocket still connects once; this object dials a new one each
+ * time the server goes away, with exponential backoff and jitter, until it
+ * is closed or runs out of attempts.
+ *
+ * Requests are at most once: one in flight when the connection drops
+ * rejects with PEER_CLOSED and is never sent again (the server may or may
+ * not have run it; only the caller can decide whether a retry is safe).
+ * A request made while reconnecting waits for the next connection, within
+ * its own timeout.
+ */
+import { EventEmitter } from 'node:events';
+import { sleep, waitWithDeadline, type WaitOptions } from '../deadline.js';
+import { LocalSocketError, type ErrorCode } from '../errors.js';
+import { DEFAULTS, type ConnectOptions } from '../options.js';
+import { checkBoolean, checkObject, checkSignal, checkTimeout, invalidArgument, optionalLimit } from '../validate.js';
+import { connectMessages, type MessageOptions, type MessageSocket, type NotificationHandler, type RequestHandler, type RequestOptions } from './message-socket.js';
+
+/**
+ * States of a {@link ReconnectingClient}:
+ * `idle` (not started) -> `connecting` (first connection) -> `connected`
+ * -> `reconnecting` (connection lost: waiting out the backoff, or dialling again) -> `connected` ...
+ * and `closed` at the end (after `close()`, a fatal connect error, or the last attempt).
+ */
+export type ReconnectState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+/** Options of a {@link ReconnectingClient}. */
+export interface ReconnectOptions extends ConnectOptions, MessageOptions {
+  /**
+   * Deadline of each connection attempt, retries for a busy server and the handshake included.
+   * @defaultValue 10000
+   */
+  timeout?: number;
+  /**
+   * The first attempt waits for a server that is not up yet (within `timeout`), as `connect({ waitForServer })`.
+   * Later attempts never do: the backoff spaces them.
+   * @defaultValue true
+   */
+  waitForServer?: boolean;
+  /**
+   * Backoff before the first attempt after a connection is lost, in ms; doubled for each failed attempt.
+   * @defaultValue 100
+   */
+  initialDelay?: number;
+  /**
+   * Longest backoff between two attempts, in ms.
+   * @defaultValue 5000
+   */
+  maxDelay?: number;
+  /**
+   * Share of each backoff that is random (0 to 1): the delay is `base * (1 - jitter * random())`, so many
+   * clients that lost the same server do not all come back at the same instant.
+   * @defaultValue 0.5
+   */
+  jitter?: number;
+  /**
+   * Failed attempts in a row before the client gives up and closes (with the last attempt's error).
+   * `Infinity`: never give up.
+   * @defaultValue Infinity
+   */
+  maxAttempts?: number;
+  /** Aborting this signal closes the client (as `close()`). */
+  signal?: AbortSignal;
+}
+
+/** Events of a {@link ReconnectingClient}. */
+export interface ReconnectingClientEvents {
+  /** Every state change. */
+  stateChanged: [state: ReconnectState, previous: ReconnectState];
+  /** An attempt to connect starts (1 for the first after each connection lost or at start). */
+  connecting: [attempt: number];
+  /** Connected; `socket` is the connection now in use. Handlers registered on the client are in place. */
+  connected: [socket: MessageSocket];
+  /** The connection in use ended (`reason`: PEER_CLOSED, or the error that ended it). */
+  disconnected: [reason: LocalSocketError | null];
+  /** An attempt failed (or the connection was lost): the next attempt comes after `delay` ms. */
+  reconnecting: [attempt: number, delay: number, lastError: LocalSocketError | null];
+  /** The client is closed for good: `reason` is null after `close()`, else why it gave up. */
+  closed: [reason: LocalSocketError | null];
+  /** A notification from the server (also delivered to handlers registered with `onNotification`). */
+  notification: [method: string, params: unknown];
+  /** A JSON message from the server that is not JSON-RPC. */
+  message: [value: unknown];
+  /** A binary message from the server. */
+  binary: [data: Buffer];
+  /** An error that closed the client (a fatal connect error such as AUTH_FAILED, or the last failed attempt). */
+  error: [error: LocalSocketError];
+}
+
+/**
+ * Connect errors that another attempt cannot fix: the client closes at once
+ * (a wrong key or name is a configuration problem, not an outage).
+ */
+const FATAL: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['AUTH_FAILED', 'INVALID_NAME', 'INVALID_ARGUMENT', 'UNSUPPORTED', 'ACCESS_DENIED']);
+
+/** Back-pointer from a connection to its client: connection events need no closure per connection. */
+const OWNER = Symbol('reconnectingClient');
+/** The client's handler of a lost connection (a symbol: not part of the public API). */
+const LOST = Symbol('lost');
+interface OwnedSocket extends MessageSocket {
+  [OWNER]?: ReconnectingClient;
+}
+
+function onSocketClose(this: OwnedSocket, reason: LocalSocketError | null): void {
+  this[OWNER]?.[LOST](this, reason);
+}
+function onSocketNotification(this: OwnedSocket, method: string, params: unknown): void {
+  this[OWNER]?.[EMIT]('notification', method, params);
+}
+function onSocketMessage(this: OwnedSocket, value: unknown): void {
+  this[OWNER]?.[EMIT]('message', value);
+}
+function onSocketBinary(this: OwnedSocket, data: Buffer): void {
+  this[OWNER]?.[EMIT]('binary', data);
+}
+
+/**
+ * Connection events the client re-emits, each attached to a connection only once someone listens
+ * for it on the client (an idle client with no such listener pays nothing for them).
+ */
+const FORWARDERS = { notification: onSocketNotification, message: onSocketMessage, binary: onSocketBinary } as const;
+type Forwarded = keyof typeof FORWARDERS;
+const FORWARD_BIT: Record<Forwarded, number> = { notification: 1, message: 2, binary: 4 };
+/** The client's handler of a new listener for a forwarded event. */
+const WANT = Symbol('want');
+/** Emits one of the client's events (internal: the client is not an EventEmitter until someone listens). */
+const EMIT = Symbol('emit');
+
+type Events = ReconnectingClientEvents;
+
+interface Resolved {
+  timeout: number;
+  waitForServer: boolean;
+  initialDelay: number;
+  maxDelay: number;
+  jitter: number;
+  maxAttempts: number;
+  requestTimeout: number;
+  signal: AbortSignal | undefined;
+}
+
+const OWN_OPTIONS = ['timeout', 'waitForServer', 'initialDelay', 'maxDelay', 'jitter', 'maxAttempts', 'requestTimeout', 'signal'] as const;
+let defaults: Resolved | null = null;
+
+function resolveOptions(options: unknown): Resolved {
+  const raw = checkObject(options, 'options');
+  // The common case (no backoff or timeout options) shares one frozen object: nothing per client.
+  if (OWN_OPTIONS.every((k) => raw[k] === undefined)) return (defaults ??= Object.freeze(resolveFrom({})));
+  return resolveFrom(raw);
+}
+
+function resolveFrom(raw: Record<string, unknown>): Resolved {
+  const jitter = raw.jitter === undefined ? 0.5 : raw.jitter;
+  if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) throw invalidArgument('jitter must be a number from 0 to 1');
+  const initialDelay = checkTimeout(raw.initialDelay, 100, 'initialDelay');
+  const maxDelay = checkTimeout(raw.maxDelay, 5000, 'maxDelay');
+  if (maxDelay < initialDelay) throw invalidArgument('maxDelay must be at least initialDelay');
+  return {
+    timeout: checkTimeout(raw.timeout, DEFAULTS.connectTimeout),
+    waitForServer: checkBoolean(raw.waitForServer, 'waitForServer', true),
+    initialDelay,
+    maxDelay,
+    jitter,
+    maxAttempts: optionalLimit(raw.maxAttempts, 'maxAttempts', Infinity, true),
+    requestTimeout: checkTimeout(raw.requestTimeout, DEFAULTS.waitTimeout, 'requestTimeout'),
+    signal: checkSignal(raw.signal),
+  };
+}
+
+/**
+ * The backoff before attempt `attempt` (1-based): `initialDelay * 2^(attempt-1)`,
+ * capped at `maxDelay`, minus up to `jitter` of it at random.
+ * @param attempt - the attempt about to be made, from 1
+ * @param options - the resolved delays
+ * @param random - a number in [0, 1) (Math.random by default)
+ * @returns the delay in ms
+ */
+export function backoffDelay(attempt: number, options: { initialDelay: number; maxDelay: number; jitter: number }, random = Math.random()): number {
+  const base = Math.min(options.maxDelay, options.initialDelay * 2 ** Math.min(attempt - 1, 30));
+  return Math.round(base * (1 - options.jitter * random));
+}
+
+/**
+ * A message client that survives the server's restarts.
+ *
+ * @example
+ * const client = await connectReconnecting('mydaemon', { maxDelay: 2000 });
+ * client.onNotification('changed', (params) => console.log('changed', params));
+ * console.log(await client.request('status'));
+ */
+export class ReconnectingClient {
+  /**
+   * Created when the first listener is added: an idle client nobody listens to
+   * carries no listener table (the events API is EventEmitter's, through this object).
+   */
+  #emitter: EventEmitter | null = null;
+  readonly #name: string;
+  readonly #options: ReconnectOptions;
+  readonly #resolved: Resolved;
+  #state: ReconnectState = 'idle';
+  #socket: OwnedSocket | null = null;
+  /** Only while connecting or waiting: aborts the attempt or the backoff when the client closes. */
+  #attemptAbort: AbortController | null = null;
+  /** Created on the first handle()/onNotification(): most clients register few or none. */
+  #handlers: { requests: Map<string, RequestHandler>; notifications: Map<string, NotificationHandler> } | null = null;
+  #closeReason: LocalSocketError | null = null;
+  /**
+   * Who waits for a connection (waitForConnected, requests while reconnecting). Kept apart from the
+   * emitter's listeners: adding and removing those leaves every idle client a larger listener table.
+   */
+  #waiters: Set<() => void> | null = null;
+  /** FORWARD_BIT flags of the connection events someone listens for on this client. */
+  #wanted = 0;
+  /** Only with a `signal` option: removed on close, so a long-lived signal does not keep the client. */
+  #onAbort: (() => void) | null = null;
+  #connects = 0;
+
+  /**
+   * Creates the client; nothing happens until {@link ReconnectingClient.start} (or use {@link connectReconnecting}).
+   * @param name - the server name, as for `connect()`
+   * @param options - {@link ReconnectOptions}: every connect option (auth, key, limits...), the message options,
+   *   and the backoff
+   * @throws LocalSocketError INVALID_ARGUMENT for a bad option
+   */
+  constructor(name: string, options: ReconnectOptions = {}) {
+    if (typeof name !== 'string') throw invalidArgument('name must be a string');
+    this.#resolved = resolveOptions(options);
+    this.#name = name;
+    // Kept by reference (not copied): many clients may share one options object. Read at each attempt.
+    this.#options = options;
+    const signal = this.#resolved.signal;
+    if (signal) {
+      this.#onAbort = () => void this.close();
+      signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+  }
+
+  // ---- events (EventEmitter's, created on first use) -----------------------------------------
+
+  #events(): EventEmitter {
+    return (this.#emitter ??= new EventEmitter());
+  }
+
+  /** @internal */
+  [EMIT]<K extends keyof Events>(event: K, ...args: Events[K]): void {
+    this.#emitter?.emit(event, ...args);
+  }
+
+  #added(event: keyof Events): void {
+    if (event === 'notification' || event === 'message' || event === 'binary') this[WANT](event);
+  }
+
+  /**
+   * Adds a listener, as EventEmitter's `on` (see {@link ReconnectingClientEvents}).
+   * @param event - the event name
+   * @param listener - called with the event's arguments
+   * @returns this client
+   */
+  on<K extends keyof Events>(event: K, listener: (...args: ReconnectingClientEvents[K]) => void): this {
+    this.#events().on(event, listener as (...args: unknown[]) => void);
+    this.#added(event);
+    return this;
+  }
+
+  /** Same as {@link ReconnectingClient.on}. @param event - the event name @param listener - the listener @returns this client */
+  addListener<K extends keyof Events>(event: K, listener: (...args: ReconnectingClientEvents[K]) => void): this {
+    return this.on(event, listener);
+  }
+
+  /**
+   * Adds a listener called at most once, as EventEmitter's `once` (works with `events.once(client, name)`).
+   * @param event - the event name
+   * @param listener - called with the event's arguments
+   * @returns this client
+   */
+  once<K extends keyof Events>(event: K, listener: (...args: ReconnectingClientEvents[K]) => void): this {
+    this.#events().once(event, listener as (...args: unknown[]) => void);
+    this.#added(event);
+    return this;
+  }
+
+  /**
+   * Removes a listener, as EventEmitter's `off`.
+   * @param event - the event name
+   * @param listener - the listener added before
+   * @returns this client
+   */
+  off<K extends keyof Events>(event: K, listener: (...args: ReconnectingClientEvents[K]) => void): this {
+    this.#emitter?.off(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  /** Same as {@link ReconnectingClient.off}. @param event - the event name @param listener - the listener @returns this client */
+  removeListener<K extends keyof Events>(event: K, listener: (...args: ReconnectingClientEvents[K]) => void): this {
+    return this.off(event, listener);
+  }
+
+  /**
+   * Removes every listener of `event`, or of every event.
+   * @param event - the event name, or none for all
+   * @returns this client
+   */
+  removeAllListeners(event?: keyof Events): this {
+    if (event === undefined) this.#emitter?.removeAllListeners();
+    else this.#emitter?.removeAllListeners(event);
+    return this;
+  }
+
+  /**
+   * How many listeners `event` has.
+   * @param event - the event name
+   * @returns the count
+   */
+  listenerCount(event: keyof Events): number {
+    return this.#emitter?.listenerCount(event) ?? 0;
+  }
+
+  /** The current state. */
+  get state(): ReconnectState {
+    return this.#state;
+  }
+
+  /** True while a connection is up. */
+  get isConnected(): boolean {
+    return this.#state === 'connected';
+  }
+
+  /** The connection in use, or null while there is none. It is replaced after each reconnect. */
+  get socket(): MessageSocket | null {
+    return this.#socket;
+  }
+
+  /** How many times a connection was established (1 after the first, 2 after the first reconnect...). */
+  get connectCount(): number {
+    return this.#connects;
+  }
+
+  /**
+   * Starts connecting in the background (idempotent). Watch `state` or the
+   * events, or await {@link ReconnectingClient.waitForConnected}.
+   * @throws LocalSocketError INVALID_STATE once closed
+   */
+  start(): void {
+    if (this.#state === 'closed') throw new LocalSocketError('INVALID_STATE', 'start: the client is closed');
+    if (this.#state !== 'idle') return;
+    if (this.#resolved.signal?.aborted) {
+      void this.close();
+      throw new LocalSocketError('ABORTED', 'aborted');
+    }
+    this.#setState('connecting');
+    void this.#connectLoop(false);
+  }
+
+  /**
+   * Waits until a connection is up.
+   * @param options - `timeout` (ms, default 30000) and `signal`
+   * @returns the connection in use
+   * Before `start()` it waits too (within its deadline).
+   * @throws LocalSocketError TIMEOUT, ABORTED, INVALID_STATE (closed),
+   *   or the error the client gave up with
+   */
+  waitForConnected(options?: WaitOptions): Promise<MessageSocket> {
+    const raw = checkObject(options, 'options');
+    const timeout = checkTimeout(raw.timeout, DEFAULTS.waitTimeout);
+    const signal = checkSignal(raw.signal);
+    return this.#waitForSocket('waitForConnected', timeout, signal);
+  }
+
+  #waitForSocket(what: string, timeout: number, signal: AbortSignal | undefined): Promise<MessageSocket> {
+    return waitWithDeadline<MessageSocket>(what, timeout, signal, (resolve, reject) => {
+      const check = (): void => {
+        if (this.#state === 'connected' && this.#socket) resolve(this.#socket);
+        else if (this.#state === 'closed') reject(this.#closedError(what));
+      };
+      check();
+      const waiters = (this.#waiters ??= new Set());
+      waiters.add(check);
+      return () => {
+        waiters.delete(check);
+        if (waiters.size === 0 && this.#waiters === waiters) this.#waiters = null;
+      };
+    });
+  }
+
+  #closedError(what: string): LocalSocketError {
+    return this.#closeReason ?? new LocalSocketError('INVALID_STATE', `${what}: the client is closed`);
+  }
+
+  /**
+   * Sends a request on the connection in use; while reconnecting, waits for
+   * the next connection first. `timeout` covers the wait and the request
+   * together. Never resent: see the class description.
+   * @param method - the JSON-RPC method
+   * @param params - any JSON value, or undefined for none
+   * @param options - `timeout` (ms; default `requestTimeout`, 30000) and `signal`
+   * @returns the result
+   * @throws LocalSocketError REMOTE_ERROR (the handler's error), TIMEOUT, ABORTED,
+   *   PEER_CLOSED (the connection dropped while in flight), INVALID_STATE (closed),
+   *   MESSAGE_TOO_LARGE, INVALID_ARGUMENT
+   */
+  request(method: string, params?: unknown, options?: RequestOptions): Promise<unknown> {
+    const socket = this.#socket;
+    // Fast path: connected, nothing to wait for.
+    if (socket !== null && this.#state === 'connected') return socket.request(method, params, options);
+    return this.#requestLater(method, params, options);
+  }
+
+  async #requestLater(method: string, params: unknown, options: RequestOptions | undefined): Promise<unknown> {
+    const raw = checkObject(options, 'options');
+    const timeout = checkTimeout(raw.timeout, this.#resolved.requestTimeout);
+    const signal = checkSignal(raw.signal);
+    const started = Date.now();
+    const socket = await this.#waitForSocket('request', timeout, signal);
+    const remaining = timeout - (Date.now() - started);
+    return socket.request(method, params, { timeout: Math.max(remaining, 1), ...(signal ? { signal } : {}) });
+  }
+
+  /**
+   * Sends a notification; while reconnecting, waits for the next connection
+   * first (within `timeout`). Resolves once handed to the kernel.
+   * @param method - the JSON-RPC method
+   * @param params - any JSON value, or undefined for none
+   * @param options - `timeout` for the wait (ms; default `requestTimeout`) and `signal`
+   * @throws LocalSocketError TIMEOUT, ABORTED, INVALID_STATE (closed), PEER_CLOSED, MESSAGE_TOO_LARGE
+   */
+  notify(method: string, params?: unknown, options?: WaitOptions): Promise<void> {
+    const socket = this.#socket;
+    if (socket !== null && this.#state === 'connected') return socket.notify(method, params);
+    const raw = checkObject(options, 'options');
+    const timeout = checkTimeout(raw.timeout, this.#resolved.requestTimeout);
+    const signal = checkSignal(raw.signal);
+    return this.#waitForSocket('notify', timeout, signal).then((s) => s.notify(method, params));
+  }
+
+  /**
+   * Registers a handler for requests `method` from the server, kept across reconnects.
+   * @param method - the JSON-RPC method
+   * @param handler - returns (or resolves to) the result; a throw becomes an error reply
+   * @returns this client
+   * @throws LocalSocketError INVALID_ARGUMENT
+   */
+  handle(method: string, handler: RequestHandler): this {
+    if (typeof method !== 'string') throw invalidArgument('method must be a string');
+    if (typeof handler !== 'function') throw invalidArgument('handler must be a function');
+    (this.#handlers ??= { requests: new Map(), notifications: new Map() }).requests.set(method, handler);
+    this.#socket?.handle(method, handler);
+    return this;
+  }
+
+  /**
+   * Registers a handler for notifications `method` from the server, kept across reconnects.
+   * @param method - the JSON-RPC method
+   * @param handler - called with the params and the connection they came on
+   * @returns this client
+   * @throws LocalSocketError INVALID_ARGUMENT
+   */
+  onNotification(method: string, handler: NotificationHandler): this {
+    if (typeof method !== 'string') throw invalidArgument('method must be a string');
+    if (typeof handler !== 'function') throw invalidArgument('handler must be a function');
+    (this.#handlers ??= { requests: new Map(), notifications: new Map() }).notifications.set(method, handler);
+    this.#socket?.onNotification(method, handler);
+    return this;
+  }
+
+  /**
+   * Closes for good: stops any attempt or backoff, closes the connection
+   * (flushing what is queued), and rejects whatever waits for a connection
+   * with INVALID_STATE. Requests in flight end as the connection's close
+   * decides. Idempotent.
+   * @returns resolves once the connection is closed
+   */
+  async close(): Promise<void> {
+    await this.#shutdown(null);
+  }
+
+  async #shutdown(reason: LocalSocketError | null): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#closeReason = reason;
+    if (this.#onAbort) this.#resolved.signal?.removeEventListener('abort', this.#onAbort);
+    this.#onAbort = null;
+    const socket = this.#socket;
+    this.#socket = null;
+    this.#attemptAbort?.abort(new LocalSocketError('ABORTED', 'the client was closed'));
+    this.#attemptAbort = null;
+    this.#setState('closed');
+    if (reason && this.listenerCount('error') > 0) this[EMIT]('error', reason);
+    this[EMIT]('closed', reason);
+    if (socket) {
+      socket[OWNER] = undefined;
+      await socket.close().catch(() => {});
+    }
+  }
+
+  // ---- the connection sequence --------------------------------------------------------
+
+  /** Dials until connected, closed, or out of attempts. `afterLoss`: back off before the first attempt. */
+  async #connectLoop(afterLoss: boolean): Promise<void> {
+    const controller = new AbortController();
+    this.#attemptAbort = controller;
+    const signal = controller.signal;
+    let lastError: LocalSocketError | null = null;
+    let first = !afterLoss && this.#connects === 0;
+    for (let attempt = 1; ; attempt++) {
+      if (afterLoss || attempt > 1) {
+        const delay = backoffDelay(attempt, this.#resolved);
+        this[EMIT]('reconnecting', attempt, delay, lastError);
+        try {
+          await sleep(delay, signal);
+        } catch {
+          return; // closed
+        }
+      }
+      if (signal.aborted) return;
+      this[EMIT]('connecting', attempt);
+      try {
+        const socket: OwnedSocket = await connectMessages(this.#name, {
+          ...this.#options,
+          timeout: this.#resolved.timeout,
+          waitForServer: first && this.#resolved.waitForServer,
+          signal,
+        });
+        if (signal.aborted) {
+          socket.abort();
+          return;
+        }
+        this.#attemptAbort = null;
+        this.#adopt(socket);
+        return;
+      } catch (err) {
+        if (signal.aborted) return;
+        first = false;
+        lastError = err instanceof LocalSocketError ? err : new LocalSocketError('UNKNOWN', 'connect failed', { cause: err });
+        if (FATAL.has(lastError.code) || attempt >= this.#resolved.maxAttempts) {
+          this.#attemptAbort = null;
+          await this.#shutdown(lastError);
+          return;
+        }
+      }
+    }
+  }
+
+  #adopt(socket: OwnedSocket): void {
+    socket[OWNER] = this;
+    socket.on('close', onSocketClose);
+    const wanted = this.#wanted;
+    if (wanted !== 0) {
+      for (const event of Object.keys(FORWARDERS) as Forwarded[]) if (wanted & FORWARD_BIT[event]) socket.on(event, FORWARDERS[event]);
+    }
+    const handlers = this.#handlers;
+    if (handlers) {
+      for (const [method, handler] of handlers.requests) socket.handle(method, handler);
+      for (const [method, handler] of handlers.notifications) socket.onNotification(method, handler);
+    }
+    if (!socket.isOpen) {
+      // Lost between the handshake and now: treat it as a loss.
+      this.#socket = socket;
+      this[LOST](socket, new LocalSocketError('PEER_CLOSED', 'the peer closed the connection'));
+      return;
+    }
+    this.#socket = socket;
+    this.#connects++;
+    this.#setState('connected');
+    this[EMIT]('connected', socket);
+  }
+
+  /** @internal A listener for a forwarded connection event was added: forward it from now on. */
+  [WANT](event: Forwarded): void {
+    const bit = FORWARD_BIT[event];
+    if (this.#wanted & bit) return;
+    this.#wanted |= bit;
+    this.#socket?.on(event, FORWARDERS[event]);
+  }
+
+  /** @internal Called when a connection in use ends. */
+  [LOST](lost: MessageSocket, reason: LocalSocketError | null): void {
+    const socket = lost as OwnedSocket;
+    if (socket !== this.#socket || this.#state === 'closed') return;
+    socket[OWNER] = undefined;
+    this.#socket = null;
+    this.#setState('reconnecting');
+    this[EMIT]('disconnected', reason);
+    void this.#connectLoop(true);
+  }
+
+  #setState(next: ReconnectState): void {
+    const previous = this.#state;
+    if (previous === next) return;
+    this.#state = next;
+    this[EMIT]('stateChanged', next, previous);
+    const waiters = this.#waiters;
+    if (waiters) for (const check of [...waiters]) check();
+  }
+}
+
+/**
+ * Creates a {@link ReconnectingClient}, starts it, and waits for its first
+ * connection (within `options.timeout`, waiting for a server that is not up
+ * yet unless `waitForServer: false`). If that fails the client is closed.
+ * @param name - the server name
+ * @param options - {@link ReconnectOptions}
+ * @returns the connected client
+ * @throws LocalSocketError TIMEOUT, AUTH_FAILED, INVALID_NAME, INVALID_ARGUMENT, ABORTED,
+ *   or the last attempt's error when `maxAttempts` ran out
+ */
+export async function connectReconnecting(name: string, options: ReconnectOptions = {}): Promise<ReconnectingClient> {
+  const client = new ReconnectingClient(name, options);
+  client.start();
+  const raw = checkObject(options, 'options');
+  const timeout = checkTimeout(raw.timeout, DEFAULTS.connectTimeout);
+  try {
+    await client.waitForConnected({ timeout, ...(options.signal ? { signal: options.signal } : {}) });
+  } catch (err) {
+    await client.close();
+    throw err;
+  }
+  return client;
+}
