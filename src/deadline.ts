@@ -79,3 +79,23 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/**
+ * Makes `controller` abort (with the same reason) when `signal` does: what
+ * `AbortSignal.any([signal, controller.signal])` gives on Node 20.3 and later,
+ * here for every supported Node version.
+ *
+ * @param controller - the controller to abort.
+ * @param signal - the caller's signal, if any.
+ * @returns a function that stops following `signal`; call it when the operation ends so a long-lived signal keeps no listener.
+ */
+export function followSignal(controller: AbortController, signal: AbortSignal | undefined): () => void {
+  if (!signal) return () => {};
+  if (signal.aborted) {
+    controller.abort(signal.reason);
+    return () => {};
+  }
+  const onAbort = (): void => controller.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  return () => signal.removeEventListener('abort', onAbort);
+}

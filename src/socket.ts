@@ -9,7 +9,7 @@ import type net from 'node:net';
 import { Duplex } from 'node:stream';
 import { clientHandshake } from './auth/handshake.js';
 import { resolveAuth } from './auth/options.js';
-import { abortedError, sleep, waitWithDeadline, type WaitOptions } from './deadline.js';
+import { abortedError, followSignal, sleep, waitWithDeadline, type WaitOptions } from './deadline.js';
 import { dialOnce } from './dial.js';
 import { fromSystemError } from './error-map.js';
 import { LocalSocketError } from './errors.js';
@@ -127,7 +127,8 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     const auth = resolveAuth(options as Record<string, unknown>, platform);
     const controller = new AbortController();
     this.#connectAbort = controller;
-    const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
+    const unfollow = followSignal(controller, opts.signal);
+    const signal = controller.signal;
     this.#setState('connecting');
     const deadline = Date.now() + opts.timeout;
     try {
@@ -154,6 +155,8 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
         this.#emitError(error);
       }
       throw error;
+    } finally {
+      unfollow();
     }
   }
 
