@@ -70,6 +70,11 @@ function resolvePipe(name: string, options: NameOptions): Endpoint {
 
 function resolveAbstract(name: string, p: PlatformInfo): Endpoint {
   if (p.platform !== 'linux') throw new LocalSocketError('UNSUPPORTED', 'abstract names exist only on Linux');
+  // libuv before 1.48 (Node 20) pads abstract addresses with NULs to the full
+  // sun_path: another program (socat, Python, Qt, Node 22) would see a different name.
+  if (p.libuvVersion !== undefined && !libuvBindsExactLength(p.libuvVersion)) {
+    throw new LocalSocketError('UNSUPPORTED', 'abstract names need Node.js 22 or later (libuv 1.48+): this runtime pads them, so other programs could not reach them');
+  }
   const limit = maxSocketPathBytes(p.platform);
   // One byte of sun_path is the leading NUL that marks the abstract namespace.
   if (Buffer.byteLength(name) > limit) throw invalidName(`longer than ${limit} bytes`);
@@ -91,10 +96,25 @@ function unixEndpoint(name: string, address: string, p: PlatformInfo, privateDir
   return endpoint;
 }
 
+/**
+ * Whether this libuv binds and connects abstract names at their exact length
+ * (1.48 and later) rather than padded to 108 bytes.
+ *
+ * @param version - `process.versions.uv`, e.g. `"1.46.0"`.
+ * @returns true for libuv 1.48 and later (and any 2.x).
+ */
+export function libuvBindsExactLength(version: string): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major > 1 || (major === 1 && minor >= 48);
+}
+
 function qtTempPath(p: PlatformInfo): string {
-  // QDir::tempPath(): $TMPDIR if set, else /tmp, cleaned (no trailing slash).
+  // QDir::tempPath(): $TMPDIR if set and not empty, else /tmp; cleaned (no
+  // trailing slash) and canonical (symlinks resolved). A directory that does
+  // not exist has no canonical path: the cleaned one is kept.
   const tmp = p.env.TMPDIR;
-  return path.posix.normalize(tmp && tmp.length > 0 ? tmp : '/tmp').replace(/(.)\/+$/, '$1');
+  const cleaned = path.posix.normalize(tmp && tmp.length > 0 ? tmp : '/tmp').replace(/(.)\/+$/, '$1');
+  return p.realpath?.(cleaned) ?? cleaned;
 }
 
 export function resolveName(name: unknown, options: NameOptions, p: PlatformInfo): Endpoint {

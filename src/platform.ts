@@ -13,6 +13,13 @@ export interface PlatformInfo {
   uid: number | undefined;
   /** Whether $XDG_RUNTIME_DIR may be used (ours, a real directory, 0700). */
   runtimeDirIsSafe(dir: string): boolean;
+  /**
+   * `process.versions.uv`: libuv before 1.48 pads abstract names, so they are
+   * refused there. When absent, abstract names are assumed to work.
+   */
+  libuvVersion?: string;
+  /** The canonical form of an existing path (symlinks resolved), or undefined if it cannot be resolved. For `qtCompatible` names. */
+  realpath?(path: string): string | undefined;
 }
 
 export function currentPlatform(): PlatformInfo {
@@ -21,6 +28,14 @@ export function currentPlatform(): PlatformInfo {
     env: process.env,
     tmpdir: os.tmpdir(),
     uid: typeof process.getuid === 'function' ? process.getuid() : undefined,
+    libuvVersion: process.versions.uv,
+    realpath: (p) => {
+      try {
+        return fs.realpathSync.native(p);
+      } catch {
+        return undefined;
+      }
+    },
     runtimeDirIsSafe: (dir) => {
       try {
         const st = fs.lstatSync(dir);

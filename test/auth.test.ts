@@ -12,7 +12,7 @@ import { connect, listen, LocalSocketError, type LocalServer } from '../src/inde
 import { defaultKeyPath, ensureKeyFile, readKeyFile } from '../src/auth/key.js';
 import { CLIENT_PROOF_SIZE, HELLO_SIZE } from '../src/auth/handshake.js';
 import { currentPlatform } from '../src/platform.js';
-import { finished, fullName, isLinux, isWindows, isWine, runFixture, tempDir, uniqueName, unprivilegedUser } from './helpers.js';
+import { ABSTRACT_SKIP, finished, fullName, isLinux, isWindows, isWine, runFixture, tempDir, uniqueName, unprivilegedUser } from './helpers.js';
 
 const KEY = Buffer.alloc(32, 7);
 const OTHER_KEY = Buffer.alloc(32, 9);
@@ -340,7 +340,7 @@ describe('raw mode', () => {
     await server.close();
   });
 
-  test('an abstract name without auth must be opened to the world explicitly', { skip: !isLinux && 'abstract names are Linux-only' }, async () => {
+  test('an abstract name without auth must be opened to the world explicitly', { skip: ABSTRACT_SKIP }, async () => {
     await assert.rejects(listen(uniqueName(), { abstract: true, auth: false }), (err) => codeOf(err) === 'INVALID_ARGUMENT');
     const open = await listen(uniqueName(), { abstract: true, auth: false, access: 'world' });
     await open.close();

@@ -154,3 +154,14 @@ export async function noStrayErrors(fn: () => Promise<void>): Promise<void> {
   }
   if (seen.length > 0) throw new Error(`stray errors: ${seen.map(String).join('; ')}`);
 }
+
+/**
+ * Whether this runtime binds Linux abstract names at their exact length
+ * (libuv 1.48+, Node 22+). Node 20 pads them, so the library refuses them there.
+ */
+export const abstractWorks = isLinux && ((): boolean => {
+  const [major = 0, minor = 0] = process.versions.uv.split('.').map(Number);
+  return major > 1 || (major === 1 && minor >= 48);
+})();
+/** Skip reason for tests that need working abstract names. */
+export const ABSTRACT_SKIP = !isLinux ? 'abstract names are Linux-only' : !abstractWorks && `libuv ${process.versions.uv} pads abstract names (Node 22+ needed); test/abstract.test.ts checks the UNSUPPORTED refusal here`;

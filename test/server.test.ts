@@ -12,7 +12,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { connect, listen, LocalServer, LocalSocketError, type LocalSocket } from '../src/index.js';
-import { finished, fixture, fullName, isLinux, isWindows, runFixture, tempDir, uniqueName, unprivilegedUser, waitForLine, type PeerUser } from './helpers.js';
+import { ABSTRACT_SKIP, finished, fixture, fullName, isLinux, isWindows, runFixture, tempDir, uniqueName, unprivilegedUser, waitForLine, type PeerUser } from './helpers.js';
 import { rejectsWith } from './finding-helpers.js';
 
 const children = new Set<ChildProcess>();
@@ -150,7 +150,7 @@ describe('one live server per name', () => {
     }
   });
 
-  test('a second listen on a live abstract name is ADDRESS_IN_USE', { skip: !isLinux && 'Linux only' }, async () => {
+  test('a second listen on a live abstract name is ADDRESS_IN_USE', { skip: ABSTRACT_SKIP }, async () => {
     const name = uniqueName('abs');
     const first = await listen(name, { abstract: true });
     echoAll(first);
