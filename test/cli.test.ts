@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 import { resolveName } from '../src/names.js';
 import { currentPlatform } from '../src/platform.js';
 import { ensurePrivateDir } from '../src/private-dir.js';
-import { abstractWorks, distDir, isLinux, isWindows, uniqueName } from './helpers.js';
+import { abstractWorks, distDir, isWindows, uniqueName } from './helpers.js';
 
 const MAIN = path.join(distDir, 'src', 'cli', 'main.js');
 const ERROR_LINE = /^localsocket: [A-Z_]+: \S.*\n$/;

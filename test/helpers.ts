@@ -30,6 +30,30 @@ export function tempDir(prefix = 'lstest-'): string {
   return dir;
 }
 
+/** Whether every user may traverse `dir` and each directory above it. */
+function traversableByAll(dir: string): boolean {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    try {
+      if ((fs.statSync(d).mode & 0o001) === 0) return false;
+    } catch {
+      return false;
+    }
+    if (path.dirname(d) === d) return true;
+  }
+}
+
+/**
+ * A fresh 0755 directory that another user can reach, for tests that run a
+ * peer as a second user. Under os.tmpdir() when every user can traverse it;
+ * otherwise (TMPDIR is private, as `npm test` makes it) under /tmp.
+ */
+export function sharedTempDir(prefix = 'lstest-shared-'): string {
+  const base = isWindows || traversableByAll(os.tmpdir()) ? os.tmpdir() : '/tmp';
+  const dir = fs.mkdtempSync(path.join(base, prefix));
+  fs.chmodSync(dir, 0o755);
+  return dir;
+}
+
 /**
  * A full server name for tests that need one rather than a short name: the
  * socket path `dir/base` on Unix; on Windows a pipe name unique to `dir`
