@@ -4,9 +4,14 @@
  */
 import { LocalSocketError } from './errors.js';
 
+/** Options of every `waitFor...()` method. */
 export interface WaitOptions {
-  /** Milliseconds; 0 or less means the deadline has passed: check once and return. */
+  /**
+   * Milliseconds; 0 or less means the deadline has passed: check once and return (`TIMEOUT` if not ready).
+   * @defaultValue 30000
+   */
   timeout?: number;
+  /** Aborts the wait (`ABORTED`, with the signal's reason as `cause`). */
   signal?: AbortSignal;
 }
 

@@ -8,9 +8,12 @@ import { posix as path } from 'node:path';
 import { LocalSocketError } from './errors.js';
 import { MAX_PIPE_NAME_CHARS, maxSocketPathBytes, type PlatformInfo } from './platform.js';
 
+/** What a name resolved to: a Unix socket file, a Linux abstract name, or a Windows named pipe. */
 export type EndpointKind = 'unix' | 'abstract' | 'pipe';
 
+/** Where a server name leads, as {@link resolveName} computes it. */
 export interface Endpoint {
+  /** The kind of address. */
   kind: EndpointKind;
   /** The name as given. */
   name: string;
@@ -22,10 +25,19 @@ export interface Endpoint {
   longPath: boolean;
 }
 
+/** How a server name is resolved (options of `connect`, `listen` and {@link resolveName}). */
 export interface NameOptions {
-  /** Resolve exactly as Qt's QLocalServer/QLocalSocket do, to talk to Qt programs. */
+  /**
+   * Resolve exactly as Qt's QLocalServer/QLocalSocket do, to talk to Qt programs:
+   * a short name goes into the canonical `$TMPDIR` (or `/tmp`) rather than a private directory.
+   * @defaultValue false
+   */
   qtCompatible?: boolean;
-  /** Linux abstract namespace (no file; gone when the server closes). */
+  /**
+   * Linux abstract namespace (no file; gone when the server closes). Needs Node.js 22 or later
+   * (libuv 1.48+): older runtimes pad the address, so they refuse it with `UNSUPPORTED`.
+   * @defaultValue false
+   */
   abstract?: boolean;
 }
 
@@ -43,7 +55,12 @@ function checkBasicName(name: unknown): string {
   return name;
 }
 
-/** The private per-user directory for short names. */
+/**
+ * The private per-user directory for short names.
+ *
+ * @param p - the machine facts.
+ * @returns `$XDG_RUNTIME_DIR/localsocket` when that directory is usable, else `<tmpdir>/localsocket-<uid>`.
+ */
 export function privateDirectory(p: PlatformInfo): string {
   const runtime = p.env.XDG_RUNTIME_DIR;
   if (runtime && path.isAbsolute(runtime) && p.runtimeDirIsSafe(runtime)) return path.join(runtime, 'localsocket');
@@ -117,6 +134,19 @@ function qtTempPath(p: PlatformInfo): string {
   return p.realpath?.(cleaned) ?? cleaned;
 }
 
+/**
+ * Server name to endpoint, without touching the file system (except to
+ * canonicalise `$TMPDIR` for `qtCompatible` names). A short name is a file in
+ * a private per-user directory on Unix and `\\.\pipe\<name>` on Windows; a
+ * name with a slash is a path.
+ *
+ * @param name - the server name.
+ * @param options - `qtCompatible` or `abstract`.
+ * @param p - the machine facts; `currentPlatform()` for this one.
+ * @returns the endpoint: kind, OS address, and the private directory to create if any.
+ * @throws {@link LocalSocketError} `INVALID_NAME` for an empty name, a NUL byte, `.`/`..`, or a name too long for the platform;
+ *   `UNSUPPORTED` for `abstract` off Linux or on a runtime that pads abstract names (Node 20).
+ */
 export function resolveName(name: unknown, options: NameOptions, p: PlatformInfo): Endpoint {
   const checked = checkBasicName(name);
   if (p.platform === 'win32') return resolvePipe(checked, options);

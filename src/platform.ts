@@ -5,9 +5,16 @@
 import fs from 'node:fs';
 import os from 'node:os';
 
+/**
+ * The machine facts name resolution depends on, passed to {@link resolveName}
+ * so that any platform's rules can be computed anywhere.
+ */
 export interface PlatformInfo {
+  /** `process.platform`: `'win32'` gives pipe names, `'linux'` allows abstract and long paths. */
   platform: NodeJS.Platform;
+  /** Environment: `XDG_RUNTIME_DIR`, and `TMPDIR` for `qtCompatible` names. */
   env: Readonly<Record<string, string | undefined>>;
+  /** `os.tmpdir()`: the base of the private directory when `XDG_RUNTIME_DIR` cannot be used. */
   tmpdir: string;
   /** Undefined on Windows. */
   uid: number | undefined;
@@ -22,6 +29,11 @@ export interface PlatformInfo {
   realpath?(path: string): string | undefined;
 }
 
+/**
+ * This machine and process, as {@link PlatformInfo}.
+ *
+ * @returns the live values (environment, temp directory, uid, libuv version).
+ */
 export function currentPlatform(): PlatformInfo {
   return {
     platform: process.platform,
@@ -50,6 +62,9 @@ export function currentPlatform(): PlatformInfo {
 /**
  * Longest Unix socket path in bytes, without the terminating NUL: sun_path is
  * 108 bytes on Linux and 104 on macOS and the BSDs.
+ *
+ * @param platform - a `process.platform` value.
+ * @returns 107 on Linux and Android, 103 elsewhere.
  */
 export function maxSocketPathBytes(platform: NodeJS.Platform): number {
   return platform === 'linux' || platform === 'android' ? 107 : 103;

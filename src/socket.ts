@@ -178,7 +178,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     }
   }
 
-  /** Takes over a connected transport: from connectToServer, or from LocalServer. */
+  /** @internal Takes over a connected transport: from connectToServer, or from LocalServer. */
   [adopt](transport: net.Socket, leftover: Buffer, endpoint: Endpoint | null): void {
     this.#used = true;
     this.#endpoint = endpoint;
