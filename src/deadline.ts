@@ -15,10 +15,18 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * @param signal - the signal that fired.
+ * @returns an `ABORTED` error with the signal's reason as `cause`.
+ */
 export function abortedError(signal: AbortSignal): LocalSocketError {
   return new LocalSocketError('ABORTED', 'aborted', { cause: signal.reason });
 }
 
+/**
+ * @param what - the operation, as the message's prefix.
+ * @returns a `TIMEOUT` error.
+ */
 export function timeoutError(what: string): LocalSocketError {
   return new LocalSocketError('TIMEOUT', `${what}: timed out`);
 }
@@ -26,6 +34,13 @@ export function timeoutError(what: string): LocalSocketError {
 /**
  * Waits for `subscribe` to call `settle`. `subscribe` returns a cleanup function
  * that is called exactly once, whichever way the wait ends.
+ *
+ * @param what - the operation, for the TIMEOUT message.
+ * @param timeoutMs - the deadline; 0 or less checks once (subscribe may settle synchronously).
+ * @param signal - aborts the wait.
+ * @param subscribe - starts watching; gets resolve/reject, returns its cleanup.
+ * @returns what `subscribe` resolved with.
+ * @throws {@link LocalSocketError} `TIMEOUT` when the deadline passes, `ABORTED` when the signal fires, or what `subscribe` rejected with.
  */
 export function waitWithDeadline<T>(
   what: string,
@@ -69,6 +84,11 @@ export function waitWithDeadline<T>(
  * (deadline) timer against it lets the deadline win when the event loop lags
  * (Node orders timers of different durations only per duration list), and a
  * sleep must never fail with TIMEOUT.
+ *
+ * @param ms - milliseconds; negative counts as 0.
+ * @param signal - aborts the sleep.
+ * @returns a promise that resolves after `ms`.
+ * @throws {@link LocalSocketError} `ABORTED` when the signal fires.
  */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(abortedError(signal));
