@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // The package as its users get it: packs the tarball (from the current build,
 // so run `npm run build` first), installs it into fresh projects - ESM,
-// CommonJS, and TypeScript with module node16 (CommonJS), nodenext (ESM) and
-// bundler resolution - and runs a server and a client in each, with the
-// default authentication. Everything happens in one temporary directory
+// CommonJS, and TypeScript with module node16 and nodenext (each in a
+// CommonJS and an ESM project) and bundler resolution - and runs a server and
+// a client in each, with the default authentication. Everything happens in one temporary directory
 // (keys included), removed at the end. Needs no network: the package has no
 // dependencies and TypeScript comes from this repository's node_modules.
 //   node scripts/consumer-check.mjs
@@ -59,6 +59,8 @@ const projects = [
   { name: 'esm', type: 'module', file: 'index.js', source: body(esmLoad) },
   { name: 'commonjs', type: 'commonjs', file: 'index.js', source: body(cjsLoad) },
   { name: 'ts-node16-commonjs', type: 'commonjs', ts: { module: 'node16', moduleResolution: 'node16' } },
+  { name: 'ts-node16-esm', type: 'module', ts: { module: 'node16', moduleResolution: 'node16' } },
+  { name: 'ts-nodenext-commonjs', type: 'commonjs', ts: { module: 'nodenext', moduleResolution: 'nodenext' } },
   { name: 'ts-nodenext-esm', type: 'module', ts: { module: 'nodenext', moduleResolution: 'nodenext' } },
   { name: 'ts-bundler-esm', type: 'module', ts: { module: 'esnext', moduleResolution: 'bundler' } },
 ];
