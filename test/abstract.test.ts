@@ -54,13 +54,14 @@ describe('abstract names with a Python peer', () => {
   test('a localsocket client reaches a Python server bound to "\\0name"', { skip: INTEROP_SKIP }, async () => {
     const name = uniqueName('abs-py');
     const peer = spawn('python3', ['-c', PEER, 'server', name], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const peerDone = finished(peer);
     try {
       await waitForLine(peer, /^ready$/);
       const socket = await connect(name, { ...RAW, timeout: 5000 });
       await socket.write('hello');
       await socket.end();
       assert.equal(await readToEnd(socket), 'py:hello');
-      assert.equal((await finished(peer)).code, 0);
+      assert.equal((await peerDone).code, 0);
     } finally {
       peer.kill();
     }
@@ -83,6 +84,39 @@ describe('abstract names with a Python peer', () => {
       assert.equal(result.stdout.trim(), 'node:hello');
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe('abstract names from the CLI with a Python peer', () => {
+  const main = path.join(distDir, 'src', 'cli', 'main.js');
+
+  test('check --abstract finds a Python server, and connect --abstract --raw talks to it', { skip: INTEROP_SKIP }, async () => {
+    const name = uniqueName('abs-cli');
+    const peer = spawn('python3', ['-c', PEER, 'server', name], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const peerDone = finished(peer);
+    try {
+      await waitForLine(peer, /^ready$/);
+      const check = await finished(spawn(process.execPath, [main, 'check', name, '--abstract'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+      assert.equal(check.code, 0, check.stdout + check.stderr);
+      assert.match(check.stdout, new RegExp(`endpoint: +@${name}\n`));
+      assert.match(check.stdout, /server: +a server answers/);
+      // check's probe was the Python server's one connection (it hangs up before the
+      // reply, so the peer may exit with EPIPE): wait for it, then start another for connect.
+      await peerDone;
+    } finally {
+      peer.kill();
+    }
+    const second = spawn('python3', ['-c', PEER, 'server', name], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await waitForLine(second, /^ready$/);
+      const cli = spawn(process.execPath, [main, 'connect', name, '--abstract', '--raw'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      cli.stdin!.end('hello');
+      const result = await finished(cli);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, 'py:hello');
+    } finally {
+      second.kill();
     }
   });
 });
