@@ -8,9 +8,18 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { connect } from '../src/index.js';
-import { distDir, finished, isLinux, uniqueName, waitForLine } from './helpers.js';
+import { distDir, finished, isLinux, uniqueName } from './helpers.js';
 
 const MAIN = path.join(distDir, 'src', 'cli', 'main.js');
+
+/** Polls `read()` until it matches (output may already have arrived before we look). */
+async function until(read: () => string, pattern: RegExp, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pattern.test(read())) {
+    if (Date.now() > deadline) throw new Error(`no match for ${pattern} within ${timeoutMs} ms; got: ${read().slice(-200)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return finished(spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }), 15_000);
@@ -70,7 +79,7 @@ describe('listen without --echo', () => {
       await ready;
       const first = await connect(name, { auth: false, timeout: 5000 });
       await first.write('first-1\n');
-      await waitForLine(cli, /^first-1$/);
+      await until(() => stdout, /^first-1$/m);
       const second = await connect(name, { auth: false, timeout: 5000 });
       await second.write('second-1\n');
       await second.end();
@@ -78,7 +87,7 @@ describe('listen without --echo', () => {
       await new Promise((r) => setTimeout(r, 300));
       await first.write('first-2\n');
       await first.end();
-      await waitForLine(cli, /^second-1$/);
+      await until(() => stdout, /^second-1$/m);
       assert.equal(stdout, 'first-1\nfirst-2\nsecond-1\n');
     } finally {
       cli.kill('SIGTERM');
