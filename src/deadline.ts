@@ -4,16 +4,29 @@
  */
 import { LocalSocketError } from './errors.js';
 
+/** Options of every `waitFor...()` method. */
 export interface WaitOptions {
-  /** Milliseconds; 0 or less means the deadline has passed: check once and return. */
+  /**
+   * Milliseconds; 0 or less means the deadline has passed: check once and return (`TIMEOUT` if not ready).
+   * @defaultValue 30000
+   */
   timeout?: number;
+  /** Aborts the wait (`ABORTED`, with the signal's reason as `cause`). */
   signal?: AbortSignal;
 }
 
+/**
+ * @param signal - the signal that fired.
+ * @returns an `ABORTED` error with the signal's reason as `cause`.
+ */
 export function abortedError(signal: AbortSignal): LocalSocketError {
   return new LocalSocketError('ABORTED', 'aborted', { cause: signal.reason });
 }
 
+/**
+ * @param what - the operation, as the message's prefix.
+ * @returns a `TIMEOUT` error.
+ */
 export function timeoutError(what: string): LocalSocketError {
   return new LocalSocketError('TIMEOUT', `${what}: timed out`);
 }
@@ -21,6 +34,13 @@ export function timeoutError(what: string): LocalSocketError {
 /**
  * Waits for `subscribe` to call `settle`. `subscribe` returns a cleanup function
  * that is called exactly once, whichever way the wait ends.
+ *
+ * @param what - the operation, for the TIMEOUT message.
+ * @param timeoutMs - the deadline; 0 or less checks once (subscribe may settle synchronously).
+ * @param signal - aborts the wait.
+ * @param subscribe - starts watching; gets resolve/reject, returns its cleanup.
+ * @returns what `subscribe` resolved with.
+ * @throws {@link LocalSocketError} `TIMEOUT` when the deadline passes, `ABORTED` when the signal fires, or what `subscribe` rejected with.
  */
 export function waitWithDeadline<T>(
   what: string,
@@ -64,6 +84,11 @@ export function waitWithDeadline<T>(
  * (deadline) timer against it lets the deadline win when the event loop lags
  * (Node orders timers of different durations only per duration list), and a
  * sleep must never fail with TIMEOUT.
+ *
+ * @param ms - milliseconds; negative counts as 0.
+ * @param signal - aborts the sleep.
+ * @returns a promise that resolves after `ms`.
+ * @throws {@link LocalSocketError} `ABORTED` when the signal fires.
  */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(abortedError(signal));
@@ -78,4 +103,24 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, Math.max(ms, 0));
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * Makes `controller` abort (with the same reason) when `signal` does: what
+ * `AbortSignal.any([signal, controller.signal])` gives on Node 20.3 and later,
+ * here for every supported Node version.
+ *
+ * @param controller - the controller to abort.
+ * @param signal - the caller's signal, if any.
+ * @returns a function that stops following `signal`; call it when the operation ends so a long-lived signal keeps no listener.
+ */
+export function followSignal(controller: AbortController, signal: AbortSignal | undefined): () => void {
+  if (!signal) return () => {};
+  if (signal.aborted) {
+    controller.abort(signal.reason);
+    return () => {};
+  }
+  const onAbort = (): void => controller.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  return () => signal.removeEventListener('abort', onAbort);
 }

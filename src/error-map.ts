@@ -140,7 +140,13 @@ const MESSAGES: Readonly<Record<ErrorCode, string>> = {
   UNKNOWN: 'unexpected system error',
 };
 
-/** The code for an OS-level error, or UNKNOWN. Pure: used by tests with injected errors. */
+/**
+ * The code for an OS-level error, or UNKNOWN. Pure: used by tests with injected errors.
+ *
+ * @param err - what Node or libuv threw (a LocalSocketError keeps its code).
+ * @param operation - what was being done: the same errno means different things per operation.
+ * @returns the stable code; `UNKNOWN` for anything not in the tables.
+ */
 export function codeForSystemError(err: unknown, operation: Operation): ErrorCode {
   if (err instanceof LocalSocketError) return err.code;
   if (typeof err !== 'object' || err === null) return 'UNKNOWN';
@@ -158,17 +164,38 @@ export function codeForSystemError(err: unknown, operation: Operation): ErrorCod
   return 'UNKNOWN';
 }
 
+/**
+ * The short message for a code, prefixed with the operation.
+ *
+ * @param code - the error code.
+ * @param operation - prefixes the message (`connect: server not found`) when given.
+ * @returns a message without OS internals.
+ */
 export function messageFor(code: ErrorCode, operation?: Operation): string {
   return operation ? `${operation}: ${MESSAGES[code]}` : MESSAGES[code];
 }
 
-/** Wraps an OS error: short message, stable code, original kept as `cause`. */
+/**
+ * Wraps an OS error: short message, stable code, original kept as `cause`.
+ *
+ * @param err - what Node or libuv threw; a LocalSocketError is returned as is.
+ * @param operation - what was being done.
+ * @returns the error to throw.
+ */
 export function fromSystemError(err: unknown, operation: Operation): LocalSocketError {
   if (err instanceof LocalSocketError) return err;
   const code = codeForSystemError(err, operation);
   return new LocalSocketError(code, messageFor(code, operation), { cause: err });
 }
 
+/**
+ * An error the library detects itself (no OS error behind it).
+ *
+ * @param code - the error code.
+ * @param operation - prefixes the message when given.
+ * @param detail - a short, internals-free addition, in parentheses.
+ * @returns the error to throw.
+ */
 export function localError(code: ErrorCode, operation?: Operation, detail?: string): LocalSocketError {
   const base = messageFor(code, operation);
   return new LocalSocketError(code, detail ? `${base} (${detail})` : base);

@@ -8,9 +8,12 @@ import { posix as path } from 'node:path';
 import { LocalSocketError } from './errors.js';
 import { MAX_PIPE_NAME_CHARS, maxSocketPathBytes, type PlatformInfo } from './platform.js';
 
+/** What a name resolved to: a Unix socket file, a Linux abstract name, or a Windows named pipe. */
 export type EndpointKind = 'unix' | 'abstract' | 'pipe';
 
+/** Where a server name leads, as {@link resolveName} computes it. */
 export interface Endpoint {
+  /** The kind of address. */
   kind: EndpointKind;
   /** The name as given. */
   name: string;
@@ -22,10 +25,19 @@ export interface Endpoint {
   longPath: boolean;
 }
 
+/** How a server name is resolved (options of `connect`, `listen` and {@link resolveName}). */
 export interface NameOptions {
-  /** Resolve exactly as Qt's QLocalServer/QLocalSocket do, to talk to Qt programs. */
+  /**
+   * Resolve exactly as Qt's QLocalServer/QLocalSocket do, to talk to Qt programs:
+   * a short name goes into the canonical `$TMPDIR` (or `/tmp`) rather than a private directory.
+   * @defaultValue false
+   */
   qtCompatible?: boolean;
-  /** Linux abstract namespace (no file; gone when the server closes). */
+  /**
+   * Linux abstract namespace (no file; gone when the server closes). Needs Node.js 22 or later
+   * (libuv 1.48+): older runtimes pad the address, so they refuse it with `UNSUPPORTED`.
+   * @defaultValue false
+   */
   abstract?: boolean;
 }
 
@@ -43,7 +55,12 @@ function checkBasicName(name: unknown): string {
   return name;
 }
 
-/** The private per-user directory for short names. */
+/**
+ * The private per-user directory for short names.
+ *
+ * @param p - the machine facts.
+ * @returns `$XDG_RUNTIME_DIR/localsocket` when that directory is usable, else `<tmpdir>/localsocket-<uid>`.
+ */
 export function privateDirectory(p: PlatformInfo): string {
   const runtime = p.env.XDG_RUNTIME_DIR;
   if (runtime && path.isAbsolute(runtime) && p.runtimeDirIsSafe(runtime)) return path.join(runtime, 'localsocket');
@@ -70,6 +87,11 @@ function resolvePipe(name: string, options: NameOptions): Endpoint {
 
 function resolveAbstract(name: string, p: PlatformInfo): Endpoint {
   if (p.platform !== 'linux') throw new LocalSocketError('UNSUPPORTED', 'abstract names exist only on Linux');
+  // libuv before 1.48 (Node 20) pads abstract addresses with NULs to the full
+  // sun_path: another program (socat, Python, Qt, Node 22) would see a different name.
+  if (p.libuvVersion !== undefined && !libuvBindsExactLength(p.libuvVersion)) {
+    throw new LocalSocketError('UNSUPPORTED', 'abstract names need Node.js 22 or later (libuv 1.48+): this runtime pads them, so other programs could not reach them');
+  }
   const limit = maxSocketPathBytes(p.platform);
   // One byte of sun_path is the leading NUL that marks the abstract namespace.
   if (Buffer.byteLength(name) > limit) throw invalidName(`longer than ${limit} bytes`);
@@ -91,12 +113,40 @@ function unixEndpoint(name: string, address: string, p: PlatformInfo, privateDir
   return endpoint;
 }
 
-function qtTempPath(p: PlatformInfo): string {
-  // QDir::tempPath(): $TMPDIR if set, else /tmp, cleaned (no trailing slash).
-  const tmp = p.env.TMPDIR;
-  return path.posix.normalize(tmp && tmp.length > 0 ? tmp : '/tmp').replace(/(.)\/+$/, '$1');
+/**
+ * Whether this libuv binds and connects abstract names at their exact length
+ * (1.48 and later) rather than padded to 108 bytes.
+ *
+ * @param version - `process.versions.uv`, e.g. `"1.46.0"`.
+ * @returns true for libuv 1.48 and later (and any 2.x).
+ */
+export function libuvBindsExactLength(version: string): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major > 1 || (major === 1 && minor >= 48);
 }
 
+function qtTempPath(p: PlatformInfo): string {
+  // QDir::tempPath(): $TMPDIR if set and not empty, else /tmp; cleaned (no
+  // trailing slash) and canonical (symlinks resolved). A directory that does
+  // not exist has no canonical path: the cleaned one is kept.
+  const tmp = p.env.TMPDIR;
+  const cleaned = path.posix.normalize(tmp && tmp.length > 0 ? tmp : '/tmp').replace(/(.)\/+$/, '$1');
+  return p.realpath?.(cleaned) ?? cleaned;
+}
+
+/**
+ * Server name to endpoint, without touching the file system (except to
+ * canonicalise `$TMPDIR` for `qtCompatible` names). A short name is a file in
+ * a private per-user directory on Unix and `\\.\pipe\<name>` on Windows; a
+ * name with a slash is a path.
+ *
+ * @param name - the server name.
+ * @param options - `qtCompatible` or `abstract`.
+ * @param p - the machine facts; `currentPlatform()` for this one.
+ * @returns the endpoint: kind, OS address, and the private directory to create if any.
+ * @throws {@link LocalSocketError} `INVALID_NAME` for an empty name, a NUL byte, `.`/`..`, or a name too long for the platform;
+ *   `UNSUPPORTED` for `abstract` off Linux or on a runtime that pads abstract names (Node 20).
+ */
 export function resolveName(name: unknown, options: NameOptions, p: PlatformInfo): Endpoint {
   const checked = checkBasicName(name);
   if (p.platform === 'win32') return resolvePipe(checked, options);

@@ -15,19 +15,38 @@ export const DEFAULTS = {
   maxHandshakes: 64,
 } as const;
 
+/**
+ * Per-connection limits, for clients ({@link ConnectOptions}) and for every
+ * connection a server accepts ({@link ServerOptions}). A value that is not a
+ * positive whole number (or 0 where "off" is allowed) throws
+ * `INVALID_ARGUMENT`.
+ */
 export interface SocketLimits {
-  /** Most bytes buffered for reading before the socket stops reading from the kernel. */
+  /**
+   * Most bytes buffered for reading before the socket stops reading from the kernel.
+   * @defaultValue 1048576 (1 MiB)
+   */
   maxReadBuffer?: number;
-  /** Most bytes accepted for writing and not yet handed to the kernel (`bytesToWrite`). */
+  /**
+   * Most bytes accepted for writing and not yet handed to the kernel (`bytesToWrite`).
+   * @defaultValue 1048576 (1 MiB)
+   */
   maxWriteBuffer?: number;
-  /** Drop the connection (TIMEOUT) after this many ms with no data either way. 0 = off. */
+  /**
+   * Drop the connection (`TIMEOUT`) after this many ms with no data either way. 0 = off.
+   * @defaultValue 0
+   */
   idleTimeout?: number;
-  /** How long `disconnectFromServer()` may wait to flush before it aborts. */
+  /**
+   * How long `disconnectFromServer()` may wait to flush, in ms, before it aborts.
+   * @defaultValue 10000
+   */
   closeTimeout?: number;
   /**
    * Keep writing after the peer's end-of-stream, until you call `end()` or
    * `disconnectFromServer()` (request/response over a half-closed connection).
-   * Default false: the socket closes once what is queued is written (Qt, and Node's default).
+   * When false, the socket closes once what is queued is written (Qt, and Node's default).
+   * @defaultValue false
    */
   allowHalfOpen?: boolean;
 }
@@ -68,11 +87,19 @@ export function resolveNameOptions(raw: Record<string, unknown>): NameOptions {
   };
 }
 
+/** Options of `connect()` and `LocalSocket.connectToServer()`: limits, name resolution, authentication, and these. */
 export interface ConnectOptions extends SocketLimits, NameOptions, AuthOptions {
-  /** Deadline for the whole connect, retries and handshake included. */
+  /**
+   * Deadline for the whole connect in ms, retries and handshake included (`TIMEOUT` when it passes).
+   * @defaultValue 10000
+   */
   timeout?: number;
+  /** Aborts the connect (`ABORTED`, with the signal's reason as `cause`). */
   signal?: AbortSignal;
-  /** Keep retrying while no server is up yet (ENOENT / refused) until the deadline. */
+  /**
+   * Keep retrying while no server is up yet (no socket file, refused) until the deadline.
+   * @defaultValue false
+   */
   waitForServer?: boolean;
 }
 
@@ -95,16 +122,29 @@ export function resolveConnectOptions(options: unknown): ResolvedConnect {
   };
 }
 
+/** Options of `listen()` and `new LocalServer()`: limits for each accepted connection, name resolution, authentication, and these. */
 export interface ServerOptions extends SocketLimits, NameOptions, AuthOptions {
-  /** Peers still in the handshake at most; past it the oldest is dropped. Default 64. */
+  /**
+   * Peers still in the handshake at most; past it the oldest is dropped.
+   * @defaultValue 64
+   */
   maxHandshakes?: number;
-  /** Who may connect, by file permissions: only us (default), our group, everyone. */
+  /**
+   * Who may connect, by file permissions: only us, our group, everyone.
+   * @defaultValue 'user'
+   */
   access?: Access;
-  /** Connections accepted but not yet taken; past it new peers are refused. Default 30. */
+  /**
+   * Connections accepted but not yet taken with `nextPendingConnection()`; past it new peers are refused.
+   * @defaultValue 30
+   */
   maxPendingConnections?: number;
-  /** Open connections (taken, pending and handshaking) at most. Default unlimited. */
+  /**
+   * Open connections (taken, pending and handshaking) at most; past it new peers are refused.
+   * @defaultValue Infinity (no limit)
+   */
   maxConnections?: number;
-  /** Adopt an inherited, already listening descriptor (e.g. systemd's fd 3). */
+  /** Adopt an inherited, already listening descriptor (e.g. systemd's fd 3) instead of binding a name. */
   fd?: number;
 }
 

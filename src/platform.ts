@@ -5,14 +5,28 @@
 import fs from 'node:fs';
 import os from 'node:os';
 
+/**
+ * The machine facts name resolution depends on, passed to {@link resolveName}
+ * so that any platform's rules can be computed anywhere.
+ */
 export interface PlatformInfo {
+  /** `process.platform`: `'win32'` gives pipe names, `'linux'` allows abstract and long paths. */
   platform: NodeJS.Platform;
+  /** Environment: `XDG_RUNTIME_DIR`, and `TMPDIR` for `qtCompatible` names. */
   env: Readonly<Record<string, string | undefined>>;
+  /** `os.tmpdir()`: the base of the private directory when `XDG_RUNTIME_DIR` cannot be used. */
   tmpdir: string;
   /** Undefined on Windows. */
   uid: number | undefined;
   /** Whether $XDG_RUNTIME_DIR may be used (ours, a real directory, 0700). */
   runtimeDirIsSafe(dir: string): boolean;
+  /**
+   * `process.versions.uv`: libuv before 1.48 pads abstract names, so they are
+   * refused there. When absent, abstract names are assumed to work.
+   */
+  libuvVersion?: string;
+  /** The canonical form of an existing path (symlinks resolved), or undefined if it cannot be resolved. For `qtCompatible` names. */
+  realpath?(path: string): string | undefined;
 }
 
 /** os.tmpdir() reads three environment variables through a slow path: remember it while they stay the same. */
@@ -25,12 +39,25 @@ function tmpdir(): string {
   return tmpdirCache.value;
 }
 
+/**
+ * This machine and process, as {@link PlatformInfo}.
+ *
+ * @returns the live values (environment, temp directory, uid, libuv version).
+ */
 export function currentPlatform(): PlatformInfo {
   return {
     platform: process.platform,
     env: process.env,
     tmpdir: tmpdir(),
     uid: typeof process.getuid === 'function' ? process.getuid() : undefined,
+    libuvVersion: process.versions.uv,
+    realpath: (p) => {
+      try {
+        return fs.realpathSync.native(p);
+      } catch {
+        return undefined;
+      }
+    },
     runtimeDirIsSafe: (dir) => {
       try {
         const st = fs.lstatSync(dir);
@@ -45,6 +72,9 @@ export function currentPlatform(): PlatformInfo {
 /**
  * Longest Unix socket path in bytes, without the terminating NUL: sun_path is
  * 108 bytes on Linux and 104 on macOS and the BSDs.
+ *
+ * @param platform - a `process.platform` value.
+ * @returns 107 on Linux and Android, 103 elsewhere.
  */
 export function maxSocketPathBytes(platform: NodeJS.Platform): number {
   return platform === 'linux' || platform === 'android' ? 107 : 103;

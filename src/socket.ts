@@ -7,9 +7,8 @@
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import { Duplex } from 'node:stream';
-import { forwardAbort } from './abort.js';
 import { establish, planConnect } from './connector.js';
-import { waitWithDeadline, type WaitOptions } from './deadline.js';
+import { followSignal, waitWithDeadline, type WaitOptions } from './deadline.js';
 import { fromSystemError } from './error-map.js';
 import { closePathError, LocalSocketError } from './errors.js';
 import type { Endpoint } from './names.js';
@@ -124,11 +123,11 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     // From here every failure, bad options and names included, takes the one path below (as Qt: connecting -> unconnected + error).
     const controller = new AbortController();
     this.#connectAbort = controller;
-    let unforward = (): void => {};
+    let unfollow = (): void => {};
     this.#setState('connecting');
     try {
       const opts = resolveConnectOptions(options);
-      unforward = forwardAbort(opts.signal, controller);
+      unfollow = followSignal(controller, opts.signal);
       const plan = planConnect(name, opts.names, options as Record<string, unknown>, opts.timeout, opts.waitForServer, controller.signal);
       this.#endpoint = plan.endpoint;
       const transport = await establish(plan);
@@ -150,11 +149,11 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
       }
       throw error;
     } finally {
-      unforward();
+      unfollow();
     }
   }
 
-  /** Takes over a connected transport: from connectToServer, or from LocalServer. */
+  /** @internal Takes over a connected transport: from connectToServer, or from LocalServer. */
   [adopt](transport: net.Socket, leftover: Buffer, endpoint: Endpoint | null): void {
     this.#used = true;
     this.#endpoint = endpoint;

@@ -11,7 +11,7 @@ import { connect, listen, LocalSocketError, type LocalServer } from '../src/inde
 import { defaultKeyPath, ensureKeyFile, readKeyFile } from '../src/auth/key.js';
 import { CLIENT_HELLO_SIZE, SERVER_PROOF_SIZE, RAW_SERVER_HINT, clientHello, clientProof, serverProof } from '../src/auth/handshake.js';
 import { currentPlatform } from '../src/platform.js';
-import { finished, fullName, waitFor, isLinux, isWindows, isWine, runFixture, tempDir, uniqueName, unprivilegedUser } from './helpers.js';
+import { ABSTRACT_SKIP, finished, sharedTempDir, fullName, waitFor, isLinux, isWindows, isWine, runFixture, tempDir, uniqueName, unprivilegedUser } from './helpers.js';
 
 const KEY = Buffer.alloc(32, 7);
 const OTHER_KEY = Buffer.alloc(32, 9);
@@ -334,7 +334,7 @@ const noSecondUser = isWindows ? 'another Windows user and pipe ACLs: Wine runs 
 describe('file-system access, with a second, unprivileged user', { skip: !unprivilegedUser() && noSecondUser }, () => {
   test("the other user cannot connect to a default server, can connect to an access: 'world' server with the key, and fails AUTH_FAILED with a wrong key", async () => {
     const peer = unprivilegedUser()!;
-    const dir = tempDir();
+    const dir = sharedTempDir();
     const keyFile = path.join(dir, 'peer-key');
     fs.writeFileSync(keyFile, `${KEY.toString('hex')}\n`, { mode: 0o600 });
     fs.chownSync(keyFile, peer.uid, peer.gid);
@@ -342,24 +342,32 @@ describe('file-system access, with a second, unprivileged user', { skip: !unpriv
     fs.writeFileSync(wrongKeyFile, `${OTHER_KEY.toString('hex')}\n`, { mode: 0o600 });
     fs.chownSync(wrongKeyFile, peer.uid, peer.gid);
 
-    const privateServer = await listen(path.join(dir, 'private'), { key: KEY });
-    const shortServer = await listen(uniqueName('short'), { key: KEY });
-    const worldServer = await listen(path.join(dir, 'world'), { key: KEY, access: 'world' });
-    echo(privateServer);
-    echo(shortServer);
-    echo(worldServer);
-    const run = async (address: string, mode: string, file = keyFile): Promise<{ ok: boolean; code?: string; reply?: string }> => {
-      const { stdout } = await finished(runFixture('auth-peer.js', [address, mode, file], { asUser: peer }));
-      return JSON.parse(stdout.trim().split('\n').pop()!);
-    };
-    assert.deepEqual(await run(privateServer.fullServerName!, 'keyfile'), { ok: false, code: 'ACCESS_DENIED', message: 'connect: access denied' });
-    const viaShort = await run(shortServer.fullServerName!, 'keyfile');
-    assert.equal(viaShort.ok, false);
-    assert.equal(viaShort.code, 'ACCESS_DENIED');
-    assert.deepEqual(await run(worldServer.fullServerName!, 'keyfile'), { ok: true, reply: 'ping\n' });
-    assert.equal((await run(worldServer.fullServerName!, 'keyfile', wrongKeyFile)).code, 'AUTH_FAILED');
-    await Promise.all([privateServer.close(), shortServer.close(), worldServer.close()]);
-    fs.rmSync(dir, { recursive: true, force: true });
+    const servers: LocalServer[] = [];
+    try {
+      const privateServer = await listen(path.join(dir, 'private'), { key: KEY });
+      servers.push(privateServer);
+      const shortServer = await listen(uniqueName('short'), { key: KEY });
+      servers.push(shortServer);
+      const worldServer = await listen(path.join(dir, 'world'), { key: KEY, access: 'world' });
+      servers.push(worldServer);
+      echo(privateServer);
+      echo(shortServer);
+      echo(worldServer);
+      const run = async (address: string, mode: string, file = keyFile): Promise<{ ok: boolean; code?: string; reply?: string }> => {
+        const { stdout } = await finished(runFixture('auth-peer.js', [address, mode, file], { asUser: peer }));
+        return JSON.parse(stdout.trim().split('\n').pop()!);
+      };
+      assert.deepEqual(await run(privateServer.fullServerName!, 'keyfile'), { ok: false, code: 'ACCESS_DENIED', message: 'connect: access denied' });
+      const viaShort = await run(shortServer.fullServerName!, 'keyfile');
+      assert.equal(viaShort.ok, false);
+      assert.equal(viaShort.code, 'ACCESS_DENIED');
+      assert.deepEqual(await run(worldServer.fullServerName!, 'keyfile'), { ok: true, reply: 'ping\n' });
+      assert.equal((await run(worldServer.fullServerName!, 'keyfile', wrongKeyFile)).code, 'AUTH_FAILED');
+    } finally {
+      // A failed assertion must not leave servers holding the test file's event loop open.
+      await Promise.all(servers.map((server) => server.close()));
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -397,7 +405,7 @@ describe('raw mode', () => {
     await server.close();
   });
 
-  test('an abstract name without auth must be opened to the world explicitly', { skip: !isLinux && 'abstract names are Linux-only' }, async () => {
+  test('an abstract name without auth must be opened to the world explicitly', { skip: ABSTRACT_SKIP }, async () => {
     await assert.rejects(listen(uniqueName(), { abstract: true, auth: false }), (err) => codeOf(err) === 'INVALID_ARGUMENT');
     const open = await listen(uniqueName(), { abstract: true, auth: false, access: 'world' });
     await open.close();

@@ -12,7 +12,7 @@ import { after, test } from 'node:test';
 import { connect, listen, LocalSocketError } from '../src/index.js';
 import { privateDirectory } from '../src/names.js';
 import { currentPlatform } from '../src/platform.js';
-import { finished, isLinux, isWindows, runFixture, tempDir, uniqueName, unprivilegedUser, waitForLine } from './helpers.js';
+import { finished, isLinux, sharedTempDir, isWindows, runFixture, tempDir, uniqueName, unprivilegedUser, waitForLine } from './helpers.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -105,7 +105,8 @@ test('a key directory or private directory that cannot be created gives ACCESS_D
 test('the private directory swapped by another user between check and use: the attacker never receives a connection', { skip: (!isLinux && 'the directory-descriptor defence is Linux-only (/proc/self/fd); elsewhere the directory is checked by path') || needsSecondUser, timeout: 120_000 }, async () => {
   const peer = unprivilegedUser()!;
   // A shared temp dir that is NOT sticky: anyone may rename entries in it.
-  const shared = scratch();
+  const shared = sharedTempDir();
+  dirs.push(shared);
   fs.chmodSync(shared, 0o777);
   const name = 'victim';
   // The victim creates its private directory and listens first, then the attacker starts swapping it.

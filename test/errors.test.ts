@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { connect, listen, LocalServer, LocalSocket, LocalSocketError } from '../src/index.js';
-import { finished, fixture, fullName, isLinux, isWindows, isWine, runFixture, tempDir, uniqueName, unprivilegedUser, waitForLine, WINE_SECOND_LISTEN, type PeerUser } from './helpers.js';
+import { finished, fixture, fullName, sharedTempDir, isLinux, isWindows, isWine, runFixture, tempDir, uniqueName, unprivilegedUser, waitForLine, WINE_SECOND_LISTEN, type PeerUser } from './helpers.js';
 import { assertCleanMessage, busyListener, closeRawServer, delay, pair, rawServer, rejectsWith, settleWithin, throwsWith } from './finding-helpers.js';
 
 const RAW = { auth: false } as const;
@@ -123,7 +123,7 @@ const secondPeer = unprivilegedUser('lsock-peer2');
 const noUsers = !peer || !secondPeer ? (isWindows ? 'other Windows users and pipe ACLs: Wine runs everything as one user' : 'needs root on Linux to create unprivileged users') : false;
 
 test('ACCESS_DENIED: another user connecting to an access:"user" server at a full path (control: "world" lets it in)', { skip: noUsers }, async () => {
-  const dir = tempDir(); // 0755: the peer can reach the socket file, not open it
+  const dir = sharedTempDir(); // 0755: the peer can reach the socket file, not open it
   try {
     const userOnly = await listen(path.join(dir, 'user.sock'), { ...RAW, access: 'user' });
     const world = await listen(path.join(dir, 'world.sock'), { ...RAW, access: 'world' });
@@ -154,7 +154,7 @@ test("ACCESS_DENIED: another user reaching into our private directory learns not
 });
 
 test('ACCESS_DENIED, reverse direction: a server run by an unprivileged user refuses a second user', { skip: noUsers }, async () => {
-  const dir = tempDir();
+  const dir = sharedTempDir();
   fs.chownSync(dir, peer!.uid, peer!.gid);
   const started: ChildProcess[] = [];
   try {

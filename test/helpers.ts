@@ -30,6 +30,30 @@ export function tempDir(prefix = 'lstest-'): string {
   return dir;
 }
 
+/** Whether every user may traverse `dir` and each directory above it. */
+function traversableByAll(dir: string): boolean {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    try {
+      if ((fs.statSync(d).mode & 0o001) === 0) return false;
+    } catch {
+      return false;
+    }
+    if (path.dirname(d) === d) return true;
+  }
+}
+
+/**
+ * A fresh 0755 directory that another user can reach, for tests that run a
+ * peer as a second user. Under os.tmpdir() when every user can traverse it;
+ * otherwise (TMPDIR is private, as `npm test` makes it) under /tmp.
+ */
+export function sharedTempDir(prefix = 'lstest-shared-'): string {
+  const base = isWindows || traversableByAll(os.tmpdir()) ? os.tmpdir() : '/tmp';
+  const dir = fs.mkdtempSync(path.join(base, prefix));
+  fs.chmodSync(dir, 0o755);
+  return dir;
+}
+
 /**
  * A full server name for tests that need one rather than a short name: the
  * socket path `dir/base` on Unix; on Windows a pipe name unique to `dir`
@@ -167,3 +191,13 @@ export function waitFor(predicate: () => boolean, timeoutMs: number, what: strin
     poll();
   });
 }
+/**
+ * Whether this runtime binds Linux abstract names at their exact length
+ * (libuv 1.48+, Node 22+). Node 20 pads them, so the library refuses them there.
+ */
+export const abstractWorks = isLinux && ((): boolean => {
+  const [major = 0, minor = 0] = process.versions.uv.split('.').map(Number);
+  return major > 1 || (major === 1 && minor >= 48);
+})();
+/** Skip reason for tests that need working abstract names. */
+export const ABSTRACT_SKIP = !isLinux ? 'abstract names are Linux-only' : !abstractWorks && `libuv ${process.versions.uv} pads abstract names (Node 22+ needed); test/abstract.test.ts checks the UNSUPPORTED refusal here`;

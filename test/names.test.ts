@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { connect, listen, LocalSocketError, resolveName, type LocalServer, type LocalSocket } from '../src/index.js';
-import type { PlatformInfo } from '../src/platform.js';
+import { currentPlatform, type PlatformInfo } from '../src/platform.js';
 import { isLinux, isRoot, isWindows, tempDir, uniqueName, unprivilegedUser } from './helpers.js';
 import { rejectsWith } from './finding-helpers.js';
 
@@ -553,4 +553,36 @@ test('os.tmpdir() is read at call time (the private-dir tests above rely on it)'
     if (saved === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = saved;
   }
+});
+
+describe('resolveName: qtCompatible temp directory is canonical, as QDir::tempPath()', () => {
+  const q = { qtCompatible: true };
+  test('TMPDIR is cleaned, then resolved through symlinks', () => {
+    const seen: string[] = [];
+    const realpath = (p: string): string | undefined => (seen.push(p), p === '/link/tmp' ? '/real/tmp' : undefined);
+    assert.equal(resolveName('app', q, linux({ env: { TMPDIR: '/link/./tmp//' }, realpath })).address, '/real/tmp/app');
+    assert.deepEqual(seen, ['/link/tmp']);
+  });
+
+  test('an unset or empty TMPDIR means /tmp, also resolved', () => {
+    const realpath = (p: string): string | undefined => (p === '/tmp' ? '/private/tmp' : undefined);
+    assert.equal(resolveName('app', q, linux({ env: {}, realpath })).address, '/private/tmp/app');
+    assert.equal(resolveName('app', q, linux({ env: { TMPDIR: '' }, realpath })).address, '/private/tmp/app');
+  });
+
+  test('a TMPDIR that does not exist keeps its cleaned path', () => {
+    assert.equal(resolveName('app', q, linux({ env: { TMPDIR: '/no/such/dir/' }, realpath: () => undefined })).address, '/no/such/dir/app');
+  });
+
+  test('with the real file system, a symlinked TMPDIR resolves to its target', { skip: isWindows && 'POSIX symlinks' }, () => {
+    const dir = tempDir();
+    try {
+      fs.mkdirSync(path.join(dir, 'real'));
+      fs.symlinkSync(path.join(dir, 'real'), path.join(dir, 'link'));
+      const platform = { ...currentPlatform(), platform: 'linux' as const, env: { TMPDIR: path.join(dir, 'link') } };
+      assert.equal(resolveName('app', q, platform).address, `${fs.realpathSync(path.join(dir, 'real'))}/app`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -11,7 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { connect, listen, LocalServer, LocalSocketError, type LocalSocket } from '../src/index.js';
-import { finished, fixture, fullName, isLinux, isWindows, runFixture, tempDir, uniqueName, unprivilegedUser, waitForLine, type PeerUser } from './helpers.js';
+import { ABSTRACT_SKIP, finished, fixture, fullName, sharedTempDir, isLinux, isWindows, runFixture, tempDir, uniqueName, unprivilegedUser, waitForLine, type PeerUser } from './helpers.js';
 import { rejectsWith } from './finding-helpers.js';
 
 const children = new Set<ChildProcess>();
@@ -40,8 +40,9 @@ function exited(child: ChildProcess, timeoutMs = 10_000): Promise<number | null>
   });
 }
 
-function dir(): string {
-  const d = tempDir('lsserver-');
+/** A fresh directory, removed after the file's tests; `shared`: one a second user can reach (see sharedTempDir). */
+function dir(shared = false): string {
+  const d = shared ? sharedTempDir('lsserver-') : tempDir('lsserver-');
   dirs.push(d);
   return d;
 }
@@ -149,7 +150,7 @@ describe('one live server per name', () => {
     }
   });
 
-  test('a second listen on a live abstract name is ADDRESS_IN_USE', { skip: !isLinux && 'Linux only' }, async () => {
+  test('a second listen on a live abstract name is ADDRESS_IN_USE', { skip: ABSTRACT_SKIP }, async () => {
     const name = uniqueName('abs');
     const first = await listen(name, { abstract: true });
     echoAll(first);
@@ -386,7 +387,7 @@ describe('access', unix, () => {
   }
 
   test("another user cannot connect to a 'user' server (ACCESS_DENIED) but can to a 'world' one", needPeer, async () => {
-    const d = dir(); // 0755: the other user can reach the directory
+    const d = dir(true); // 0755: the other user can reach the directory
     const userFile = path.join(d, 'user.sock');
     const worldFile = path.join(d, 'world.sock');
     const userServer = await rawServer(userFile, 'user');
@@ -401,7 +402,7 @@ describe('access', unix, () => {
   });
 
   test("'group' lets in a peer of our group only", needPeer, async () => {
-    const d = dir();
+    const d = dir(true);
     const file = path.join(d, 'group.sock');
     const server = await rawServer(file, 'group');
     const ourGid = process.getgid!();

@@ -53,13 +53,34 @@ function shortParseError(err: unknown): string {
 }
 
 /**
+ * parseArgs takes `--timeout -5` for two options and calls it ambiguous: a
+ * value that looks like a negative number is joined to its option
+ * (`--timeout=-5`), so the option's own check explains what is allowed.
+ */
+function joinNegativeValues(args: string[], options: OptionSpecs): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    const spec = arg.startsWith('--') ? options[arg.slice(2)] : undefined;
+    if (spec?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
+/**
  * Parses `args` for `command`. `--help` short-circuits every other check, so
  * `localsocket listen --help` works without a NAME.
  */
 export function parseCommand(command: string, args: string[], options: OptionSpecs, positionalNames: readonly string[]): Parsed & { help: boolean } {
   let result: { values: Values; positionals: string[] };
   try {
-    result = parseArgs({ args, options: { ...options, ...HELP }, allowPositionals: true, strict: true }) as {
+    result = parseArgs({ args: joinNegativeValues(args, options), options: { ...options, ...HELP }, allowPositionals: true, strict: true }) as {
       values: Values;
       positionals: string[];
     };
@@ -96,7 +117,7 @@ export function integerOption(values: Values, name: string, min: number, max: nu
   if (text === undefined) return undefined;
   const value = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}`);
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max} (got "${text}")`);
   }
   return value;
 }

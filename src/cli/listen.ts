@@ -22,7 +22,9 @@ export const LISTEN_HELP = `Usage: localsocket listen NAME [options]
 
 Serves NAME until SIGINT (Ctrl-C) or SIGTERM, then stops cleanly and removes
 its socket file. Prints "listening on <endpoint>" on stderr once ready.
-Without --echo, writes what clients send to stdout.
+Without --echo, writes what clients send to stdout, one client at a time as
+nc -l does: a client that connects while another is being copied waits its
+turn (its data is held, not lost), so output from two clients never mixes.
 
 Options:
   --echo                 send every byte back to its sender
@@ -54,7 +56,8 @@ Examples:
 /** Stops taking data on SIGINT/SIGTERM or when stdout is gone (e.g. piped into head). */
 export async function runListen(values: Values, name: string): Promise<number> {
   const echoMode = flag(values, 'echo');
-  const options: ServerOptions = { ...nameOptions(values), ...authOptions(values), closeTimeout: 2000 };
+  const nameOpts = nameOptions(values);
+  const options: ServerOptions = { ...nameOpts, ...authOptions(values), closeTimeout: 2000 };
   const access = accessOption(values);
   if (access !== undefined) options.access = access;
   const maxConnections = integerOption(values, 'max-connections', 1, 1_000_000);
@@ -65,9 +68,27 @@ export async function runListen(values: Values, name: string): Promise<number> {
     return runListenMessages(name, options, flag(values, 'broadcast-stdin'));
   }
 
+  if (nameOpts.abstract && options.auth === false && access !== 'world') {
+    throw new UsageError('--abstract with --raw lets every local user connect (abstract names have no file permissions): add --access world to accept that');
+  }
+
   const stop = terminationSignal();
   const server = new LocalServer(options);
   const open = new Set<LocalSocket>();
+  // Without --echo: clients waiting for their turn on stdout, and whether one is being copied.
+  const waiting: LocalSocket[] = [];
+  let copying = false;
+  const copyNext = (): void => {
+    const socket = copying ? undefined : waiting.shift();
+    if (!socket) return;
+    copying = true;
+    copyTo(socket, process.stdout)
+      .catch(() => socket.abort())
+      .finally(() => {
+        copying = false;
+        copyNext();
+      });
+  };
   let stdoutGone: () => void = () => {};
   const stdoutClosed = new Promise<void>((resolve) => (stdoutGone = resolve));
   const onStdoutError = (): void => stdoutGone();
@@ -81,8 +102,13 @@ export async function runListen(values: Values, name: string): Promise<number> {
       for (let socket = server.nextPendingConnection(); socket; socket = server.nextPendingConnection()) {
         open.add(socket);
         socket.on('disconnected', () => open.delete(socket));
-        if (echoMode) echo(socket);
-        else copyTo(socket, process.stdout).catch(() => socket.abort());
+        if (echoMode) {
+          echo(socket);
+        } else {
+          socket.on('error', () => {}); // kept on lastError; a waiting client may go away before its turn
+          waiting.push(socket);
+          copyNext();
+        }
       }
     });
     await Promise.race([stop.signal, stdoutClosed]);

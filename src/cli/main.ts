@@ -49,7 +49,7 @@ Name options (listen, connect, call, notify, check, path; before or after the co
   --qt                   resolve names as Qt's QLocalServer/QLocalSocket do
   --abstract             Linux abstract namespace
 
-Run "localsocket COMMAND --help" for a command's options.
+Run "localsocket help COMMAND" (or "localsocket COMMAND --help") for a command's options.
 Errors: one line on stderr, "localsocket: CODE: message".
 Exit status: 0 success, 1 failure, 2 usage error, 130 interrupted.`;
 
@@ -63,6 +63,16 @@ function version(): string {
   } catch {
     return 'unknown';
   }
+}
+
+/** `localsocket help [COMMAND]`: the same text as `--help`. */
+function help(args: string[]): number {
+  if (args.length > 1) throw new UsageError('help takes at most one COMMAND');
+  const [topic] = args;
+  if (topic === undefined) process.stdout.write(`${TOP_HELP}\n`);
+  else if (Object.hasOwn(COMMANDS, topic)) process.stdout.write(`${COMMANDS[topic]!.help}\n`);
+  else throw new UsageError(`help: unknown command "${topic}"`);
+  return EXIT.ok;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -82,6 +92,7 @@ export async function main(argv: string[]): Promise<number> {
     throw new UsageError('no command given; commands: ' + Object.keys(COMMANDS).join(', '));
   }
   const name = argv[at]!;
+  if (name === 'help') return help(argv.slice(at + 1));
   if (!Object.hasOwn(COMMANDS, name)) throw new UsageError(`unknown command "${name}"`);
   const command = COMMANDS[name]!;
   if (leading.includes('--version')) throw new UsageError('--version takes no command');

@@ -32,6 +32,8 @@ export function reportError(err: unknown): number {
   }
   if (err instanceof LocalSocketError) {
     printError(err.code, err.message);
+    // Every option reaches the library from the command line: a bad one is a usage error.
+    if (err.code === 'INVALID_ARGUMENT') return EXIT.usage;
   } else {
     printError('UNKNOWN', 'unexpected error');
   }

@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// Runs the compiled test suite in a sandbox of its own, so that a test run
+// never touches the user's socket directory, key or temp files:
+//   node scripts/run-tests.mjs [--runtime-dir] [--test-* options] [files...]
+// - TMPDIR and XDG_CONFIG_HOME point into a fresh private (0700) temporary
+//   root, removed afterwards whatever happens;
+// - XDG_RUNTIME_DIR is unset (short names then live in $TMPDIR/localsocket-UID),
+//   or with --runtime-dir a fresh 0700 directory inside the root.
+// Files default to dist/test/*.test.js. The tests run on the node that runs
+// this script (process.execPath). Exits with the test runner's status.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const withRuntimeDir = args.includes('--runtime-dir');
+const options = args.filter((a) => a.startsWith('--') && a !== '--runtime-dir');
+let files = args.filter((a) => !a.startsWith('--'));
+if (files.length === 0) {
+  const dir = path.join(repo, 'dist', 'test');
+  files = readdirSync(dir)
+    .filter((f) => f.endsWith('.test.js'))
+    .sort()
+    .map((f) => path.join(dir, f));
+}
+if (!options.some((o) => o.startsWith('--test-concurrency'))) options.push('--test-concurrency=2');
+
+// The root is made under the system temp directory as the caller has it; mkdtemp makes it 0700.
+const root = mkdtempSync(path.join(os.tmpdir(), 'localsocket-tests-'));
+const env = { ...process.env, TMPDIR: path.join(root, 'tmp'), XDG_CONFIG_HOME: path.join(root, 'config') };
+mkdirSync(env.TMPDIR, { mode: 0o700 });
+mkdirSync(env.XDG_CONFIG_HOME, { mode: 0o700 });
+delete env.XDG_RUNTIME_DIR;
+if (withRuntimeDir) {
+  env.XDG_RUNTIME_DIR = path.join(root, 'run');
+  mkdirSync(env.XDG_RUNTIME_DIR, { mode: 0o700 });
+}
+
+const child = spawn(process.execPath, ['--test', ...options, ...files], { stdio: 'inherit', env });
+const forward = (signal) => child.kill(signal);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, forward);
+child.on('close', (code, signal) => {
+  rmSync(root, { recursive: true, force: true });
+  if (signal) {
+    process.stderr.write(`run-tests: the test runner was killed by ${signal}\n`);
+    process.exitCode = 1;
+  } else {
+    process.exitCode = code ?? 1;
+  }
+});
