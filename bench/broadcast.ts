@@ -26,7 +26,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import {
   connect, connectReconnecting, listen, listenMessages,
-  type LocalServer, type LocalSocket, type MessageServer, type ReconnectingClient,
+  type LocalServer, type LocalSocket, type MessageServer,
 } from '../src/index.js';
 import { encodeFrameHeader, FrameType } from '../src/messages/frame.js';
 import {
@@ -139,7 +139,7 @@ async function openReceivers(where: { name: string; path: string }): Promise<voi
 
 // ---- idle memory workers ---------------------------------------------------------------------------
 
-const held: Array<LocalSocket | ReconnectingClient | unknown> = [];
+const held: unknown[] = []; // LocalSockets, ReconnectingClients and message peers kept alive
 let idleServer: LocalServer | MessageServer | null = null;
 
 async function idleStart(kind: 'bare' | 'reconnecting'): Promise<string> {

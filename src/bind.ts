@@ -98,7 +98,7 @@ async function claimName(staged: string, target: string, endpoint: Endpoint): Pr
 function socketDirectory(endpoint: Endpoint, p: PlatformInfo): { dir: string; close(): void } {
   if (endpoint.privateDir) {
     const checked = openPrivateDir(endpoint.privateDir, p.uid, true);
-    return { dir: checked.reach, close: checked.close };
+    return { dir: checked.reach, close: () => checked.close() };
   }
   return { dir: path.dirname(endpoint.address), close: () => {} };
 }

@@ -25,7 +25,7 @@ function reachFor(endpoint: Endpoint, uid: number | undefined): ShortPath {
       dir.close();
       throw new LocalSocketError('INVALID_NAME', 'invalid server name: too long');
     }
-    return { path: reach, release: dir.close };
+    return { path: reach, release: () => dir.close() };
   }
   if (endpoint.privateDir) openPrivateDir(endpoint.privateDir, uid, false).close();
   return shortPathFor(endpoint.address, endpoint.longPath, 'connect');

@@ -18,16 +18,63 @@ import { currentPlatform } from './platform.js';
 import { adopt, handOut, LocalSocket } from './socket.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout } from './validate.js';
 
+/**
+ * The state of a {@link LocalServer}:
+ *
+ * - `'idle'`: made, `listen()` not called yet.
+ * - `'listening'`: from the call to `listen()` (while it binds) until `close()`;
+ *   `isListening` is true (Qt's `isListening()`).
+ * - `'closed'`: `close()` was called, or `listen()` failed. For good: a
+ *   LocalServer listens once; make a new one to listen again.
+ */
 export type ServerState = 'idle' | 'listening' | 'closed';
 
+/**
+ * The events of a {@link LocalServer}, each with its listener's arguments:
+ * `server.on('newConnection', () => ...)`.
+ */
 export interface LocalServerEvents {
+  /**
+   * A connection was accepted (and authenticated, unless raw) and queued:
+   * take it with `nextPendingConnection()` (Qt's `newConnection`). Fired once
+   * per connection; a listener that takes one connection per event takes them all.
+   */
   newConnection: [];
-  /** A peer was turned away (limit reached, handshake failed or timed out). */
+  /**
+   * A peer was turned away, with why: `RESOURCE_EXHAUSTED` (connection limit
+   * or pending queue full, no handshake slot), `AUTH_FAILED` (wrong key),
+   * `PROTOCOL_ERROR` (not a localsocket handshake), `TIMEOUT` (handshake too
+   * slow) or `PEER_CLOSED` (left during the handshake). No Qt counterpart.
+   */
   refused: [reason: LocalSocketError];
+  /**
+   * The listening socket failed after `listen()` resolved (code `UNKNOWN`, the
+   * OS error on `cause`; Qt's `serverError()`). Emitted only while at least one
+   * listener is attached. Errors of `listen()` itself are its rejection, and
+   * errors of a connection go to that {@link LocalSocket}.
+   */
   error: [error: LocalSocketError];
+  /** `close()` has finished: nothing listens any more and the socket file is gone. Fired once. */
   close: [];
 }
 
+/**
+ * A server listening on a local name: a Unix domain socket (or an abstract
+ * name on Linux), or a named pipe on Windows. The counterpart of Qt's
+ * `QLocalServer` (see docs/QT-PORTING.md).
+ *
+ * Lifecycle ({@link ServerState}): `'idle'` when made; {@link LocalServer.listen}
+ * makes it `'listening'` (it binds the name, claiming a stale socket file only
+ * once it is proven stale); {@link LocalServer.close} makes it `'closed'`, for
+ * good. While listening, each peer goes through the handshake (unless raw),
+ * then waits in the pending queue, announced by `newConnection`, until the
+ * application takes it with {@link LocalServer.nextPendingConnection},
+ * {@link LocalServer.waitForNewConnection} or `for await (const socket of server)`.
+ * Every queue is bounded: past `maxPendingConnections` or `maxConnections`,
+ * and past `maxHandshakes`, a new peer is turned away and reported with
+ * `refused`. The events are listed in {@link LocalServerEvents}; {@link listen}
+ * makes a server and listens in one call.
+ */
 export class LocalServer extends EventEmitter<LocalServerEvents> {
   #state: ServerState = 'idle';
   #options: ResolvedServer;
@@ -44,6 +91,11 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
   #bindDone: Promise<void> = Promise.resolve();
   #closing: Promise<void> | null = null;
 
+  /**
+   * Makes an idle server; start it with {@link LocalServer.listen}. The options are fixed from here on.
+   * @param options - limits, access, name resolution and authentication ({@link ServerOptions}).
+   * @throws LocalSocketError `INVALID_ARGUMENT` if `options` is not an object or an option is invalid.
+   */
   constructor(options: ServerOptions = {}) {
     super();
     this.#options = resolveServerOptions(options);
@@ -52,14 +104,20 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     setMaxListeners(this.#options.maxHandshakes + 10, this.#closeController.signal);
   }
 
+  /** The current state; see {@link ServerState}. */
   get state(): ServerState {
     return this.#state;
   }
 
+  /** Whether the state is `'listening'` (Qt's `isListening()`). */
   get isListening(): boolean {
     return this.#state === 'listening';
   }
 
+  /**
+   * The name given to `listen()` (Qt's `serverName()`); for `{ fd }`, the path
+   * it is bound to where the platform can tell, else `fd:N`. Null before `listen()`.
+   */
   get serverName(): string | null {
     return this.#endpoint?.name ?? null;
   }
@@ -69,6 +127,11 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     return this.#endpoint?.address ?? null;
   }
 
+  /**
+   * Connections accepted but not yet taken at most, also the listen backlog
+   * (Qt's `maxPendingConnections()`); set with the option of that name.
+   * @defaultValue 30
+   */
   get maxPendingConnections(): number {
     return this.#options.maxPendingConnections;
   }
@@ -85,6 +148,18 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
    * Rejects with ADDRESS_IN_USE if a live server holds the name; a stale
    * socket file is proven stale and reclaimed. A close() while this is still
    * binding wins: the bind is undone and this rejects with ABORTED.
+   * The state is `'listening'` from the call on, and `'closed'` if it fails.
+   * @param name - the name, resolved as {@link resolveName} does, or `{ fd }`
+   *   for an inherited listening descriptor.
+   * @returns resolves once the server accepts connections.
+   * @throws LocalSocketError (rejects): `ADDRESS_IN_USE` a live server holds the name;
+   *   `INVALID_NAME` the name cannot be used; `INVALID_ARGUMENT` a bad `fd`, a bad key or
+   *   key file, or an abstract name without auth and without `access: 'world'`;
+   *   `ACCESS_DENIED` the socket's directory, the private directory or the key file is
+   *   not ours or not private; `UNSUPPORTED` e.g. an abstract name off Linux, or
+   *   `access: 'group'` for a named pipe; `TIMEOUT` another process kept claiming the
+   *   name; `ABORTED` `close()` was called while binding; `RESOURCE_EXHAUSTED` out of
+   *   descriptors; `INVALID_STATE` this server already listened.
    */
   async listen(name: string | { fd: number }): Promise<void> {
     if (this.#state !== 'idle') throw new LocalSocketError('INVALID_STATE', 'listen: a LocalServer listens once; create a new one');
@@ -205,6 +280,10 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     if (at !== -1) this.#pending.splice(at, 1);
   }
 
+  /**
+   * Whether a connection waits to be taken (Qt's `hasPendingConnections()`).
+   * @returns true if `nextPendingConnection()` would return a socket.
+   */
   hasPendingConnections(): boolean {
     return this.#pending.length > 0;
   }
@@ -222,7 +301,14 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     return socket;
   }
 
-  /** Waits (finite default, AbortSignal) for the next connection and takes it. */
+  /**
+   * Waits for the next connection and takes it (Qt's `waitForNewConnection()`,
+   * whose `timedOut` is a `TIMEOUT` rejection here).
+   * @param options - `timeout` in ms (default 30000) and `signal`.
+   * @returns the socket, taken as by `nextPendingConnection()` (at once if one is pending).
+   * @throws LocalSocketError (rejects) `TIMEOUT`, `ABORTED`; `INVALID_STATE` if the server
+   *   is not listening or closes during the wait; `INVALID_ARGUMENT` (thrown) for bad options.
+   */
   waitForNewConnection(options?: WaitOptions): Promise<LocalSocket> {
     const raw = checkObject(options, 'options');
     const timeout = checkTimeout(raw.timeout, DEFAULTS.waitTimeout);
@@ -243,7 +329,11 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     });
   }
 
-  /** Connections as they arrive, until the server closes. */
+  /**
+   * `for await (const socket of server)`: takes the connections as they
+   * arrive, until the server closes.
+   * @returns an async iterator of connected sockets.
+   */
   async *[Symbol.asyncIterator](): AsyncGenerator<LocalSocket, void, undefined> {
     for (;;) {
       const next = this.nextPendingConnection();
@@ -322,7 +412,17 @@ function refuse(transport: net.Socket): void {
   transport.destroy();
 }
 
-/** Creates a LocalServer and listens on `name`. */
+/**
+ * Creates a {@link LocalServer} and listens on `name`: `new LocalServer(options)`
+ * then `listen(name)`.
+ * @param name - the name, resolved as {@link resolveName} does, or `{ fd }` for an
+ *   inherited listening descriptor.
+ * @param options - limits, access, name resolution and authentication ({@link ServerOptions}).
+ * @returns the listening server.
+ * @throws LocalSocketError (rejects) as {@link LocalServer.listen}: `ADDRESS_IN_USE`,
+ *   `INVALID_NAME`, `INVALID_ARGUMENT` (also for bad options), `ACCESS_DENIED`, `UNSUPPORTED`,
+ *   `TIMEOUT`, `ABORTED`, `RESOURCE_EXHAUSTED`.
+ */
 export async function listen(name: string | { fd: number }, options: ServerOptions = {}): Promise<LocalServer> {
   const server = new LocalServer(options);
   await server.listen(name);

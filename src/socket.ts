@@ -19,6 +19,20 @@ import { ReadBuffer } from './read-buffer.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout, toByteView } from './validate.js';
 import { quiet, Writer } from './writer.js';
 
+/**
+ * The state of a {@link LocalSocket}, as Qt's `QLocalSocket::LocalSocketState`
+ * (`UnconnectedState`, `ConnectingState`, `ConnectedState`, `ClosingState`):
+ *
+ * - `'unconnected'`: not connected: before `connectToServer()`, after a failed
+ *   connect, and once the connection is closed (for good: a socket connects once).
+ * - `'connecting'`: `connectToServer()` is dialing, retrying or running the handshake.
+ * - `'connected'`: the connection is established (and authenticated, unless raw):
+ *   bytes can be written and read.
+ * - `'closing'`: `end()` or `disconnectFromServer()` was called, or the peer
+ *   closed: queued bytes are being flushed before the connection closes.
+ *
+ * Every change is announced by {@link LocalSocketEvents.stateChanged}.
+ */
 export type SocketState = 'unconnected' | 'connecting' | 'connected' | 'closing';
 
 const DEFAULT_MAX_LINE = 64 * 1024;
@@ -36,16 +50,82 @@ function notConnected(what: string): LocalSocketError {
   return new LocalSocketError('INVALID_STATE', `${what}: the socket is not connected`);
 }
 
+/**
+ * The events of a {@link LocalSocket} (its Qt signals), each with its
+ * listener's arguments: `socket.on('readyRead', () => ...)`. Events are
+ * emitted from the event loop, never from inside the call that caused them
+ * unless noted.
+ */
 export interface LocalSocketEvents {
+  /**
+   * The state changed to `state` from `previous` (Qt's `stateChanged`). Fired
+   * for every transition, including a failed connect (`'connecting'` to
+   * `'unconnected'`); a change to `'closing'` stands for Qt's `aboutToClose`.
+   */
   stateChanged: [state: SocketState, previous: SocketState];
+  /**
+   * The connection is established, after the handshake unless raw (Qt's
+   * `connected`). Fired once, before `connectToServer()` resolves; a socket
+   * taken from a {@link LocalServer} was connected before it was handed out,
+   * so its `connected` has already been fired.
+   */
   connected: [];
+  /**
+   * The connection closed: the socket went from `'connected'` or `'closing'`
+   * to `'unconnected'`, whoever closed it (Qt's `disconnected`). Fired once; not
+   * fired after a connect that failed.
+   */
   disconnected: [];
+  /**
+   * New bytes are buffered and can be read (Qt's `readyRead`). Bytes that
+   * arrive before the socket is yours (before `connect()` resolves, or while
+   * it waits in a server's pending queue) are announced on a later turn of the
+   * event loop after you got it. Fired again for each further arrival, whether
+   * or not the earlier bytes were read.
+   */
   readyRead: [];
+  /**
+   * The peer sent end-of-stream: no more bytes will arrive (Qt's
+   * `readChannelFinished`). What it sent before stays readable. Unless
+   * `allowHalfOpen` is set, the socket then flushes what is queued and closes.
+   */
   readChannelFinished: [];
+  /**
+   * `bytes` more of the queued bytes were handed to the kernel (Qt's
+   * `bytesWritten`); `bytesToWrite` has dropped by that much.
+   */
   bytesWritten: [bytes: number];
+  /**
+   * The connection (or the connect) failed with `error` (Qt's
+   * `errorOccurred`). Emitted only while at least one listener is attached
+   * (Node would otherwise throw); the same error is also the rejection of the
+   * operation that met it and stays on {@link LocalSocket.lastError}. Not
+   * emitted for a peer's ordinary close (`PEER_CLOSED`) or for a local
+   * `abort()`.
+   */
   error: [error: LocalSocketError];
 }
 
+/**
+ * One connection to a local server: a Unix domain socket, or a named pipe on
+ * Windows. The counterpart of Qt's `QLocalSocket` (see docs/QT-PORTING.md).
+ *
+ * Lifecycle ({@link SocketState}): a new socket is `'unconnected'`;
+ * {@link LocalSocket.connectToServer} makes it `'connecting'` while it dials,
+ * retries and runs the handshake, then `'connected'`, or back to
+ * `'unconnected'` if the connect fails. {@link LocalSocket.end} and
+ * {@link LocalSocket.disconnectFromServer} (and a peer's end-of-stream) go
+ * through `'closing'` while queued bytes are flushed; {@link LocalSocket.abort}
+ * closes at once. Once `'unconnected'` again the socket is done: a LocalSocket
+ * connects once; make a new one to reconnect. Sockets accepted by a
+ * {@link LocalServer} are handed out already `'connected'`.
+ *
+ * Reading and writing are bounded: reading from the kernel pauses while
+ * `maxReadBuffer` bytes are unread, and a write waits for room past
+ * `maxWriteBuffer`. Progress and failures are reported through the events
+ * listed in {@link LocalSocketEvents}; most code uses {@link connect} to make
+ * and connect a socket in one call.
+ */
 export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   #state: SocketState = 'unconnected';
   #used = false;
@@ -68,24 +148,37 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   #endDeferred = false;
   #lastError: LocalSocketError | null = null;
 
+  /**
+   * Makes an unconnected socket; connect it with {@link LocalSocket.connectToServer}.
+   * @param options - the per-connection limits ({@link SocketLimits}) are taken
+   *   from here; the other connect options are read by `connectToServer()`.
+   * @throws LocalSocketError `INVALID_ARGUMENT` if `options` is not an object or a limit is invalid.
+   */
   constructor(options: ConnectOptions = {}) {
     super();
     this.#limits = resolveLimits(checkObject(options, 'options'));
   }
 
+  /** The current state (Qt's `state()`); see {@link SocketState}. */
   get state(): SocketState {
     return this.#state;
   }
 
+  /** Whether the state is `'connected'` (Qt's `isValid()`). */
   get isConnected(): boolean {
     return this.#state === 'connected';
   }
 
-  /** The name given to connect, and the endpoint it resolved to. */
+  /** The name given to connect (Qt's `serverName()`), or null before a connect. */
   get serverName(): string | null {
     return this.#endpoint?.name ?? null;
   }
 
+  /**
+   * The endpoint the name resolved to, as the OS sees it (Qt's
+   * `fullServerName()`): a socket path, `\0name` for an abstract name, or
+   * `\\.\pipe\name`; null before a connect.
+   */
   get fullServerName(): string | null {
     return this.#endpoint?.address ?? null;
   }
@@ -95,18 +188,36 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     return this.#lastError;
   }
 
+  /**
+   * Bytes received and not yet read (Qt's `bytesAvailable()`). At most about
+   * `maxReadBuffer`; 0 once the socket was closed locally (unread bytes are dropped).
+   */
   get bytesAvailable(): number {
     return this.#inputDropped ? 0 : this.#reader.length;
   }
 
+  /**
+   * Bytes accepted by `write()` and not yet handed to the kernel (Qt's
+   * `bytesToWrite()`); it drops as `bytesWritten` fires.
+   */
   get bytesToWrite(): number {
     return this.#writer?.bytesToWrite ?? 0;
   }
 
+  /**
+   * The read buffer limit in bytes, from the options (Qt's `readBufferSize()`):
+   * reading from the kernel pauses while this many bytes are unread.
+   * @defaultValue 1048576 (1 MiB)
+   */
   get maxReadBuffer(): number {
     return this.#limits.maxReadBuffer;
   }
 
+  /**
+   * The write buffer limit in bytes, from the options: a `write()` that would
+   * take `bytesToWrite` past it waits for room.
+   * @defaultValue 1048576 (1 MiB)
+   */
   get maxWriteBuffer(): number {
     return this.#limits.maxWriteBuffer;
   }
@@ -114,8 +225,26 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   // ---- connecting -------------------------------------------------------
 
   /**
-   * Connects to a server by name. Retries with backoff while the server is
-   * busy (and, with `waitForServer`, while it is not up yet) until `timeout`.
+   * Connects to a server by name (Qt's `connectToServer()`). Retries with
+   * backoff while the server is busy (and, with `waitForServer`, while it is
+   * not up yet) until `timeout`. The state goes `'connecting'`, then
+   * `'connected'`, or back to `'unconnected'` on failure, which is also
+   * reported by the `error` event and kept on `lastError`.
+   * @param name - the server's name, resolved as {@link resolveName} does (or a full path).
+   * @param options - deadline, signal, name resolution and authentication ({@link ConnectOptions}).
+   * @returns resolves once connected (and authenticated, unless raw).
+   * @throws LocalSocketError (rejects):
+   *   `SERVER_NOT_FOUND` nothing listens at the name;
+   *   `CONNECTION_REFUSED` the server refused or closed the connection (a full queue is retried until the deadline);
+   *   `RESOURCE_EXHAUSTED` the server stayed busy until the deadline, or we ran out of descriptors;
+   *   `ACCESS_DENIED` the socket, its directory or the key file may not be used;
+   *   `AUTH_FAILED` the server does not hold our key;
+   *   `PROTOCOL_ERROR` the peer is not a localsocket server (e.g. a raw-mode server);
+   *   `TIMEOUT` the deadline passed (also when a silent raw server never answers the handshake);
+   *   `ABORTED` the signal fired, or `abort()` / `disconnectFromServer()` was called meanwhile;
+   *   `INVALID_NAME` the name cannot be used; `INVALID_ARGUMENT` bad options, bad key or missing key file;
+   *   `UNSUPPORTED` e.g. an abstract name off Linux; `INVALID_STATE` this socket was already used;
+   *   `CONNECTION_ERROR` another OS failure.
    */
   async connectToServer(name: string, options: ConnectOptions = {}): Promise<void> {
     if (this.#used) throw new LocalSocketError('INVALID_STATE', 'connect: a LocalSocket connects once; create a new one');
@@ -305,7 +434,14 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     }
   }
 
-  /** Removes and returns up to `maxBytes` (default: all) of the bytes available. */
+  /**
+   * Removes and returns up to `maxBytes` of the bytes available (Qt's `read()`).
+   * Reading frees room in the read buffer, so reading from the kernel resumes.
+   * @param maxBytes - the most bytes returned; all that are available if omitted.
+   * @returns the bytes, possibly none (an empty Buffer).
+   * @throws LocalSocketError `INVALID_ARGUMENT` if `maxBytes` is not an integer >= 0;
+   *   `INVALID_STATE` if the socket never connected or was closed locally.
+   */
   read(maxBytes?: number): Buffer {
     this.#checkReadable('read');
     const max = maxBytes === undefined ? this.#reader.length : checkInteger(maxBytes, 'maxBytes', 0, Number.MAX_SAFE_INTEGER);
@@ -314,11 +450,22 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     return out;
   }
 
+  /**
+   * Removes and returns every byte available (Qt's `readAll()`); same as `read()`.
+   * @returns the bytes, possibly none.
+   * @throws LocalSocketError `INVALID_STATE` if the socket never connected or was closed locally.
+   */
   readAll(): Buffer {
     return this.read();
   }
 
-  /** Returns up to `maxBytes` of the bytes available without removing them. */
+  /**
+   * Returns up to `maxBytes` of the bytes available without removing them (Qt's `peek()`).
+   * @param maxBytes - the most bytes returned; all that are available if omitted.
+   * @returns the bytes, possibly none (they may share memory with the read buffer: do not modify them).
+   * @throws LocalSocketError `INVALID_ARGUMENT` if `maxBytes` is not an integer >= 0;
+   *   `INVALID_STATE` if the socket never connected or was closed locally.
+   */
   peek(maxBytes?: number): Buffer {
     this.#checkReadable('peek');
     const max = maxBytes === undefined ? this.#reader.length : checkInteger(maxBytes, 'maxBytes', 0, Number.MAX_SAFE_INTEGER);
@@ -363,11 +510,19 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   // ---- writing ------------------------------------------------------------
 
   /**
-   * Queues bytes. Only Uint8Array, Buffer or string (UTF-8); `offset` and
+   * Queues bytes (Qt's `write()`). Only Uint8Array, Buffer or string (UTF-8); `offset` and
    * `length` must be integers within the data. The promise resolves when the
    * bytes have been handed to the kernel. When `bytesToWrite` would pass
    * `maxWriteBuffer` the write waits for room (backpressure). Bad arguments
    * throw INVALID_ARGUMENT at once; state and I/O errors reject.
+   * @param data - the bytes, or a string sent as UTF-8.
+   * @param offset - where in `data` to start (for bytes).
+   * @param length - how many bytes from `offset`.
+   * @returns resolves once the bytes are handed to the kernel.
+   * @throws LocalSocketError `INVALID_ARGUMENT` (thrown at once) for other data or a bad range;
+   *   (rejects) `INVALID_STATE` if the socket is not connected or is closing, or was closed
+   *   before the bytes went out; `ABORTED` if `abort()` dropped them; `PEER_CLOSED`,
+   *   `CONNECTION_ERROR` or `TIMEOUT` (idle or close timeout) if the connection ended first.
    */
   write(data: Uint8Array | string, offset?: number, length?: number): Promise<void> {
     const view = toByteView(data, offset, length);
@@ -383,6 +538,8 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   /**
    * Flushes what is queued, sends end-of-stream, and keeps reading until the
    * peer closes too (half-close). Further writes fail with INVALID_STATE.
+   * The state becomes `'closing'`. Does nothing unless connected.
+   * @returns resolves once end-of-stream was sent (or the flush gave up after `closeTimeout`).
    */
   async end(): Promise<void> {
     if (this.#state !== 'connected' || this.#net === null) return;
@@ -394,7 +551,15 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
 
   // ---- closing ------------------------------------------------------------
 
-  /** Flushes queued writes (up to closeTimeout), then closes. Idempotent, safe in every state. */
+  /**
+   * Flushes queued writes (up to `closeTimeout`), then closes (Qt's
+   * `disconnectFromServer()`). Unread bytes are dropped at once. The state
+   * goes `'closing'`, then `'unconnected'`, and `disconnected` fires. While
+   * connecting it aborts the connect. Idempotent, safe in every state; the
+   * socket cannot be connected again.
+   * @returns resolves once the socket is closed; never rejects (a flush that
+   *   times out aborts, and the queued writes reject with `TIMEOUT`).
+   */
   disconnectFromServer(): Promise<void> {
     if (this.#state === 'connecting') {
       this.abort();
@@ -411,7 +576,11 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     return this.#closeAfterFlush(null);
   }
 
-  /** Closes now: queued writes are dropped and their promises reject with ABORTED. Idempotent. */
+  /**
+   * Closes now (Qt's `abort()`): unread bytes and queued writes are dropped, the
+   * writes' promises reject with `ABORTED`, and a connect in progress rejects
+   * with `ABORTED`. No `error` event. Idempotent; the socket cannot be connected again.
+   */
   abort(): void {
     // Closed for good, even if it never connected: a LocalSocket connects once.
     this.#used = true;
@@ -516,7 +685,14 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     return { timeout: checkTimeout(raw.timeout, DEFAULTS.waitTimeout), signal: checkSignal(raw.signal) };
   }
 
-  /** Resolves once connected; rejects with the connect error, TIMEOUT or ABORTED. */
+  /**
+   * Waits until the socket is connected (Qt's `waitForConnected()`).
+   * @param options - `timeout` in ms (default 30000) and `signal`.
+   * @returns resolves once connected (at once if it is).
+   * @throws LocalSocketError (rejects) with the connect's error if it fails during the wait;
+   *   `INVALID_STATE` if no connect is in progress (a connect that already failed included) or the socket was closed;
+   *   `TIMEOUT`, `ABORTED`; `INVALID_ARGUMENT` (thrown) for bad options.
+   */
   waitForConnected(options?: WaitOptions): Promise<void> {
     const { timeout, signal } = this.#waitOptions(options);
     return waitWithDeadline<void>('waitForConnected', timeout, signal, (resolve, reject) => {
@@ -538,11 +714,11 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    * s.waitForReadyRead()` waits for more each time round. It also resolves
    * when the peer's end-of-stream arrives during the wait while bytes are
    * unread: they can then be read as the last line (readLine).
-   * @param options `timeout` in ms (default 30000) and `signal`
-   * @returns resolves on the next readyRead (or end-of-stream with bytes unread)
-   * @throws (rejects) TIMEOUT, ABORTED; PEER_CLOSED (or the error that ended the
-   *   connection) once nothing more can arrive; INVALID_STATE if the socket never
-   *   connected or was closed locally; INVALID_ARGUMENT for bad options
+   * @param options - `timeout` in ms (default 30000) and `signal`.
+   * @returns resolves on the next readyRead (or end-of-stream with bytes unread).
+   * @throws LocalSocketError (rejects) `TIMEOUT`, `ABORTED`; `PEER_CLOSED` (or the error that ended the
+   *   connection) once nothing more can arrive; `INVALID_STATE` if the socket never
+   *   connected or was closed locally; `INVALID_ARGUMENT` (thrown) for bad options.
    */
   waitForReadyRead(options?: WaitOptions): Promise<void> {
     const { timeout, signal } = this.#waitOptions(options);
@@ -582,7 +758,14 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     return new LocalSocketError('PEER_CLOSED', `${what}: the peer closed the connection`);
   }
 
-  /** Resolves once every queued byte has reached the kernel (at once if none is queued). */
+  /**
+   * Waits until every queued byte has reached the kernel (Qt's `waitForBytesWritten()`).
+   * @param options - `timeout` in ms (default 30000) and `signal`.
+   * @returns resolves once nothing is queued (at once if nothing is).
+   * @throws LocalSocketError (rejects) with the error that ended the connection, or
+   *   `INVALID_STATE` if the socket is not connected or was closed locally;
+   *   `TIMEOUT`, `ABORTED`; `INVALID_ARGUMENT` (thrown) for bad options.
+   */
   waitForBytesWritten(options?: WaitOptions): Promise<void> {
     const { timeout, signal } = this.#waitOptions(options);
     return waitWithDeadline<void>('waitForBytesWritten', timeout, signal, (resolve, reject) => {
@@ -604,7 +787,12 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     });
   }
 
-  /** Resolves once the socket is unconnected. */
+  /**
+   * Waits until the socket is `'unconnected'` (Qt's `waitForDisconnected()`).
+   * @param options - `timeout` in ms (default 30000) and `signal`.
+   * @returns resolves once unconnected (at once if it is).
+   * @throws LocalSocketError (rejects) `TIMEOUT`, `ABORTED`; `INVALID_ARGUMENT` (thrown) for bad options.
+   */
   waitForDisconnected(options?: WaitOptions): Promise<void> {
     const { timeout, signal } = this.#waitOptions(options);
     return waitWithDeadline<void>('waitForDisconnected', timeout, signal, (resolve) => {
@@ -619,7 +807,11 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
 
   // ---- streams ------------------------------------------------------------
 
-  /** Chunks as they arrive, until the connection ends. */
+  /**
+   * `for await (const chunk of socket)`: the bytes as they arrive, until the
+   * peer's end-of-stream or the close. It takes over reading.
+   * @returns an async iterator of Buffers.
+   */
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
     for (;;) {
       if (this.bytesAvailable > 0) {
@@ -644,6 +836,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   /**
    * A Node Duplex over this socket, for `stream.pipeline`. It takes over
    * reading; ending it half-closes the connection; destroying it aborts.
+   * @returns a new Duplex; its errors are the LocalSocketErrors of `write()` and `end()`.
    */
   toStream(): Duplex {
     const socket = this;
@@ -694,7 +887,19 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   }
 }
 
-/** Connects a new LocalSocket and resolves once it is connected (authenticated, unless raw). */
+/**
+ * Connects a new {@link LocalSocket} and resolves once it is connected
+ * (authenticated, unless raw): `new LocalSocket(options)` then
+ * `connectToServer(name, options)`.
+ * @param name - the server's name, resolved as {@link resolveName} does.
+ * @param options - limits, deadline (`timeout`, default 10000 ms), `signal`,
+ *   `waitForServer`, name resolution and authentication ({@link ConnectOptions}).
+ * @returns the connected socket.
+ * @throws LocalSocketError (rejects) as {@link LocalSocket.connectToServer}:
+ *   `SERVER_NOT_FOUND`, `CONNECTION_REFUSED`, `RESOURCE_EXHAUSTED` (server busy until the deadline),
+ *   `ACCESS_DENIED`, `AUTH_FAILED` (key mismatch), `PROTOCOL_ERROR` (not a localsocket server,
+ *   e.g. a raw-mode server), `TIMEOUT`, `ABORTED`, `INVALID_NAME`, `INVALID_ARGUMENT`, `UNSUPPORTED`.
+ */
 export async function connect(name: string, options: ConnectOptions = {}): Promise<LocalSocket> {
   const socket = new LocalSocket(options);
   await socket.connectToServer(name, options);

@@ -11,7 +11,7 @@ import { connect, listen, LocalSocketError, type LocalServer } from '../src/inde
 import { defaultKeyPath, ensureKeyFile, readKeyFile } from '../src/auth/key.js';
 import { CLIENT_HELLO_SIZE, SERVER_PROOF_SIZE, RAW_SERVER_HINT, clientHello, clientProof, serverProof } from '../src/auth/handshake.js';
 import { currentPlatform } from '../src/platform.js';
-import { ABSTRACT_SKIP, finished, sharedTempDir, fullName, waitFor, isLinux, isWindows, isWine, runFixture, tempDir, uniqueName, unprivilegedUser } from './helpers.js';
+import { ABSTRACT_SKIP, finished, sharedTempDir, fullName, waitFor, isWindows, isWine, runFixture, tempDir, uniqueName, unprivilegedUser } from './helpers.js';
 
 const KEY = Buffer.alloc(32, 7);
 const OTHER_KEY = Buffer.alloc(32, 9);

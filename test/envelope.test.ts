@@ -53,10 +53,10 @@ function read(text: string): { id: number; method: string | null; value: unknown
 describe('envelopes', () => {
   test('envelopeFrame writes exactly what JSON.stringify makes of the envelope (small and large)', () => {
     const { socket, frames } = sink();
-    envelopeFrame(socket, 2 ** 32 - 1, false, -1, 'tick', ENVELOPE.params, JSON.stringify({ n: 1 }));
-    envelopeFrame(socket, 2 ** 32 - 1, false, 0, 'm', null, null);
-    envelopeFrame(socket, 2 ** 32 - 1, false, 1234567, null, ENVELOPE.result, '"ok"');
-    envelopeFrame(socket, 2 ** 32 - 1, false, 9, 'big', ENVELOPE.params, JSON.stringify('é'.repeat(10_000)));
+    void envelopeFrame(socket, 2 ** 32 - 1, false, -1, 'tick', ENVELOPE.params, JSON.stringify({ n: 1 }));
+    void envelopeFrame(socket, 2 ** 32 - 1, false, 0, 'm', null, null);
+    void envelopeFrame(socket, 2 ** 32 - 1, false, 1234567, null, ENVELOPE.result, '"ok"');
+    void envelopeFrame(socket, 2 ** 32 - 1, false, 9, 'big', ENVELOPE.params, JSON.stringify('é'.repeat(10_000)));
     assert.deepEqual(frames(), [
       JSON.stringify({ jsonrpc: '2.0', method: 'tick', params: { n: 1 } }),
       JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'm' }),
@@ -79,7 +79,7 @@ describe('envelopes', () => {
           if (method !== null) object.method = method;
           const json = member === null ? null : JSON.stringify(value);
           if (member !== null) object[member] = value;
-          envelopeFrame(socket, 2 ** 32 - 1, false, id, method, member === null ? null : ENVELOPE[member], json);
+          void envelopeFrame(socket, 2 ** 32 - 1, false, id, method, member === null ? null : ENVELOPE[member], json);
           const [text] = frames();
           return text === JSON.stringify(object);
         },

@@ -276,6 +276,8 @@ describe('requests and notifications', () => {
     });
     b.handle('plainObject', () => Promise.reject({ code: 42, message: 'custom' }));
     b.handle('weird', () => {
+      // A handler that throws a non-Error value: the layer must still answer with an error reply.
+      // eslint-disable-next-line @typescript-eslint/only-throw-error
       throw 17;
     });
     b.handle('ok', () => 'still serving');

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, describe, test } from 'node:test';
 import {
-  connectMessages, listen, listenMessages, LocalSocketError, SECOND_INSTANCE_METHOD, singleInstance,
+  connectMessages, listen, listenMessages, SECOND_INSTANCE_METHOD, singleInstance,
   type PrimaryInstance, type SecondInstanceInfo,
 } from '../src/index.js';
 import { rejectsWith } from './finding-helpers.js';

@@ -124,7 +124,7 @@ export function sendJsonFrame(socket: LocalSocket, text: string, max: number): P
  * @throws LocalSocketError MESSAGE_TOO_LARGE when its UTF-8 form exceeds `max` (nothing is written).
  */
 export function queueJsonFrame(socket: LocalSocket, text: string, max: number): void {
-  jsonFrame(socket, text, max, false);
+  void jsonFrame(socket, text, max, false);
 }
 
 function jsonFrame(socket: LocalSocket, text: string, max: number, settle: boolean): Promise<void> | undefined {

@@ -382,7 +382,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
       return;
     }
     try {
-      envelopeFrame(this.socket, this.maxMessageSize, false, id, null, ENVELOPE.result, json);
+      void envelopeFrame(this.socket, this.maxMessageSize, false, id, null, ENVELOPE.result, json);
     } catch {
       this.#replyError(id, { code: RpcErrorCode.INTERNAL_ERROR, message: 'the result exceeds maxMessageSize' });
     }
@@ -448,7 +448,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     this.#pending.delete(pending.id);
     this.#disarm(pending);
     pending.reject(err);
-    if (this.#open) envelopeFrame(this.socket, Infinity, false, -1, CANCEL_METHOD, ENVELOPE.params, '{"id":' + pending.id + '}');
+    if (this.#open) void envelopeFrame(this.socket, Infinity, false, -1, CANCEL_METHOD, ENVELOPE.params, '{"id":' + pending.id + '}');
   }
 
   #nextId(): number {
@@ -484,7 +484,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     const json = params === undefined ? null : stringify(params);
     const id = this.#nextId();
     try {
-      envelopeFrame(this.socket, this.maxMessageSize, false, id, method, json === null ? null : ENVELOPE.params, json);
+      void envelopeFrame(this.socket, this.maxMessageSize, false, id, method, json === null ? null : ENVELOPE.params, json);
     } catch (err) {
       return quiet(Promise.reject(err));
     }
