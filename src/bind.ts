@@ -24,6 +24,20 @@ import { openPrivateDir } from './private-dir.js';
 import { maxSocketPathBytes, type PlatformInfo } from './platform.js';
 import { shortPathFor } from './short-path.js';
 
+/**
+ * Who may connect to a server, by the permissions of its socket file (the
+ * `access` option of {@link ServerOptions}; Qt's `setSocketOptions` access
+ * flags):
+ *
+ * - `'user'`: only our user (mode 0600; on Windows, the pipe's default ACL).
+ * - `'group'`: our user and our group (0660; not available for named pipes: `UNSUPPORTED`).
+ * - `'world'`: every local user (0666; on Windows, readable and writable by all).
+ *
+ * The socket is never reachable with wider permissions, not even between bind
+ * and chmod. An abstract name has no permissions at all: there only the
+ * handshake keeps others out. With auth (the default), a peer must also hold the key.
+ * @defaultValue 'user'
+ */
 export type Access = 'user' | 'group' | 'world';
 
 const SOCKET_MODE: Record<Access, number> = { user: 0o600, group: 0o660, world: 0o666 };

@@ -12,7 +12,12 @@ import { LocalSocketError } from '../errors.js';
 export const FRAME_HEADER_BYTES = 5;
 
 /** Frame types: `JSON` (0x4A, 'J') carries one UTF-8 JSON value, `BINARY` (0x42, 'B') opaque bytes. */
-export const FrameType = { JSON: 0x4a, BINARY: 0x42 } as const;
+export const FrameType = {
+  /** 0x4A ('J'): the payload is one JSON value, UTF-8. */
+  JSON: 0x4a,
+  /** 0x42 ('B'): the payload is opaque bytes. */
+  BINARY: 0x42,
+} as const;
 
 /** Default limit on a frame's payload, in bytes (1 MiB). */
 export const DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024;
@@ -74,6 +79,11 @@ export type FrameSliceHandler<T = unknown> = (this: T, type: number, source: Buf
  * header (under 5 bytes) or its payload (at most `maxMessageSize` bytes).
  */
 export class FrameDecoder {
+  /**
+   * Largest payload accepted, in bytes, as given to the constructor; a header
+   * announcing more fails the decoder with `MESSAGE_TOO_LARGE`.
+   * @defaultValue 1048576 (1 MiB, {@link DEFAULT_MAX_MESSAGE_SIZE})
+   */
   readonly maxMessageSize: number;
   /** Header bytes of a frame whose header is split across chunks. */
   #header: Buffer | null = null;

@@ -150,8 +150,10 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
   /**
    * Listens on `name` (as {@link listen}), or on an inherited descriptor with `{ fd }`.
    * @param name - a short name, a full path or pipe name, or `{ fd }`
-   * @throws LocalSocketError ADDRESS_IN_USE (a live server holds the name), INVALID_NAME,
-   *   ACCESS_DENIED, INVALID_STATE (listened before), INVALID_ARGUMENT.
+   * @returns resolves once the server accepts peers
+   * @throws LocalSocketError (rejects) as {@link LocalServer.listen}: ADDRESS_IN_USE (a live server
+   *   holds the name), INVALID_NAME, ACCESS_DENIED, INVALID_STATE (listened before), INVALID_ARGUMENT,
+   *   UNSUPPORTED, TIMEOUT, ABORTED (closed while binding), RESOURCE_EXHAUSTED.
    */
   async listen(name: string | { fd: number }): Promise<void> {
     await this.#server.listen(name);
@@ -310,7 +312,8 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
  * @param name - a short name, a full path or pipe name, or `{ fd }` for an inherited descriptor
  * @param options - {@link MessageServerOptions}
  * @returns the listening server
- * @throws LocalSocketError ADDRESS_IN_USE, INVALID_NAME, ACCESS_DENIED, INVALID_ARGUMENT
+ * @throws LocalSocketError (rejects) as {@link LocalServer.listen}: ADDRESS_IN_USE, INVALID_NAME,
+ *   ACCESS_DENIED, INVALID_ARGUMENT (also for bad options), UNSUPPORTED, TIMEOUT, ABORTED, RESOURCE_EXHAUSTED
  */
 export async function listenMessages(name: string | { fd: number }, options: MessageServerOptions = {}): Promise<MessageServer> {
   const server = new MessageServer(options);

@@ -601,6 +601,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
    * Flushes what is queued (within the socket's closeTimeout), then disconnects. Outgoing requests
    * still waiting reject with INVALID_STATE; handlers still running see their signal abort.
    * Idempotent. Emits `close` with null.
+   * @returns resolves once the connection is closed; never rejects.
    */
   async close(): Promise<void> {
     if (this.#open) {

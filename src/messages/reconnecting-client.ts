@@ -339,7 +339,8 @@ export class ReconnectingClient {
   /**
    * Starts connecting in the background (idempotent). Watch `state` or the
    * events, or await {@link ReconnectingClient.waitForConnected}.
-   * @throws LocalSocketError INVALID_STATE once closed
+   * @throws LocalSocketError INVALID_STATE once closed; ABORTED (and the client closes)
+   *   if the `signal` option has already fired
    */
   start(): void {
     if (this.#state === 'closed') throw new LocalSocketError('INVALID_STATE', 'start: the client is closed');
@@ -354,9 +355,9 @@ export class ReconnectingClient {
 
   /**
    * Waits until a connection is up.
+   * Before `start()` it waits too (within its deadline).
    * @param options - `timeout` (ms, default 30000) and `signal`
    * @returns the connection in use
-   * Before `start()` it waits too (within its deadline).
    * @throws LocalSocketError TIMEOUT, ABORTED, INVALID_STATE (closed),
    *   or the error the client gave up with
    */
@@ -422,6 +423,7 @@ export class ReconnectingClient {
    * @param method - the JSON-RPC method
    * @param params - any JSON value, or undefined for none
    * @param options - `timeout` for the wait (ms; default `requestTimeout`) and `signal`
+   * @returns resolves once the notification is handed to the kernel
    * @throws LocalSocketError TIMEOUT, ABORTED, INVALID_STATE (closed), PEER_CLOSED, MESSAGE_TOO_LARGE
    */
   notify(method: string, params?: unknown, options?: WaitOptions): Promise<void> {

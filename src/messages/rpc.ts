@@ -54,6 +54,7 @@ export class RpcError extends Error {
     if (data !== undefined) this.data = data;
   }
 
+  /** Always `'RpcError'`. */
   override get name(): string {
     return 'RpcError';
   }
