@@ -278,11 +278,13 @@ describe('mutual handshake (version 2)', () => {
     const keyFile = path.join(dir, 'client-key');
     fs.writeFileSync(keyFile, `${OTHER_KEY.toString('hex')}\n`, { mode: 0o600 });
     await assert.rejects(connect(server.serverName!, { keyFile, timeout: 3000 }), (err) => codeOf(err) === 'AUTH_FAILED' && (err as Error).message.includes(keyFile) && !(err as Error).message.includes(OTHER_KEY.toString('hex')));
-    // A default key created by this very connect (a fresh XDG_CONFIG_HOME): the message says so.
-    const result = await finished(runFixture('auth-default-key-connect.js', [server.serverName!], { env: { XDG_CONFIG_HOME: path.join(dir, 'config') } }));
+    // A default key created by this very connect (a fresh XDG_CONFIG_HOME, %LOCALAPPDATA% on Windows): the message says so.
+    const env = isWindows ? { LOCALAPPDATA: path.join(dir, 'config') } : { XDG_CONFIG_HOME: path.join(dir, 'config') };
+    const result = await finished(runFixture('auth-default-key-connect.js', [server.serverName!], { env }));
     assert.match(result.stdout, /AUTH_FAILED/);
     assert.match(result.stdout, /just created/);
-    assert.ok(result.stdout.includes(path.join(dir, 'config', 'localsocket', 'key')), result.stdout);
+    const expected = defaultKeyPath({ ...currentPlatform(), env: { ...process.env, ...env } });
+    assert.ok(result.stdout.includes(expected), result.stdout);
     await server.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
