@@ -275,18 +275,21 @@ describe('mutual handshake (version 2)', () => {
   test('a key mismatch names the key file the client used, and says when it was just created', async () => {
     const dir = tempDir();
     const server = await listen(uniqueName(), { key: KEY });
-    const keyFile = path.join(dir, 'client-key');
-    fs.writeFileSync(keyFile, `${OTHER_KEY.toString('hex')}\n`, { mode: 0o600 });
-    await assert.rejects(connect(server.serverName!, { keyFile, timeout: 3000 }), (err) => codeOf(err) === 'AUTH_FAILED' && (err as Error).message.includes(keyFile) && !(err as Error).message.includes(OTHER_KEY.toString('hex')));
-    // A default key created by this very connect (a fresh XDG_CONFIG_HOME, %LOCALAPPDATA% on Windows): the message says so.
-    const env = isWindows ? { LOCALAPPDATA: path.join(dir, 'config') } : { XDG_CONFIG_HOME: path.join(dir, 'config') };
-    const result = await finished(runFixture('auth-default-key-connect.js', [server.serverName!], { env }));
-    assert.match(result.stdout, /AUTH_FAILED/);
-    assert.match(result.stdout, /just created/);
-    const expected = defaultKeyPath({ ...currentPlatform(), env: { ...process.env, ...env } });
-    assert.ok(result.stdout.includes(expected), result.stdout);
-    await server.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    try {
+      const keyFile = path.join(dir, 'client-key');
+      fs.writeFileSync(keyFile, `${OTHER_KEY.toString('hex')}\n`, { mode: 0o600 });
+      await assert.rejects(connect(server.serverName!, { keyFile, timeout: 3000 }), (err) => codeOf(err) === 'AUTH_FAILED' && (err as Error).message.includes(keyFile) && !(err as Error).message.includes(OTHER_KEY.toString('hex')));
+      // A default key created by this very connect (a fresh XDG_CONFIG_HOME, %LOCALAPPDATA% on Windows): the message says so.
+      const env = isWindows ? { LOCALAPPDATA: path.join(dir, 'config') } : { XDG_CONFIG_HOME: path.join(dir, 'config') };
+      const result = await finished(runFixture('auth-default-key-connect.js', [server.serverName!], { env }));
+      assert.match(result.stdout, /AUTH_FAILED/);
+      assert.match(result.stdout, /just created/);
+      const expected = defaultKeyPath({ ...currentPlatform(), env: { ...process.env, ...env } });
+      assert.ok(result.stdout.includes(expected), result.stdout);
+    } finally {
+      await server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
