@@ -498,7 +498,8 @@ describe('limits', () => {
         assert.equal(maxQueued, 3, 'the pending queue never held more than 3');
         // Raw peers are refused once each; authenticating clients are told BUSY on every retry.
         assert.ok(refusals.length >= 1 && (auth || refusals.length <= total - 3), `refused: ${refusals.length}`);
-        for (const r of refusals) assert.equal(r.code, 'RESOURCE_EXHAUSTED');
+        // With auth, a client whose deadline ends during a retry's handshake leaves: PEER_CLOSED. Never AUTH_FAILED.
+        for (const r of refusals) assert.ok(r.code === 'RESOURCE_EXHAUSTED' || (auth && r.code === 'PEER_CLOSED'), r.code);
         // Exactly three are waiting to be taken.
         const taken: LocalSocket[] = [];
         for (let s = server.nextPendingConnection(); s; s = server.nextPendingConnection()) taken.push(s);
