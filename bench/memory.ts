@@ -203,7 +203,7 @@ export async function run(config: BenchConfig): Promise<ScenarioResult> {
   const heap = (impl: Impl): number[] => kib(idle[impl].map((f) => f.serverHeapPerConn + f.clientHeapPerConn));
   const offerPick = (impl: Impl, k: 'peakRssDelta' | 'peakQueued'): number[] => kib(offers[impl].map((o) => o[k]));
   const rows: Row[] = [
-    ratioRow('memory', `RSS per idle connection, server+client (${count})`, 'KiB', pick('raw', 'totalPerConn'), pick('ours', 'totalPerConn'), { op: '<=', value: 1.5 }),
+    ratioRow('memory', `RSS per idle connection, server+client (${count})`, 'KiB', pick('raw', 'totalPerConn'), pick('ours', 'totalPerConn'), { op: '<=', value: 2 }),
     ratioRow('memory', 'RSS per idle connection, server side', 'KiB', pick('raw', 'serverPerConn'), pick('ours', 'serverPerConn')),
     ratioRow('memory', 'RSS per idle connection, client side', 'KiB', pick('raw', 'clientPerConn'), pick('ours', 'clientPerConn')),
     ratioRow('memory', 'JS heap+external per idle connection, server+client', 'KiB', heap('raw'), heap('ours')),

@@ -148,7 +148,7 @@ export async function run(config: BenchConfig): Promise<ScenarioResult> {
     return {
       name: 'roundtrip',
       rows: [
-        ratioRow('roundtrip', `round trip 64 B x ${count} p50`, 'µs', pick('raw', 'p50'), pick('ours', 'p50'), { op: '<=', value: 1.1 }),
+        ratioRow('roundtrip', `round trip 64 B x ${count} p50`, 'µs', pick('raw', 'p50'), pick('ours', 'p50'), { op: '<=', value: 1.05 }),
         ratioRow('roundtrip', `round trip 64 B x ${count} p99`, 'µs', pick('raw', 'p99'), pick('ours', 'p99')),
       ],
       notes: [],
