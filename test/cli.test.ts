@@ -12,6 +12,7 @@ import { describe, it } from 'node:test';
 import { resolveName } from '../src/names.js';
 import { currentPlatform } from '../src/platform.js';
 import { ensurePrivateDir } from '../src/private-dir.js';
+import { until } from './cli-helpers.js';
 import { abstractWorks, distDir, isWindows, uniqueName } from './helpers.js';
 
 const MAIN = path.join(distDir, 'src', 'cli', 'main.js');
@@ -50,16 +51,6 @@ async function run(args: string[], input: string | Buffer = '', timeoutMs = 15_0
   return { code, stdout: cli.stdout(), stderr: cli.stderr() };
 }
 
-/** Waits until `read()` matches `pattern`, or fails after `timeoutMs`. */
-async function until(read: () => string, pattern: RegExp, what: string, timeoutMs = 10_000): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const match = read().match(pattern);
-    if (match) return match;
-    if (Date.now() > deadline) throw new Error(`${what}: no match for ${pattern} within ${timeoutMs} ms; got: ${read().slice(-500)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Starts `listen` and resolves once it reported its endpoint on stderr. */
 async function startListen(args: string[]): Promise<{ cli: Cli; endpoint: string }> {

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { connect, listen, LocalServer, LocalSocket, LocalSocketError, type ConnectOptions, type ServerOptions } from '../src/index.js';
-import { delay, rejectsWith, throwsWith } from './finding-helpers.js';
+import { delay, pair as sharedPair, rejectsWith, throwsWith, type Pair } from './finding-helpers.js';
 import { distDir, finished, fullName, isWindows, tempDir, uniqueName } from './helpers.js';
 
 const KEY = randomBytes(32);
@@ -29,32 +29,9 @@ function dir(): string {
   return d;
 }
 
-interface Pair {
-  name: string;
-  server: LocalServer;
-  client: LocalSocket;
-  peer: LocalSocket;
-  close(): Promise<void>;
-}
-
-/** A server on a fresh name (auth with an in-memory key unless raw), a client, and the server's side. */
-async function pair(serverOptions: ServerOptions = {}, clientOptions: ConnectOptions = {}): Promise<Pair> {
-  const name = uniqueName('qt');
-  const server = await listen(name, { key: KEY, ...serverOptions });
-  const accepted = server.waitForNewConnection({ timeout: 10_000 });
-  const client = await connect(name, { key: KEY, timeout: 10_000, ...clientOptions });
-  const peer = await accepted;
-  return {
-    name,
-    server,
-    client,
-    peer,
-    close: async () => {
-      client.abort();
-      peer.abort();
-      await server.close();
-    },
-  };
+/** The shared pair (finding-helpers.ts), authenticated with this file's in-memory key unless raw. */
+function pair(serverOptions: ServerOptions = {}, clientOptions: ConnectOptions = {}): Promise<Pair> {
+  return sharedPair({ key: KEY, ...serverOptions }, { key: KEY, ...clientOptions });
 }
 
 /** Resolves on the next `event` of `socket`, or rejects after `ms`. */

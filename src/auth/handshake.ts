@@ -108,20 +108,15 @@ function keyMismatch(origin: KeyOrigin): LocalSocketError {
   return new LocalSocketError('AUTH_FAILED', text);
 }
 
-/** The client's view of the handshake's end. */
-export interface ClientHandshakeResult {
-  /** Bytes the server sent after its proof (none, in this version: the server waits for ours). */
-  leftover: Buffer;
-}
-
 /**
  * Client side: HELLO, check the server's proof, send ours followed at once by
- * `firstData`. Resolves after one round trip. Rejects with AUTH_FAILED (key
+ * the application's first writes. Resolves after one round trip (the server
+ * sends nothing after its proof until it has checked ours, so nothing is left over). Rejects with AUTH_FAILED (key
  * mismatch), RESOURCE_EXHAUSTED (server busy: retry), CONNECTION_REFUSED
  * (closed before answering: retry), PROTOCOL_ERROR or TIMEOUT (not a
  * localsocket server), ABORTED.
  */
-export function clientHandshake(socket: net.Socket, key: Uint8Array, deadline: number, signal: AbortSignal, origin: KeyOrigin): Promise<ClientHandshakeResult> {
+export function clientHandshake(socket: net.Socket, key: Uint8Array, deadline: number, signal: AbortSignal, origin: KeyOrigin): Promise<void> {
   const clientNonce = freshNonce();
   const hello = clientHello(clientNonce);
   return new Promise((resolve, reject) => {
@@ -182,7 +177,7 @@ export function clientHandshake(socket: net.Socket, key: Uint8Array, deadline: n
       socket.off('error', onClose);
       signal.removeEventListener('abort', onAbort);
       if (err) reject(err);
-      else resolve({ leftover: Buffer.alloc(0) });
+      else resolve();
     };
     if (signal.aborted) {
       clearTimeout(timer);
