@@ -17,7 +17,7 @@ import { onLaterTurn } from './later.js';
 import { nextLineLength } from './line.js';
 import { ReadBuffer } from './read-buffer.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout, toByteView } from './validate.js';
-import { quiet, Writer } from './writer.js';
+import { QUEUED_BYTES, quiet, Writer } from './writer.js';
 
 /**
  * The state of a {@link LocalSocket}, as Qt's `QLocalSocket::LocalSocketState`
@@ -220,6 +220,11 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    */
   get maxWriteBuffer(): number {
     return this.#limits.maxWriteBuffer;
+  }
+
+  /** @internal Every byte queued for the peer: accepted (`bytesToWrite`) plus waiting for room. */
+  get [QUEUED_BYTES](): number {
+    return this.#writer?.queued ?? 0;
   }
 
   // ---- connecting -------------------------------------------------------
@@ -513,7 +518,10 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    * Queues bytes (Qt's `write()`). Only Uint8Array, Buffer or string (UTF-8); `offset` and
    * `length` must be integers within the data. The promise resolves when the
    * bytes have been handed to the kernel. When `bytesToWrite` would pass
-   * `maxWriteBuffer` the write waits for room (backpressure). Bad arguments
+   * `maxWriteBuffer` the write waits for room (backpressure); but once
+   * `maxWriteBuffer` bytes already wait behind a full buffer (writes made
+   * without awaiting, to a peer that does not read), the connection fails with
+   * `RESOURCE_EXHAUSTED` instead of holding more. Bad arguments
    * throw INVALID_ARGUMENT at once; state and I/O errors reject.
    * @param data - the bytes, or a string sent as UTF-8.
    * @param offset - where in `data` to start (for bytes).
@@ -521,7 +529,8 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    * @returns resolves once the bytes are handed to the kernel.
    * @throws LocalSocketError `INVALID_ARGUMENT` (thrown at once) for other data or a bad range;
    *   (rejects) `INVALID_STATE` if the socket is not connected or is closing, or was closed
-   *   before the bytes went out; `ABORTED` if `abort()` dropped them; `PEER_CLOSED`,
+   *   before the bytes went out; `ABORTED` if `abort()` dropped them; `RESOURCE_EXHAUSTED` (and the
+   *   connection fails) past the waiting cap above; `PEER_CLOSED`,
    *   `CONNECTION_ERROR` or `TIMEOUT` (idle or close timeout) if the connection ended first.
    */
   write(data: Uint8Array | string, offset?: number, length?: number): Promise<void> {
@@ -531,7 +540,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     }
     // Made on the first write: an idle connection holds no write queue.
     // The transport is the sink itself (write, cork/uncork): no adapter object per connection.
-    this.#writer ??= new Writer(this.#net, this.#limits.maxWriteBuffer, (bytes) => this.emit('bytesWritten', bytes));
+    this.#writer ??= new Writer(this.#net, this.#limits.maxWriteBuffer, (bytes) => this.emit('bytesWritten', bytes), (err) => this.#release(err));
     return this.#writer.write(view);
   }
 

@@ -11,9 +11,18 @@
  *   together into pieces of up to 64 KiB; large writes are passed on as they
  *   are, never copied. The pieces go to the sink in order, one call each (a
  *   net.Socket queues them and sends what queues up as one writev).
+ * - The waiting list has a cap too: a write that has to wait while
+ *   `limit` bytes or more already wait is refused, and the connection fails
+ *   (`onOverflow`). So the writer never holds more than `limit` accepted
+ *   plus under `limit` waiting plus the one write that crossed the cap: a
+ *   peer that stops reading cannot make it hold more, however many writes
+ *   are made without being awaited. A caller that awaits its writes never
+ *   meets the cap alone (its next write starts once the last was taken).
  * - After `fail()`, every pending and future promise settles with that error;
  *   late kernel callbacks are ignored, so nothing touches a torn-down socket.
  */
+import { LocalSocketError } from './errors.js';
+
 export interface WriteSink {
   /** Writes in call order; `callback` once this chunk reached the kernel (or failed). */
   write(chunk: Uint8Array, callback: (err?: Error | null) => void): unknown;
@@ -72,10 +81,16 @@ function failBatch(batch: Batch, err: unknown): void {
   batch.reject(err);
 }
 
+/** Marks where the writer's whole queue is read from a LocalSocket (accepted, waiting): internal to the library. */
+export const QUEUED_BYTES = Symbol('localsocket.queuedBytes');
+
 export class Writer {
   readonly limit: number;
   #sink: WriteSink;
   #onWritten: (bytes: number) => void;
+  #onOverflow: ((err: LocalSocketError) => void) | undefined;
+  /** Bytes of the waiting writes not yet taken into the queue. */
+  #waitingBytes = 0;
   #open: Batch | null = null;
   /** Handed to the sink, not yet confirmed; an array (not a Set): a few bytes per idle connection. */
   #inFlight: Batch[] = [];
@@ -85,15 +100,25 @@ export class Writer {
   #failure: unknown = null;
   #drainWaiters: Array<() => void> = [];
 
-  constructor(sink: WriteSink, limit: number, onWritten: (bytes: number) => void) {
+  /**
+   * @param onOverflow - called with a RESOURCE_EXHAUSTED error when a write would pass the waiting
+   *   list's cap: it tears the connection down (which calls fail()). Without it the writer fails itself.
+   */
+  constructor(sink: WriteSink, limit: number, onWritten: (bytes: number) => void, onOverflow?: (err: LocalSocketError) => void) {
     this.#sink = sink;
     this.limit = limit;
     this.#onWritten = onWritten;
+    this.#onOverflow = onOverflow;
   }
 
   /** Bytes accepted and not yet handed to the kernel. */
   get bytesToWrite(): number {
     return this.#accepted;
+  }
+
+  /** Every byte the writer holds: accepted and not yet confirmed, plus waiting for room. */
+  get queued(): number {
+    return this.#accepted + this.#waitingBytes;
   }
 
   get idle(): boolean {
@@ -107,6 +132,15 @@ export class Writer {
       if (size === 0) return this.#open?.promise ?? Promise.resolve();
       return this.#accept(data, size);
     }
+    if (this.#waitingBytes >= this.limit) {
+      // A full write buffer and as much again waiting: the peer is not reading, and more is written
+      // than anyone waits for. Fail the connection rather than hold more.
+      const err = new LocalSocketError('RESOURCE_EXHAUSTED', 'the peer is not reading: the write queue is full');
+      this.#onOverflow?.(err);
+      this.fail(err); // idempotent: the connection's teardown has usually failed it already
+      return quiet(Promise.reject(this.#failure));
+    }
+    this.#waitingBytes += size;
     return quiet(
       new Promise<Promise<void>>((resolve, reject) => {
         this.#waiting.push({ data, taken: 0, resolve, reject });
@@ -133,6 +167,7 @@ export class Writer {
     this.#open = null;
     for (const w of this.#waiting) w.reject(err);
     this.#waiting = [];
+    this.#waitingBytes = 0;
     this.#accepted = 0;
     // Drain waiters are released; whoever waits also checks the socket's state.
     for (const resolve of this.#drainWaiters) resolve();
@@ -209,6 +244,7 @@ export class Writer {
       const head = this.#waiting[0]!;
       const size = head.data.length;
       const take = Math.min(room, size - head.taken);
+      this.#waitingBytes -= take;
       const done = this.#accept(head.data.subarray(head.taken, head.taken + take), take);
       head.taken += take;
       if (head.taken < size) return;

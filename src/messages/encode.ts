@@ -9,10 +9,15 @@
  * one promise, settled when the region reached the kernel.
  *
  * Slab bytes are never reused, so a region's view stays valid while the
- * writer holds it. Large frames are a header plus the payload as it is (not
- * copied), written back to back right after the connection's region.
+ * writer holds it. A region handed over while the connection's queue is not
+ * empty is copied out of the slab first: a region that has to wait (the peer
+ * is slow) then holds only its own bytes, never a whole shared slab, so each
+ * connection keeps at most one slab alive. Large frames are a header plus the
+ * payload as it is (not copied), written back to back right after the
+ * connection's region.
  */
 import type { LocalSocket } from '../socket.js';
+import { QUEUED_BYTES } from '../writer.js';
 import { FRAME_HEADER_BYTES, FrameType, tooLarge, writeFrameHeader } from './frame.js';
 
 /** Frames up to this size are built in the slab; larger payloads go out as they are. */
@@ -55,7 +60,9 @@ function flush(): void {
   const socket = owner;
   if (socket === null) return;
   owner = null;
-  const bytes = slab.subarray(regionStart, used);
+  const view = slab.subarray(regionStart, used);
+  // Queue empty: the kernel takes the view at once (the common case, no copy).
+  const bytes = socket[QUEUED_BYTES] === 0 ? view : Buffer.from(view);
   used = (used + 7) & ~7;
   const p = promise;
   const resolve = resolveRegion;
@@ -102,6 +109,14 @@ function commit(end: number, settle: boolean): Promise<void> | undefined {
   const p = settle ? regionPromise() : undefined;
   if (end - regionStart >= FLUSH_BYTES) flush();
   return p;
+}
+
+/**
+ * Every byte queued for the peer on `socket`: its writer's queue (accepted and waiting) and the
+ * frames built in the slab this tick and not yet handed over.
+ */
+export function queuedBytes(socket: LocalSocket): number {
+  return socket[QUEUED_BYTES] + (owner === socket ? used - regionStart : 0);
 }
 
 /** Hands `socket`'s open region to its writer now (before a large frame, or before closing). */

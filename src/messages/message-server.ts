@@ -6,12 +6,13 @@
  *
  * Broadcast never waits for a peer. The frame is encoded once and the same
  * Buffer is queued on every peer's bounded writer; a peer whose queue
- * (`bytesToWrite`) would pass its `maxWriteBuffer` is dropped with
+ * (accepted and waiting) would pass its `maxWriteBuffer` is dropped with
  * RESOURCE_EXHAUSTED. Dropping (rather than skipping) is deliberate: a peer
  * that silently misses messages would hold a wrong picture of the server's
  * state, whereas a dropped peer knows it (its connection ends) and can
  * reconnect and resynchronise. Memory stays bounded by `maxWriteBuffer` per
- * peer, and the other peers are not affected.
+ * peer, and the other peers are not affected. Replies follow the same rule
+ * (see MessageSocket): a peer that asks and does not read is dropped alike.
  */
 import { EventEmitter } from 'node:events';
 import { LocalSocketError } from '../errors.js';
@@ -19,9 +20,9 @@ import type { ServerOptions } from '../options.js';
 import { LocalServer } from '../server.js';
 import type { LocalSocket } from '../socket.js';
 import { checkInteger, checkObject, checkTimeout, invalidArgument } from '../validate.js';
-import { flushFrames } from './encode.js';
+import { flushFrames, queuedBytes } from './encode.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, FRAME_HEADER_BYTES, FrameType, MAX_FRAME_LENGTH, tooLarge, writeFrameHeader } from './frame.js';
-import { MessageSocket, type MessageOptions, type NotificationHandler, type RequestHandler } from './message-socket.js';
+import { checkMaxRequestsInFlight, MessageSocket, type MessageOptions, type NotificationHandler, type RequestHandler } from './message-socket.js';
 
 /** Options of a MessageServer: every LocalServer option, and the message options applied to each peer. */
 export interface MessageServerOptions extends ServerOptions, MessageOptions {}
@@ -96,7 +97,7 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
 
   /**
    * @param options - every {@link ServerOptions} option (access, limits, auth...) plus
-   *   {@link MessageOptions} (`maxMessageSize`, `requestTimeout`) applied to every peer.
+   *   {@link MessageOptions} (`maxMessageSize`, `requestTimeout`, `maxRequestsInFlight`) applied to every peer.
    * @throws LocalSocketError INVALID_ARGUMENT for a bad option.
    */
   constructor(options: MessageServerOptions = {}) {
@@ -108,6 +109,7 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
     const messageOptions: MessageOptions = { maxMessageSize: this.#maxMessageSize };
     // Checked here, not when the first peer arrives (where a throw would have no caller).
     if (raw.requestTimeout !== undefined) messageOptions.requestTimeout = checkTimeout(raw.requestTimeout, 0, 'requestTimeout');
+    messageOptions.maxRequestsInFlight = checkMaxRequestsInFlight(raw.maxRequestsInFlight);
     // Resolved once, shared by every peer (no per-connection copy).
     this.#messageOptions = Object.freeze(messageOptions);
     this.#server = new LocalServer(options);
@@ -194,7 +196,7 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
   /**
    * Sends the notification `method(params)` to every connected peer. The
    * frame is encoded once; nothing waits for any peer. A peer whose queued
-   * bytes would pass its `maxWriteBuffer` is dropped (its connection is
+   * bytes (accepted and waiting) would pass its `maxWriteBuffer` is dropped (its connection is
    * aborted, `peerLeft` reports RESOURCE_EXHAUSTED) instead of growing memory
    * or delaying the others.
    * @param method - the JSON-RPC method name
@@ -241,11 +243,13 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
       if (!peer.isOpen) continue;
       const socket: LocalSocket = peer.socket;
       flushFrames(socket);
-      if (socket.bytesToWrite + size > socket.maxWriteBuffer) {
+      // Everything queued counts (accepted and waiting); a lone frame larger than the buffer still goes.
+      const queued = queuedBytes(socket);
+      if (queued > 0 && queued + size > socket.maxWriteBuffer) {
         (late ??= []).push(peer);
         continue;
       }
-      // Fits in the bounded queue, so the write is taken now and never waits.
+      // Fits in the bounded queue (or goes alone into an empty one, taken in pieces): nothing piles up.
       // Failures are reported through the peer's close; the promise is marked observed by the writer.
       void socket.write(frame);
       sent++;

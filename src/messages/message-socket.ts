@@ -7,6 +7,13 @@
  * header and payload back to back in one tick, so frames never interleave and
  * a sender awaiting send() never queues more than maxWriteBuffer.
  *
+ * What a peer can make this layer hold is bounded: the frames it sends on its
+ * own (replies, error replies, cancellations) never wait for room, and a peer
+ * whose queue would pass its maxWriteBuffer with them is dropped with
+ * RESOURCE_EXHAUSTED; at most maxRequestsInFlight of its requests run at once
+ * (the others are answered with an error at once); a request id still in
+ * flight is a protocol error, so no request is ever run twice.
+ *
  * Hot paths allocate no closure: socket events reach this object through a
  * symbol-keyed back-pointer on the socket and module-level listeners, and
  * sends return the writer's shared per-tick promise.
@@ -18,7 +25,7 @@ import type { ConnectOptions } from '../options.js';
 import { connect, LocalSocket } from '../socket.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout, invalidArgument } from '../validate.js';
 import { quiet } from '../writer.js';
-import { ENVELOPE, envelopeFrame, flushFrames, queueJsonFrame, sendBinaryFrame, sendJsonFrame, type NativeText } from './encode.js';
+import { ENVELOPE, envelopeFrame, flushFrames, queuedBytes, queueJsonFrame, sendBinaryFrame, sendJsonFrame, type NativeText } from './encode.js';
 import { envelope, readEnvelope } from './envelope.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, FrameDecoder, FrameType, MAX_FRAME_LENGTH } from './frame.js';
 import { CANCEL_METHOD, isErrorObject, isRequestId, remoteError, RpcErrorCode, toErrorObject } from './rpc.js';
@@ -33,6 +40,13 @@ export interface MessageOptions {
   maxMessageSize?: number;
   /** Default per-request timeout, in milliseconds. @defaultValue 30000 */
   requestTimeout?: number;
+  /**
+   * Most requests from the peer whose handlers run at once on this connection (a cancelled request
+   * counts until its handler settles). A request past it is answered at once with the error
+   * `RpcErrorCode.TOO_MANY_REQUESTS` (-32001) and its handler is not run. An integer from 1 to 2^31 - 1.
+   * @defaultValue 128
+   */
+  maxRequestsInFlight?: number;
 }
 
 /** Options of one request. */
@@ -75,6 +89,14 @@ export interface MessageSocketEvents {
 }
 
 const DEFAULT_REQUEST_TIMEOUT = 30_000;
+/** Default of `maxRequestsInFlight`: room for generous pipelining, while 128 x maxMessageSize of params bounds what they hold. */
+export const DEFAULT_MAX_REQUESTS_IN_FLIGHT = 128;
+const MAX_REQUESTS_IN_FLIGHT = 0x7fff_ffff;
+
+/** Checks the `maxRequestsInFlight` option. @throws LocalSocketError INVALID_ARGUMENT */
+export function checkMaxRequestsInFlight(value: unknown): number {
+  return value === undefined ? DEFAULT_MAX_REQUESTS_IN_FLIGHT : checkInteger(value, 'maxRequestsInFlight', 1, MAX_REQUESTS_IN_FLIGHT);
+}
 const MAX_ID = 0x7fff_ffff;
 
 /** Back-pointer from a LocalSocket to the MessageSocket that reads it. */
@@ -150,6 +172,8 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   readonly maxMessageSize: number;
   /** Default per-request timeout, ms. */
   readonly requestTimeout: number;
+  /** Most of the peer's requests whose handlers run at once. */
+  readonly maxRequestsInFlight: number;
   /** Made when the first bytes arrive: an idle connection does not carry one. */
   #decoder: FrameDecoder | null = null;
   #open = true;
@@ -164,7 +188,10 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
    * Unreferenced: the open socket keeps the process alive, and #finish clears it.
    */
   #timer: NodeJS.Timeout | null = null;
+  /** The peer's requests not yet answered, by id (a cancelled one leaves at once). */
   #incoming: Map<number, Incoming> | null = null;
+  /** Handlers running now, cancelled ones included: what maxRequestsInFlight bounds. */
+  #running = 0;
   #handlers: Map<string, RequestHandler> | null = null;
   #notificationHandlers: Map<string, NotificationHandler> | null = null;
 
@@ -183,6 +210,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
       ? DEFAULT_MAX_MESSAGE_SIZE
       : checkInteger(raw.maxMessageSize, 'maxMessageSize', 0, MAX_FRAME_LENGTH);
     this.requestTimeout = checkTimeout(raw.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout');
+    this.maxRequestsInFlight = checkMaxRequestsInFlight(raw.maxRequestsInFlight);
     if (socket.state !== 'connected') throw new LocalSocketError('INVALID_STATE', 'the socket is not connected');
     const owned = socket as Owned;
     if (owned[kOwner] !== undefined) throw new LocalSocketError('INVALID_STATE', 'the socket already has a message socket');
@@ -203,6 +231,11 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   /** Outgoing requests waiting for their reply. */
   get pendingRequests(): number {
     return this.#pending?.size ?? 0;
+  }
+
+  /** The peer's requests whose handlers are running now (cancelled ones included, until they settle). */
+  get runningRequests(): number {
+    return this.#running;
   }
 
   // ---- socket events (module-level listeners; `this` is the LocalSocket) -------------------
@@ -321,10 +354,17 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   }
 
   #onRequest(id: number, method: string, params: unknown): void {
+    // Two requests under one id could not be told apart by their answers, and would run twice.
+    if (this.#incoming?.has(id)) throw protocolError(`request id ${id} is already in flight`);
     try {
       if (this.listenerCount('request') > 0) this.emit('request', method, params, id);
     } catch (err) {
       process.nextTick(rethrow, err);
+    }
+    if (!this.#open) return; // a listener closed the connection
+    if (this.#running >= this.maxRequestsInFlight) {
+      this.#replyError(id, { code: RpcErrorCode.TOO_MANY_REQUESTS, message: 'too many requests in flight' });
+      return;
     }
     const handler = this.#handlers?.get(method);
     if (handler === undefined) {
@@ -345,6 +385,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     }
     // Asynchronous: tracked so that a cancellation or the end of the connection can reach it.
     (this.#incoming ??= new Map()).set(id, context);
+    this.#running++;
     result.then(
       (value) => this.#settleIncoming(context, value, false),
       (err: unknown) => this.#settleIncoming(context, err, true),
@@ -352,6 +393,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   }
 
   #settleIncoming(context: Incoming, outcome: unknown, failed: boolean): void {
+    this.#running--;
     if (context.settled) return;
     context.settled = true;
     const incoming = this.#incoming;
@@ -370,7 +412,30 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     this.#replyError(id, { code: RpcErrorCode.REQUEST_CANCELLED, message: 'request cancelled' });
   }
 
+  /**
+   * Runs `send`, which queues one frame this layer sends on its own (a reply, an error reply, a
+   * cancellation). Such frames never wait for room: when, with it, more than maxWriteBuffer is queued
+   * for the peer (and something was queued before it: a lone frame may be larger), the peer is not
+   * reading what it asks for, and it is dropped with RESOURCE_EXHAUSTED.
+   */
+  #queueOwn<A, B, C>(send: (this: MessageSocket, a: A, b: B, c: C) => void, a: A, b: B, c: C): void {
+    const socket = this.socket;
+    const before = queuedBytes(socket);
+    send.call(this, a, b, c);
+    if (before > 0 && this.#open && queuedBytes(socket) > socket.maxWriteBuffer) {
+      this.#fail(new LocalSocketError('RESOURCE_EXHAUSTED', 'peer dropped: what it asked for queued past its write limit (it does not read)'));
+    }
+  }
+
   #replyResult(id: number, result: unknown): void {
+    this.#queueOwn(this.#replyResultNow, id, result, undefined);
+  }
+
+  #replyError(id: number, error: RemoteErrorDetail): void {
+    this.#queueOwn(this.#replyErrorNow, id, error, undefined);
+  }
+
+  #replyResultNow(id: number, result: unknown): void {
     let json: string | undefined;
     try {
       json = result === undefined ? 'null' : JSON.stringify(result);
@@ -378,17 +443,17 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
       json = undefined;
     }
     if (json === undefined) {
-      this.#replyError(id, { code: RpcErrorCode.INTERNAL_ERROR, message: 'the result cannot be serialised' });
+      this.#replyErrorNow(id, { code: RpcErrorCode.INTERNAL_ERROR, message: 'the result cannot be serialised' });
       return;
     }
     try {
       void envelopeFrame(this.socket, this.maxMessageSize, false, id, null, ENVELOPE.result, json);
     } catch {
-      this.#replyError(id, { code: RpcErrorCode.INTERNAL_ERROR, message: 'the result exceeds maxMessageSize' });
+      this.#replyErrorNow(id, { code: RpcErrorCode.INTERNAL_ERROR, message: 'the result exceeds maxMessageSize' });
     }
   }
 
-  #replyError(id: number, error: RemoteErrorDetail): void {
+  #replyErrorNow(id: number, error: RemoteErrorDetail): void {
     try {
       queueJsonFrame(this.socket, JSON.stringify({ jsonrpc: '2.0', id, error }), this.maxMessageSize);
     } catch {
@@ -448,7 +513,11 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     this.#pending.delete(pending.id);
     this.#disarm(pending);
     pending.reject(err);
-    if (this.#open) void envelopeFrame(this.socket, Infinity, false, -1, CANCEL_METHOD, ENVELOPE.params, '{"id":' + pending.id + '}');
+    if (this.#open) this.#queueOwn(this.#sendCancel, pending.id, undefined, undefined);
+  }
+
+  #sendCancel(id: number): void {
+    void envelopeFrame(this.socket, Infinity, false, -1, CANCEL_METHOD, ENVELOPE.params, '{"id":' + id + '}');
   }
 
   #nextId(): number {
@@ -707,8 +776,10 @@ export async function connectMessages(name: string, options: ConnectOptions & Me
   const messageOptions: MessageOptions = {};
   if (raw.maxMessageSize !== undefined) messageOptions.maxMessageSize = raw.maxMessageSize as number;
   if (raw.requestTimeout !== undefined) messageOptions.requestTimeout = raw.requestTimeout as number;
+  if (raw.maxRequestsInFlight !== undefined) messageOptions.maxRequestsInFlight = raw.maxRequestsInFlight as number;
   // Checked before connecting: bad options must not cost a connection.
   if (raw.maxMessageSize !== undefined) checkInteger(raw.maxMessageSize, 'maxMessageSize', 0, MAX_FRAME_LENGTH);
+  checkMaxRequestsInFlight(raw.maxRequestsInFlight);
   checkTimeout(messageOptions.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout');
   const socket = await connect(name, options);
   try {

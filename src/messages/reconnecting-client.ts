@@ -9,6 +9,13 @@
  * not have run it; only the caller can decide whether a retry is safe).
  * A request made while reconnecting waits for the next connection, within
  * its own timeout.
+ *
+ * A wrong server proof (AUTH_FAILED) before the first connection is a
+ * configuration problem (two keys) and closes the client. After a connection
+ * has once been authenticated with the same key, it is what a squatter on a
+ * shared path looks like while the real server restarts: it is reported
+ * (`authFailed`) and retried with the backoff, so the squatter cannot stop
+ * the client from coming back.
  */
 import { EventEmitter } from 'node:events';
 import { sleep, waitWithDeadline, type WaitOptions } from '../deadline.js';
@@ -74,6 +81,13 @@ export interface ReconnectingClientEvents {
   connected: [socket: MessageSocket];
   /** The connection in use ended (`reason`: PEER_CLOSED, or the error that ended it). */
   disconnected: [reason: LocalSocketError | null];
+  /**
+   * A server answered with a wrong proof of the key after this client had already been connected
+   * (authenticated) once: possibly another user squatting the name while the real server restarts.
+   * The client goes on retrying with backoff (within `maxAttempts`); `close()` it to give up.
+   * Before the first connection, AUTH_FAILED closes the client instead.
+   */
+  authFailed: [error: LocalSocketError, attempt: number];
   /** An attempt failed (or the connection was lost): the next attempt comes after `delay` ms. */
   reconnecting: [attempt: number, delay: number, lastError: LocalSocketError | null];
   /** The client is closed for good: `reason` is null after `close()`, else why it gave up. */
@@ -533,7 +547,10 @@ export class ReconnectingClient {
         if (signal.aborted) return;
         first = false;
         lastError = err instanceof LocalSocketError ? err : new LocalSocketError('UNKNOWN', 'connect failed', { cause: err });
-        if (FATAL.has(lastError.code) || attempt >= this.#resolved.maxAttempts) {
+        // Once authenticated with this key, a wrong proof is the server's side changing, not ours: retry.
+        const squatted = lastError.code === 'AUTH_FAILED' && this.#connects > 0;
+        if (squatted) this[EMIT]('authFailed', lastError, attempt);
+        if ((FATAL.has(lastError.code) && !squatted) || attempt >= this.#resolved.maxAttempts) {
           this.#attemptAbort = null;
           await this.#shutdown(lastError);
           return;

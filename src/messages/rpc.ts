@@ -19,6 +19,11 @@ export const RpcErrorCode = {
   INTERNAL_ERROR: -32603,
   /** A handler threw a plain Error: its message is sent. */
   APPLICATION_ERROR: -32000,
+  /**
+   * The peer already had `maxRequestsInFlight` requests running on this connection: this one was
+   * not run. Safe to retry once an earlier request has been answered.
+   */
+  TOO_MANY_REQUESTS: -32001,
   /** The requester cancelled the request (`$/cancelRequest`) before it was answered. */
   REQUEST_CANCELLED: -32800,
 } as const;
