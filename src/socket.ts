@@ -518,10 +518,10 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    * Queues bytes (Qt's `write()`). Only Uint8Array, Buffer or string (UTF-8); `offset` and
    * `length` must be integers within the data. The promise resolves when the
    * bytes have been handed to the kernel. When `bytesToWrite` would pass
-   * `maxWriteBuffer` the write waits for room (backpressure); but once
-   * `maxWriteBuffer` bytes already wait behind a full buffer (writes made
-   * without awaiting, to a peer that does not read), the connection fails with
-   * `RESOURCE_EXHAUSTED` instead of holding more. Bad arguments
+   * `maxWriteBuffer` the write waits for room (backpressure); but once 64
+   * times `maxWriteBuffer` already waits behind the write being taken (writes
+   * made without awaiting, to a peer that does not read), the connection fails
+   * with `RESOURCE_EXHAUSTED` instead of holding more. Bad arguments
    * throw INVALID_ARGUMENT at once; state and I/O errors reject.
    * @param data - the bytes, or a string sent as UTF-8.
    * @param offset - where in `data` to start (for bytes).

@@ -11,13 +11,19 @@
  *   together into pieces of up to 64 KiB; large writes are passed on as they
  *   are, never copied. The pieces go to the sink in order, one call each (a
  *   net.Socket queues them and sends what queues up as one writev).
- * - The waiting list has a cap too: a write that has to wait while
- *   `limit` bytes or more already wait is refused, and the connection fails
- *   (`onOverflow`). So the writer never holds more than `limit` accepted
- *   plus under `limit` waiting plus the one write that crossed the cap: a
- *   peer that stops reading cannot make it hold more, however many writes
- *   are made without being awaited. A caller that awaits its writes never
- *   meets the cap alone (its next write starts once the last was taken).
+ * - The waiting list has a cap too. The write at its head (being taken in
+ *   pieces) may be of any size; behind it, a write is refused, and the
+ *   connection fails (`onOverflow`, RESOURCE_EXHAUSTED), when
+ *   WAITING_FACTOR * `limit` bytes or more already wait there. So the writer
+ *   holds at most `limit` accepted + the head write + under
+ *   WAITING_FACTOR * `limit` behind it + the write that crossed the cap: with
+ *   writes of at most S bytes, (WAITING_FACTOR + 1) * limit + 2 * S, however
+ *   many writes are made without being awaited to a peer that stops reading.
+ *   Why a multiple, not `limit` itself: the writer cannot tell a write nobody
+ *   awaits from one of many concurrent callers that each await theirs (which
+ *   is backpressure done right, and must not fail); the multiple leaves room
+ *   for WAITING_FACTOR callers each waiting with a full buffer's worth. The
+ *   frames the message layer sends on its own never wait at all.
  * - After `fail()`, every pending and future promise settles with that error;
  *   late kernel callbacks are ignored, so nothing touches a torn-down socket.
  */
@@ -84,6 +90,9 @@ function failBatch(batch: Batch, err: unknown): void {
 /** Marks where the writer's whole queue is read from a LocalSocket (accepted, waiting): internal to the library. */
 export const QUEUED_BYTES = Symbol('localsocket.queuedBytes');
 
+/** How many write buffers' worth may wait behind the head of the waiting list (see above). */
+export const WAITING_FACTOR = 64;
+
 export class Writer {
   readonly limit: number;
   #sink: WriteSink;
@@ -132,7 +141,8 @@ export class Writer {
       if (size === 0) return this.#open?.promise ?? Promise.resolve();
       return this.#accept(data, size);
     }
-    if (this.#waitingBytes >= this.limit) {
+    const head = this.#waiting[0];
+    if (head !== undefined && this.#waitingBytes - (head.data.length - head.taken) >= WAITING_FACTOR * this.limit) {
       // A full write buffer and as much again waiting: the peer is not reading, and more is written
       // than anyone waits for. Fail the connection rather than hold more.
       const err = new LocalSocketError('RESOURCE_EXHAUSTED', 'the peer is not reading: the write queue is full');

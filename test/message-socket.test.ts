@@ -497,7 +497,9 @@ describe('limits and garbage', () => {
 describe('writing', () => {
   test('concurrent senders never interleave: small, medium and large frames from many tasks arrive whole', async () => {
     // A small write buffer forces the writer's waiting path; sizes straddle the slab and copy limits.
-    const { a, b } = await messagePair({ client: { maxWriteBuffer: 32 * 1024 }, server: { maxReadBuffer: 8 * 1024 } });
+    // The writer's cap on its waiting list (64 buffers' worth, 8 MiB here) leaves room for every
+    // sender's outstanding frames (8 senders, two frames each, up to 300 KB).
+    const { a, b } = await messagePair({ client: { maxWriteBuffer: 128 * 1024 }, server: { maxReadBuffer: 8 * 1024 } });
     const sizes = [0, 1, 64, 8 * 1024 - 5, 8 * 1024, 20_000, 70_000, 300_000];
     const senders = 8;
     const perSender = 24;

@@ -138,7 +138,8 @@ test('abort() in the same tick as the writes: they reject, and only what already
 test('abort() from inside a bytesWritten handler is safe; writes made during teardown reject', async () => {
   await noStrayErrors(async () => {
     // The peer reads (up to its 1 MiB buffer), so some bytes are confirmed and bytesWritten fires.
-    const p = await pair({}, { maxWriteBuffer: 64 * 1024 });
+    // 256 KiB: the writer's waiting list then has room for all of queueWrites() (64 buffers' worth).
+    const p = await pair({}, { maxWriteBuffer: 256 * 1024 });
     try {
       const w = watch(p.client);
       const reentrant: Promise<void>[] = [];
