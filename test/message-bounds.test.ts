@@ -53,12 +53,18 @@ async function rawPeer(s: MessageServer, readBuffer = 1 * MiB): Promise<{ client
 }
 
 /** Decodes every frame the raw client receives into `replies` (JSON values), as they arrive. */
-function readReplies(client: LocalSocket): { replies: Array<{ id?: unknown; result?: unknown; error?: { code: number } }> } {
+interface Reply {
+  id?: unknown;
+  result?: unknown;
+  error?: { code: number };
+}
+
+function readReplies(client: LocalSocket): { replies: Reply[] } {
   const decoder = new FrameDecoder(16 * MiB);
-  const out = { replies: [] as Array<{ id?: unknown; result?: unknown; error?: { code: number } }> };
+  const out = { replies: [] as Reply[] };
   const pull = (): void => {
     while (client.bytesAvailable > 0) {
-      decoder.push(client.read(), (_type, payload) => out.replies.push(JSON.parse(payload.toString('utf8'))));
+      decoder.push(client.read(), (_type, payload) => out.replies.push(JSON.parse(payload.toString('utf8')) as Reply));
     }
   };
   client.on('readyRead', pull);
