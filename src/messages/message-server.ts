@@ -33,7 +33,8 @@ export interface MessageServerEvents {
   peerJoined: [peer: MessageSocket];
   /**
    * A peer left and is no longer in `peers`. `reason` is null after a local
-   * close, RESOURCE_EXHAUSTED when a broadcast dropped it for falling behind,
+   * close, RESOURCE_EXHAUSTED when it fell behind past its write limit (a broadcast, or
+   * answers to requests it does not read), PROTOCOL_ERROR when it broke the protocol,
    * PEER_CLOSED when it went away, or the error that ended its connection.
    */
   peerLeft: [peer: MessageSocket, reason: LocalSocketError | null];

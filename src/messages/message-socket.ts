@@ -82,7 +82,11 @@ export interface MessageSocketEvents {
   request: [method: string, params: unknown, id: number];
   /** Every notification received (except `$/cancelRequest`, handled by the layer). */
   notification: [method: string, params: unknown];
-  /** The connection failed: MESSAGE_TOO_LARGE, PROTOCOL_ERROR, or an I/O error. Only emitted when listened to. */
+  /**
+   * The connection failed: MESSAGE_TOO_LARGE, PROTOCOL_ERROR (a bad frame or message, or a request id
+   * still in flight), RESOURCE_EXHAUSTED (the peer let what it asked for pile up past maxWriteBuffer), or
+   * an I/O error. Only emitted when listened to.
+   */
   error: [error: LocalSocketError];
   /** The connection ended: the reason, or null after a local close() or abort(). */
   close: [reason: LocalSocketError | null];
