@@ -97,9 +97,12 @@ describe('a squatter during a restart', () => {
   test('after a first connection, a squatter that stays is retried only within maxAttempts, then the client closes with AUTH_FAILED', { timeout: GUARD_MS }, async () => {
     const name = sharedName('svc2.sock');
     const real = await realServer(name);
-    const client = await connectReconnecting(name, { key: KEY, initialDelay: 10, maxDelay: 50, maxAttempts: 3, timeout: 5000 });
+    // A first retry a second after the loss: the squatter is up by then (it listens right after the loss).
+    const client = await connectReconnecting(name, { key: KEY, initialDelay: 1000, maxDelay: 1000, jitter: 0, maxAttempts: 3, timeout: 5000 });
     let failures = 0;
+    let attempts = 0;
     client.on('authFailed', () => failures++);
+    client.on('connecting', () => attempts++);
     let squat: MessageServer | null = null;
     try {
       const lost = next(client, 'disconnected');
@@ -108,6 +111,7 @@ describe('a squatter during a restart', () => {
       squat = await squatter(name);
       const [reason] = await next(client, 'closed');
       assert.equal(reason?.code, 'AUTH_FAILED');
+      assert.equal(attempts, 3, 'maxAttempts bounds the retries');
       assert.equal(failures, 3, 'each failed attempt was reported');
     } finally {
       await client.close();
