@@ -152,7 +152,8 @@ async function acquireSocketLock(parent: PrivateDir, socketPath: string, deadlin
       } catch (err) {
         if (!isCode(err, 'ENOTEMPTY', 'EEXIST')) throw fromSystemError(err, 'listen');
       }
-      if (await reclaimIfDead(lock)) continue;
+      // A dead holder was cleared: try again at once (still within the deadline, whatever happens).
+      if ((await reclaimIfDead(lock)) && Date.now() < deadline) continue;
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
         throw new LocalSocketError('TIMEOUT', 'listen: timed out waiting for another server claiming this name');
