@@ -2,7 +2,7 @@
  * Binding a net.Server to an endpoint, one function per kind of endpoint.
  *
  * Unix paths are claimed race-free and never wider open than asked:
- * 1. take the per-path name lock (name-lock.ts);
+ * 1. take the per-path name lock (name-lock.ts), kept in a private directory of ours;
  * 2. bind and listen in a fresh 0700 staging directory next to the target,
  *    and chmod the socket there, where nobody else can reach it yet;
  * 3. hard-link it to the target name: link() fails if the name exists, so
@@ -129,7 +129,7 @@ export async function bindUnixPath(
   let keepDirectory = false;
   try {
     const target = path.join(directory.dir, path.basename(endpoint.address));
-    const release = await acquireNameLock(endpoint.address, LOCK_TIMEOUT_MS, p);
+    const release = await acquireNameLock(endpoint, LOCK_TIMEOUT_MS, p);
     let stagingDir: string | undefined;
     try {
       if (!stillWanted()) throw cancelled();

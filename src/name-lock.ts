@@ -2,75 +2,180 @@
  * A short-lived mutex per socket path, held only while a server claims the
  * name (link, probe, reclaim a stale file).
  *
- * On Linux it is an abstract-namespace socket, which the kernel drops when its
- * holder dies, so the lock can never go stale. Its address is derived from a
- * per-user secret kept in the private directory (0700), so no other user can
- * compute it, bind it first, and keep our server from starting. The address
- * fills all 108 bytes of sun_path: Node 20 (libuv < 1.48) pads abstract names
- * to that length with NULs and later versions use the exact length, so a name
- * that is already full length is the same address for both, and servers on
- * different Node versions exclude each other.
+ * Where it lives: in a private directory of ours (0700, checked on its
+ * descriptor), so no other user can see its name, create it first or remove
+ * it. For a short name that is the private directory the socket goes into;
+ * for a full path it is `<config>/localsocket/locks` (the directory of the
+ * default key), which does not depend on a shared temp directory another user
+ * could have created first.
  *
- * Elsewhere it is a directory in the private directory, taken with mkdir
- * (atomic) and broken when older than STALE_LOCK_MS.
+ * On Linux the lock is a directory `<hash of the socket path>` holding one
+ * listening socket of its holder, under a name unique to that holder:
+ * - take: bind and listen inside a fresh temp directory, then rename() that
+ *   directory to the lock's name. rename() replaces an empty directory and
+ *   fails on a non-empty one, atomically: one of several racers wins.
+ * - release: remove our socket (a name only we ever use), then rmdir() the
+ *   lock, which succeeds only while it is empty.
+ * - after a crash: the socket stays but refuses connections, for good (a
+ *   closed socket never listens again). Whoever finds the lock taken probes
+ *   each socket in it and removes the ones that refuse, then rmdir()s the
+ *   lock. Removing by a unique name can only remove that dead socket, and
+ *   rmdir() never removes a lock someone holds (it is not empty), so
+ *   reclaiming is race-free, with no timer and nothing that goes stale. A
+ *   path in a directory, unlike an abstract address, is the same for every
+ *   Node version.
+ *
+ * Elsewhere it is a directory taken with mkdir (atomic) and broken when older
+ * than STALE_LOCK_MS.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { loadKey } from './auth/key.js';
 import { sleep } from './deadline.js';
 import { LocalSocketError } from './errors.js';
 import { fromSystemError } from './error-map.js';
-import { privateDirectory } from './names.js';
-import { ensurePrivateDir, openPrivateDir } from './private-dir.js';
+import { privateDirectory, userDirectory, type Endpoint } from './names.js';
+import { openPrivateDir, type PrivateDir } from './private-dir.js';
 import type { PlatformInfo } from './platform.js';
 
 const STALE_LOCK_MS = 10_000;
-const SUN_PATH_BYTES = 108;
-const LOCK_SECRET_FILE = '.lock-secret';
+const PROBE_TIMEOUT_MS = 1000;
 
 export type ReleaseLock = () => Promise<void>;
 
-/** The per-user lock secret, read (or created) once per process. */
-let secret: { dir: string; value: Buffer } | null = null;
+function lockKey(socketPath: string): string {
+  return createHash('sha256').update(socketPath).digest('hex').slice(0, 32);
+}
 
-function lockSecret(p: PlatformInfo): Buffer {
-  const dir = privateDirectory(p);
-  if (secret && secret.dir === dir) return secret.value;
-  const checked = openPrivateDir(dir, p.uid, true);
+function isCode(err: unknown, ...codes: string[]): boolean {
+  return codes.includes((err as NodeJS.ErrnoException).code ?? '');
+}
+
+/**
+ * The checked directory that holds the locks for this endpoint: inside the
+ * private directory for a short name; for a full path under the user's own
+ * directory, or (only when that cannot be created, e.g. no home) the private one.
+ */
+function openLockParent(endpoint: Endpoint, p: PlatformInfo): PrivateDir {
+  if (!endpoint.privateDir) {
+    const own = userDirectory(p);
+    if (own) {
+      let user: PrivateDir | undefined;
+      try {
+        user = openPrivateDir(own, p.uid, true, { what: 'localsocket directory is unsafe' });
+      } catch (err) {
+        if (!(err instanceof LocalSocketError && /cannot create it$/.test(err.message))) throw err;
+      }
+      if (user) {
+        try {
+          return openPrivateDir(user.join('locks'), p.uid, true, { what: 'lock directory is unsafe' });
+        } finally {
+          user.close();
+        }
+      }
+    }
+  }
+  const dir = openPrivateDir(endpoint.privateDir ?? privateDirectory(p), p.uid, true);
   try {
-    // Same rules as a key file: created atomically, owner-only, a regular file, opened without following links.
-    const value = loadKey(checked.join(LOCK_SECRET_FILE), true, p).key;
-    secret = { dir, value };
-    return value;
+    return openPrivateDir(dir.join('.locks'), p.uid, true, { what: 'lock directory is unsafe' });
   } finally {
-    checked.close();
+    dir.close();
   }
 }
 
-/** The abstract address of the lock for `socketPath`: `\0` + 107 bytes, unknowable without the secret. */
-export function lockAddress(socketPath: string, p: PlatformInfo): string {
-  const digest = createHash('sha256').update(lockSecret(p)).update('\0').update(socketPath).digest('hex');
-  return `\0${`localsocket-lock-${digest}`.padEnd(SUN_PATH_BYTES - 1, '-')}`;
-}
-
-function directoryLockKey(socketPath: string, p: PlatformInfo): string {
-  return createHash('sha256').update(`${p.uid ?? ''}:${socketPath}`).digest('hex').slice(0, 40);
-}
-
-function tryAbstractLock(address: string): Promise<net.Server | null> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      server.close();
-      if (err.code === 'EADDRINUSE') resolve(null);
-      else reject(fromSystemError(err, 'listen'));
-    });
-    // Anything that connects to the lock is dropped at once.
-    server.on('connection', (c) => c.destroy());
-    server.listen({ path: address, exclusive: true }, () => resolve(server));
+/** Whether a socket answers: only a refused connection (or no file) proves it dead. */
+function socketIsDead(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.createConnection({ path: socketPath });
+    const done = (dead: boolean): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(dead);
+    };
+    // A lock holder that does not answer in time is counted as alive: we wait, we never remove it.
+    const timer = setTimeout(() => done(false), PROBE_TIMEOUT_MS);
+    socket.once('connect', () => done(false));
+    socket.once('error', (err) => done(isCode(err, 'ECONNREFUSED', 'ENOENT')));
   });
+}
+
+/** Removes the dead holders' sockets from a taken lock, then the lock if it is empty. */
+async function reclaimIfDead(lock: string): Promise<boolean> {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(lock);
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return true;
+    throw fromSystemError(err, 'listen');
+  }
+  for (const entry of entries) {
+    const socketPath = path.join(lock, entry);
+    if (!(await socketIsDead(socketPath))) return false;
+    // The name is unique to its (dead) holder: this can remove nothing else.
+    fs.rmSync(socketPath, { force: true });
+  }
+  try {
+    fs.rmdirSync(lock);
+  } catch (err) {
+    // Taken again meanwhile (not empty) or already gone: nothing of anyone else's was touched.
+    if (!isCode(err, 'ENOENT', 'ENOTEMPTY', 'EEXIST')) throw fromSystemError(err, 'listen');
+  }
+  return true;
+}
+
+function listenOnLockSocket(server: net.Server, socketPath: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (err) => reject(fromSystemError(err, 'listen')));
+    server.listen({ path: socketPath }, () => resolve());
+  });
+}
+
+async function acquireSocketLock(parent: PrivateDir, socketPath: string, deadline: number): Promise<ReleaseLock> {
+  const lock = parent.join(lockKey(socketPath));
+  const id = randomBytes(8).toString('hex');
+  const staging = parent.join(`.take-${id}`);
+  try {
+    fs.mkdirSync(staging, { mode: 0o700 });
+  } catch (err) {
+    throw fromSystemError(err, 'listen');
+  }
+  const server = net.createServer((c) => c.destroy());
+  let held = false;
+  try {
+    await listenOnLockSocket(server, path.join(staging, `${id}.sock`));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        fs.renameSync(staging, lock);
+        held = true;
+        break;
+      } catch (err) {
+        if (!isCode(err, 'ENOTEMPTY', 'EEXIST')) throw fromSystemError(err, 'listen');
+      }
+      // A dead holder was cleared: try again at once (still within the deadline, whatever happens).
+      if ((await reclaimIfDead(lock)) && Date.now() < deadline) continue;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        throw new LocalSocketError('TIMEOUT', 'listen: timed out waiting for another server claiming this name');
+      }
+      await sleep(Math.min(remaining, 2 + Math.random() * Math.min(50, 2 ** attempt)));
+    }
+  } finally {
+    if (!held) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      fs.rmSync(staging, { recursive: true, force: true });
+    }
+  }
+  return async () => {
+    // Our socket's name is ours alone; rmdir() removes the lock only while it is empty.
+    fs.rmSync(path.join(lock, `${id}.sock`), { force: true });
+    try {
+      fs.rmdirSync(lock);
+    } catch {
+      // Already reclaimed by a racer that found our socket closed: the lock is free either way.
+    }
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
 }
 
 function tryDirectoryLock(dir: string): boolean {
@@ -88,37 +193,41 @@ function tryDirectoryLock(dir: string): boolean {
   }
 }
 
-/**
- * Takes the lock for `socketPath`, waiting up to `timeoutMs` for another of
- * our own servers that holds it.
- * @throws LocalSocketError TIMEOUT, ACCESS_DENIED (unsafe private directory)
- */
-export async function acquireNameLock(socketPath: string, timeoutMs: number, p: PlatformInfo): Promise<ReleaseLock> {
-  const deadline = Date.now() + timeoutMs;
-  let lockDir: string | undefined;
-  let address: string | undefined;
-  if (p.platform === 'linux') {
-    address = lockAddress(socketPath, p);
-  } else {
-    const base = path.join(privateDirectory(p), '.locks');
-    ensurePrivateDir(privateDirectory(p), p.uid);
-    ensurePrivateDir(base, p.uid);
-    lockDir = path.join(base, directoryLockKey(socketPath, p));
-  }
+async function acquireDirectoryLock(parent: PrivateDir, socketPath: string, deadline: number): Promise<ReleaseLock> {
+  const dir = parent.join(lockKey(socketPath));
   for (let attempt = 0; ; attempt++) {
-    if (lockDir) {
-      if (tryDirectoryLock(lockDir)) {
-        const dir = lockDir;
-        return async () => fs.rmSync(dir, { recursive: true, force: true });
-      }
-    } else {
-      const server = await tryAbstractLock(address!);
-      if (server) return () => new Promise<void>((resolve) => server.close(() => resolve()));
-    }
+    if (tryDirectoryLock(dir)) return async () => fs.rmSync(dir, { recursive: true, force: true });
     const remaining = deadline - Date.now();
     if (remaining <= 0) {
       throw new LocalSocketError('TIMEOUT', 'listen: timed out waiting for another server claiming this name');
     }
     await sleep(Math.min(remaining, 2 + Math.random() * Math.min(50, 2 ** attempt)));
   }
+}
+
+/**
+ * Takes the lock for the endpoint's socket path, waiting up to `timeoutMs`
+ * for another of our own servers that holds it.
+ * @throws LocalSocketError TIMEOUT, ACCESS_DENIED (unsafe private, user or lock directory)
+ */
+export async function acquireNameLock(endpoint: Endpoint, timeoutMs: number, p: PlatformInfo): Promise<ReleaseLock> {
+  const deadline = Date.now() + timeoutMs;
+  const parent = openLockParent(endpoint, p);
+  let release: ReleaseLock;
+  try {
+    release =
+      p.platform === 'linux'
+        ? await acquireSocketLock(parent, endpoint.address, deadline)
+        : await acquireDirectoryLock(parent, endpoint.address, deadline);
+  } catch (err) {
+    parent.close();
+    throw err;
+  }
+  return async () => {
+    try {
+      await release();
+    } finally {
+      parent.close();
+    }
+  };
 }

@@ -56,15 +56,37 @@ function checkBasicName(name: unknown): string {
 }
 
 /**
+ * The user's own localsocket directory, `$XDG_CONFIG_HOME/localsocket` (or
+ * `~/.config/localsocket`): where the default key lives, and the place for
+ * state that must not depend on a shared temp directory. It is checked like
+ * the private directory wherever it is used.
+ *
+ * @param p - the machine facts.
+ * @returns the directory, or undefined when there is neither `$XDG_CONFIG_HOME` nor a home directory.
+ */
+export function userDirectory(p: PlatformInfo): string | undefined {
+  const config = p.env.XDG_CONFIG_HOME;
+  if (config && path.isAbsolute(config)) return path.join(config, 'localsocket');
+  if (p.homedir && path.isAbsolute(p.homedir)) return path.join(p.homedir, '.config', 'localsocket');
+  return undefined;
+}
+
+/**
  * The private per-user directory for short names.
  *
  * @param p - the machine facts.
- * @returns `$XDG_RUNTIME_DIR/localsocket` when that directory is usable, else `<tmpdir>/localsocket-<uid>`.
+ * @returns `$XDG_RUNTIME_DIR/localsocket` when that directory is usable, else `<tmpdir>/localsocket-<uid>`,
+ *   unless another user holds that one (a directory of theirs, a file, a link): then
+ *   `$XDG_CONFIG_HOME/localsocket/sockets` (or `~/.config/localsocket/sockets`), which
+ *   server and client both reach without configuration.
  */
 export function privateDirectory(p: PlatformInfo): string {
   const runtime = p.env.XDG_RUNTIME_DIR;
   if (runtime && path.isAbsolute(runtime) && p.runtimeDirIsSafe(runtime)) return path.join(runtime, 'localsocket');
-  return path.join(p.tmpdir, `localsocket-${p.uid ?? 'user'}`);
+  const shared = path.join(p.tmpdir, `localsocket-${p.uid ?? 'user'}`);
+  const own = userDirectory(p);
+  if (own && p.takenByOther?.(shared)) return path.join(own, 'sockets');
+  return shared;
 }
 
 function resolvePipe(name: string, options: NameOptions): Endpoint {

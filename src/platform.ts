@@ -21,6 +21,15 @@ export interface PlatformInfo {
   /** Whether $XDG_RUNTIME_DIR may be used (ours, a real directory, 0700). */
   runtimeDirIsSafe(dir: string): boolean;
   /**
+   * Whether another user holds `<tmpdir>/localsocket-<uid>`: something is
+   * there that is not a real directory of ours (another user's directory, a
+   * file, a symbolic link). Short names then live in the fallback directory
+   * under the user's config directory. When absent, it is assumed free.
+   */
+  takenByOther?(dir: string): boolean;
+  /** `os.homedir()`: the base of `~/.config` when `$XDG_CONFIG_HOME` is not set. */
+  homedir?: string;
+  /**
    * `process.versions.uv`: libuv before 1.48 pads abstract names, so they are
    * refused there. When absent, abstract names are assumed to work.
    */
@@ -37,6 +46,15 @@ function tmpdir(): string {
   const key = `${env.TMPDIR}\0${env.TMP}\0${env.TEMP}`;
   if (tmpdirCache === null || tmpdirCache.key !== key) tmpdirCache = { key, value: os.tmpdir() };
   return tmpdirCache.value;
+}
+
+function homedir(): string | undefined {
+  try {
+    return os.homedir();
+  } catch {
+    // No $HOME and no passwd entry: there is no config directory to fall back on.
+    return undefined;
+  }
 }
 
 /**
@@ -56,6 +74,16 @@ export function currentPlatform(): PlatformInfo {
         return fs.realpathSync.native(p);
       } catch {
         return undefined;
+      }
+    },
+    homedir: homedir(),
+    takenByOther: (dir) => {
+      try {
+        // lstat never blocks and never follows a link another user planted.
+        const st = fs.lstatSync(dir);
+        return !st.isDirectory() || st.uid !== process.getuid?.();
+      } catch {
+        return false;
       }
     },
     runtimeDirIsSafe: (dir) => {

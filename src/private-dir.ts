@@ -14,16 +14,26 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LocalSocketError } from './errors.js';
 
-/** The path stays out of the message (it may be another user's); it is on `cause` when the OS gave one. */
-function unsafe(why: string, cause?: unknown): LocalSocketError {
-  return new LocalSocketError('ACCESS_DENIED', `private socket directory is unsafe: ${why}`, { cause });
+/** How a checked directory is named in errors, and whose it may be. */
+export interface DirRules {
+  /** The start of the error message: "private socket directory is unsafe", "key directory refused". */
+  what: string;
+  /** Also accept a directory owned by root (root can read everything anyway), as ssh does for key directories. */
+  rootMayOwn?: boolean;
 }
 
-function checkStats(st: fs.Stats, uid: number | undefined): void {
-  if (st.isSymbolicLink()) throw unsafe('it is a symbolic link');
-  if (!st.isDirectory()) throw unsafe('it is not a directory');
-  if (uid !== undefined && st.uid !== uid) throw unsafe('it belongs to another user');
-  if ((st.mode & 0o022) !== 0) throw unsafe('others can write to it');
+const PRIVATE: DirRules = { what: 'private socket directory is unsafe' };
+
+/** The path stays out of the message (it may be another user's); it is on `cause` when the OS gave one. */
+function unsafe(rules: DirRules, why: string, cause?: unknown): LocalSocketError {
+  return new LocalSocketError('ACCESS_DENIED', `${rules.what}: ${why}`, { cause });
+}
+
+function checkStats(st: fs.Stats, uid: number | undefined, rules: DirRules): void {
+  if (st.isSymbolicLink()) throw unsafe(rules, 'it is a symbolic link');
+  if (!st.isDirectory()) throw unsafe(rules, 'it is not a directory');
+  if (uid !== undefined && st.uid !== uid && !(rules.rootMayOwn && st.uid === 0)) throw unsafe(rules, 'it belongs to another user');
+  if ((st.mode & 0o022) !== 0) throw unsafe(rules, 'others can write to it');
 }
 
 /** An opened, checked private directory. */
@@ -36,7 +46,15 @@ export interface PrivateDir {
   close(): void;
 }
 
-function makeDir(dir: string): void {
+function isLink(file: string): boolean {
+  try {
+    return fs.lstatSync(file).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+function makeDir(dir: string, rules: DirRules): void {
   try {
     fs.mkdirSync(dir, { mode: 0o700 });
   } catch (err) {
@@ -48,9 +66,9 @@ function makeDir(dir: string): void {
         return;
       }
     } catch (again) {
-      throw unsafe('cannot create it', again);
+      throw unsafe(rules, 'cannot create it', again);
     }
-    throw unsafe('cannot create it', err);
+    throw unsafe(rules, 'cannot create it', err);
   }
 }
 
@@ -58,10 +76,10 @@ function makeDir(dir: string): void {
  * Opens and checks the private directory (`create`: make it first if missing).
  * @throws LocalSocketError SERVER_NOT_FOUND (missing, not creating), ACCESS_DENIED (unsafe or not creatable)
  */
-export function openPrivateDir(dir: string, uid: number | undefined, create: boolean): PrivateDir {
-  if (create) makeDir(dir);
+export function openPrivateDir(dir: string, uid: number | undefined, create: boolean, rules: DirRules = PRIVATE): PrivateDir {
+  if (create) makeDir(dir, rules);
   if (process.platform !== 'linux') {
-    checkPrivateDir(dir, uid);
+    checkPrivateDir(dir, uid, rules);
     return { reach: dir, join: (name) => path.join(dir, name), close: () => {} };
   }
   let fd: number;
@@ -70,12 +88,13 @@ export function openPrivateDir(dir: string, uid: number | undefined, create: boo
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new LocalSocketError('SERVER_NOT_FOUND', 'server not found', { cause: err });
-    if (code === 'ELOOP') throw unsafe('it is a symbolic link', err);
-    if (code === 'ENOTDIR') throw unsafe('it is not a directory', err);
-    throw unsafe('cannot open it', err);
+    if (code === 'ELOOP') throw unsafe(rules, 'it is a symbolic link', err);
+    // O_DIRECTORY | O_NOFOLLOW on a link gives ENOTDIR: lstat (which never follows) tells which it is.
+    if (code === 'ENOTDIR') throw unsafe(rules, isLink(dir) ? 'it is a symbolic link' : 'it is not a directory', err);
+    throw unsafe(rules, 'cannot open it', err);
   }
   try {
-    checkStats(fs.fstatSync(fd), uid);
+    checkStats(fs.fstatSync(fd), uid, rules);
   } catch (err) {
     fs.closeSync(fd);
     throw err;
@@ -97,7 +116,7 @@ export function openPrivateDir(dir: string, uid: number | undefined, create: boo
  * Checks by path (for reports, and platforms without /proc).
  * @throws LocalSocketError SERVER_NOT_FOUND (missing), ACCESS_DENIED (unsafe)
  */
-export function checkPrivateDir(dir: string, uid: number | undefined): void {
+export function checkPrivateDir(dir: string, uid: number | undefined, rules: DirRules = PRIVATE): void {
   let st: fs.Stats;
   try {
     st = fs.lstatSync(dir);
@@ -105,9 +124,9 @@ export function checkPrivateDir(dir: string, uid: number | undefined): void {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new LocalSocketError('SERVER_NOT_FOUND', 'server not found', { cause: err });
     }
-    throw unsafe('cannot inspect it', err);
+    throw unsafe(rules, 'cannot inspect it', err);
   }
-  checkStats(st, uid);
+  checkStats(st, uid, rules);
 }
 
 /**

@@ -74,6 +74,23 @@ describe('resolveName: short names', () => {
     }
   });
 
+  test('<tmpdir>/localsocket-<uid> held by another user: $XDG_CONFIG_HOME/localsocket/sockets, else ~/.config/localsocket/sockets', () => {
+    const seen: string[] = [];
+    const taken = (d: string): boolean => (seen.push(d), true);
+    const viaConfig = resolveName('svc', {}, linux({ env: { XDG_CONFIG_HOME: '/home/me/.cfg' }, uid: 4242, takenByOther: taken, homedir: '/home/me' }));
+    assert.equal(viaConfig.address, '/home/me/.cfg/localsocket/sockets/svc');
+    assert.equal(viaConfig.privateDir, '/home/me/.cfg/localsocket/sockets');
+    assert.deepEqual(seen, ['/tmp/localsocket-4242'], 'the temp one is what is looked at');
+    const viaHome = resolveName('svc', {}, linux({ env: { XDG_CONFIG_HOME: 'relative' }, takenByOther: taken, homedir: '/home/me' }));
+    assert.equal(viaHome.privateDir, '/home/me/.config/localsocket/sockets');
+    // Nowhere to fall back to: the temp one stays, and using it fails ACCESS_DENIED later.
+    assert.equal(resolveName('svc', {}, linux({ takenByOther: taken })).privateDir, '/tmp/localsocket-1000');
+    // A safe runtime dir comes first: the temp dir is not even looked at.
+    seen.length = 0;
+    assert.equal(resolveName('svc', {}, linux({ env: { XDG_RUNTIME_DIR: '/run/user/1000' }, takenByOther: taken, homedir: '/home/me' })).privateDir, '/run/user/1000/localsocket');
+    assert.deepEqual(seen, []);
+  });
+
   test('macOS short names use the same per-user directory rules', () => {
     const ep = resolveName('svc', {}, darwin({ uid: 501 }));
     assert.equal(ep.address, '/var/folders/xy/T/localsocket-501/svc');
@@ -371,8 +388,44 @@ describe('the private directory (real listen/connect)', { skip: isLinux || proce
     }
   }
 
-  test('a pre-existing private directory that is a symlink: ACCESS_DENIED', async () => {
-    await expectUnsafe((dir, base) => {
+  /**
+   * Prepares `<base>/localsocket-<uid>` with `prepare` (something that is not a directory of ours), then
+   * expects a short-name server and client to meet in the fallback under $XDG_CONFIG_HOME, leaving it alone.
+   */
+  async function expectFallback(prepare: (dir: string, base: string) => void): Promise<void> {
+    const base = tempDir();
+    const config = path.join(tempDir(), 'config');
+    const dir = path.join(base, `localsocket-${uid}`);
+    try {
+      prepare(dir, base);
+      const before = fs.lstatSync(dir);
+      await withEnv({ TMPDIR: base, XDG_RUNTIME_DIR: undefined, XDG_CONFIG_HOME: config }, async () => {
+        const name = uniqueName('taken');
+        const server = await listen(name);
+        try {
+          const fallback = path.join(config, 'localsocket', 'sockets');
+          assert.equal(server.fullServerName, path.join(fallback, name));
+          assert.equal(fs.lstatSync(fallback).mode & 0o777, 0o700);
+          const client = await connect(name, { timeout: 3000 });
+          assert.equal(await echoRoundTrip(server, client), 'ping');
+          client.abort();
+        } finally {
+          await server.close();
+        }
+        assert.equal(fs.existsSync(path.join(dir, name)), false, 'nothing was created in what is there');
+      });
+      const after = fs.lstatSync(dir);
+      assert.equal(after.ino, before.ino, 'what is there is left alone');
+      assert.equal(after.mode, before.mode);
+      assert.equal(after.uid, before.uid);
+    } finally {
+      fs.rmSync(base, { recursive: true, force: true });
+      fs.rmSync(path.dirname(config), { recursive: true, force: true });
+    }
+  }
+
+  test('a pre-existing private directory that is a symlink: short names move to the fallback directory', async () => {
+    await expectFallback((dir, base) => {
       const real = path.join(base, 'real');
       fs.mkdirSync(real, { mode: 0o700 });
       fs.chmodSync(real, 0o700);
@@ -380,14 +433,14 @@ describe('the private directory (real listen/connect)', { skip: isLinux || proce
     });
   });
 
-  test('a pre-existing private directory that is a regular file: ACCESS_DENIED', async () => {
-    await expectUnsafe((dir) => fs.writeFileSync(dir, 'not a directory'));
+  test('a pre-existing private directory that is a regular file: short names move to the fallback directory', async () => {
+    await expectFallback((dir) => fs.writeFileSync(dir, 'not a directory'));
   });
 
-  test('a pre-existing private directory owned by another user: ACCESS_DENIED', { skip: !isRoot && 'needs root to chown' }, async () => {
+  test('a pre-existing private directory owned by another user: short names move to the fallback directory', { skip: !isRoot && 'needs root to chown' }, async () => {
     const peer = unprivilegedUser();
     assert.ok(peer, 'an unprivileged user is available');
-    await expectUnsafe((dir) => {
+    await expectFallback((dir) => {
       fs.mkdirSync(dir, { mode: 0o700 });
       fs.chmodSync(dir, 0o700);
       fs.chownSync(dir, peer.uid, peer.gid);

@@ -8,6 +8,12 @@
  * The file is opened once, without following links and without blocking (a
  * FIFO planted at the key path would otherwise block the whole event loop),
  * and every check is made on the open descriptor, never on the path again.
+ *
+ * Its directory is checked the same way first (opened without following a
+ * link, checked on the descriptor: a real directory, ours or root's, that
+ * nobody else can write to), and on Linux the key is then reached through that
+ * descriptor. A key directory that is a link into another user's directory,
+ * or that others can write to, would let them delete or replace the key.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -15,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { LocalSocketError } from '../errors.js';
 import type { PlatformInfo } from '../platform.js';
+import { openPrivateDir, type DirRules, type PrivateDir } from '../private-dir.js';
 
 export const KEY_BYTES = 32;
 const MIN_KEY_BYTES = 16;
@@ -32,6 +39,28 @@ export interface LoadedKey {
 /** No path in the message (errors may be shown to others); the caller knows which file it asked for. */
 function keyError(why: string, cause?: unknown): LocalSocketError {
   return new LocalSocketError('ACCESS_DENIED', `key file refused: ${why}`, { cause });
+}
+
+/** Like the private directory, but root may own it (as ssh allows for key directories): root can read any key anyway. */
+const KEY_DIR: DirRules = { what: 'key directory refused', rootMayOwn: true };
+
+/**
+ * The key file's directory, opened and checked (Windows: not checked, Node cannot read ACLs).
+ * @throws LocalSocketError ACCESS_DENIED (unsafe), INVALID_ARGUMENT (missing)
+ */
+function openKeyDir(file: string, p: PlatformInfo): PrivateDir {
+  const dir = path.dirname(file);
+  if (p.platform === 'win32') return { reach: dir, join: (name) => path.join(dir, name), close: () => {} };
+  try {
+    return openPrivateDir(dir, p.uid, false, KEY_DIR);
+  } catch (err) {
+    // Missing, or a file where the directory should be: creating it then reports that it cannot be made.
+    const missing = err instanceof LocalSocketError && (err.code === 'SERVER_NOT_FOUND' || /not a directory$/.test(err.message));
+    if (missing) {
+      throw new LocalSocketError('INVALID_ARGUMENT', 'key file not found', { cause: (err as LocalSocketError).cause });
+    }
+    throw err;
+  }
 }
 
 /** Where the default key lives: $XDG_CONFIG_HOME or ~/.config on Unix, %LOCALAPPDATA% on Windows. */
@@ -93,7 +122,14 @@ function openKey(file: string, p: PlatformInfo): { fd: number; seen: fs.Stats | 
  * @throws LocalSocketError ACCESS_DENIED (unsafe or unreadable), INVALID_ARGUMENT (missing)
  */
 export function readKeyFile(file: string, p: PlatformInfo): Buffer {
-  const { fd, seen } = openKey(file, p);
+  const dir = openKeyDir(file, p);
+  let opened: { fd: number; seen: fs.Stats | undefined };
+  try {
+    opened = openKey(dir.join(path.basename(file)), p);
+  } finally {
+    dir.close();
+  }
+  const { fd, seen } = opened;
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw keyError('not a regular file');
@@ -115,14 +151,24 @@ export function readKeyFile(file: string, p: PlatformInfo): Buffer {
   }
 }
 
-function createKeyFile(file: string): boolean {
-  const dir = path.dirname(file);
+function createKeyFile(file: string, p: PlatformInfo): boolean {
   try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   } catch (err) {
     throw keyError('cannot create its directory', err);
   }
-  const temp = path.join(dir, `.key-${process.pid}-${randomBytes(6).toString('hex')}`);
+  // Checked before anything is created in it; both names are then reached through the checked descriptor.
+  const dir = openKeyDir(file, p);
+  try {
+    return linkNewKey(dir, path.basename(file));
+  } finally {
+    dir.close();
+  }
+}
+
+function linkNewKey(dir: PrivateDir, name: string): boolean {
+  const file = dir.join(name);
+  const temp = dir.join(`.key-${process.pid}-${randomBytes(6).toString('hex')}`);
   const text = `${randomBytes(KEY_BYTES).toString('hex')}\n`;
   try {
     fs.writeFileSync(temp, text, { mode: 0o600, flag: 'wx' });
@@ -156,7 +202,7 @@ function loadDefaultKey(file: string, p: PlatformInfo): LoadedKey {
   } catch (err) {
     if (!(err instanceof LocalSocketError) || err.code !== 'INVALID_ARGUMENT') throw err;
   }
-  const created = createKeyFile(file);
+  const created = createKeyFile(file, p);
   return { key: readKeyFile(file, p), file, created };
 }
 
