@@ -109,15 +109,41 @@ export const WIN32_NAMES: Readonly<Record<string, number>> = {
   ERROR_TIMEOUT: 1460,
 };
 
+/**
+ * On an established connection, the peer going away while we read, write or close is PEER_CLOSED,
+ * as Qt reports it (its socket engine turns EPIPE and ECONNRESET into RemoteHostClosedError, which
+ * QLocalSocket reports as PeerClosedError; on Windows a broken or closing pipe is PeerClosedError).
+ * On Unix a write to a peer that closed fails EPIPE, and a peer that closed with our bytes unread
+ * resets the connection (ECONNRESET); on Windows libuv reports a write cut off by the peer's exit
+ * (ERROR_BROKEN_PIPE) as EOF. CONNECTION_ERROR stays for real I/O faults.
+ */
+const PEER_GONE: Readonly<Record<string, ErrorCode>> = {
+  EPIPE: 'PEER_CLOSED',
+  ECONNRESET: 'PEER_CLOSED',
+  EOF: 'PEER_CLOSED',
+  ERROR_BROKEN_PIPE: 'PEER_CLOSED',
+  ERROR_NO_DATA: 'PEER_CLOSED',
+  ERROR_PIPE_NOT_CONNECTED: 'PEER_CLOSED',
+};
+
+/** The same, for raw Win32 codes on an established connection. */
+const PEER_GONE_WIN32: Readonly<Record<number, ErrorCode>> = {
+  109: 'PEER_CLOSED', // ERROR_BROKEN_PIPE
+  232: 'PEER_CLOSED', // ERROR_NO_DATA (the pipe is being closed)
+  233: 'PEER_CLOSED', // ERROR_PIPE_NOT_CONNECTED
+};
+
 /** Operation-specific meanings that override the generic table. */
 const BY_OPERATION: Partial<Record<Operation, Readonly<Record<string, ErrorCode>>>> = {
   listen: { ENOENT: 'INVALID_NAME', ENOTDIR: 'INVALID_NAME', EEXIST: 'ADDRESS_IN_USE' },
-  read: { ENOENT: 'CONNECTION_ERROR', EAGAIN: 'CONNECTION_ERROR', EBUSY: 'CONNECTION_ERROR' },
-  // A write never sees end-of-file on Unix; on Windows libuv reports a write cut off by the peer's
-  // exit (ERROR_BROKEN_PIPE) as EOF: the connection broke under the write, as EPIPE does on Unix.
-  write: { ENOENT: 'CONNECTION_ERROR', EAGAIN: 'CONNECTION_ERROR', EBUSY: 'CONNECTION_ERROR', EOF: 'CONNECTION_ERROR' },
+  read: { ENOENT: 'CONNECTION_ERROR', EAGAIN: 'CONNECTION_ERROR', EBUSY: 'CONNECTION_ERROR', ...PEER_GONE },
+  write: { ENOENT: 'CONNECTION_ERROR', EAGAIN: 'CONNECTION_ERROR', EBUSY: 'CONNECTION_ERROR', ...PEER_GONE },
+  close: PEER_GONE,
   key: { ENOENT: 'INVALID_ARGUMENT', EEXIST: 'INVALID_STATE', ENOTDIR: 'INVALID_ARGUMENT' },
 };
+
+/** Operations on an established connection, where PEER_GONE_WIN32 applies. */
+const ESTABLISHED: ReadonlySet<Operation> = new Set<Operation>(['read', 'write', 'close']);
 
 const MESSAGES: Readonly<Record<ErrorCode, string>> = {
   SERVER_NOT_FOUND: 'server not found',
@@ -160,7 +186,9 @@ export function codeForSystemError(err: unknown, operation: Operation): ErrorCod
     if (win32 !== undefined) return WINDOWS_TABLE[win32] ?? 'UNKNOWN';
   }
   // A positive errno next to an unknown name is a raw Win32 code.
-  if (typeof errno === 'number' && errno > 0) return WINDOWS_TABLE[errno] ?? 'UNKNOWN';
+  if (typeof errno === 'number' && errno > 0) {
+    return (ESTABLISHED.has(operation) ? PEER_GONE_WIN32[errno] : undefined) ?? WINDOWS_TABLE[errno] ?? 'UNKNOWN';
+  }
   return 'UNKNOWN';
 }
 

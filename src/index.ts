@@ -22,6 +22,7 @@ export {
 export { FrameDecoder, FrameType, encodeFrameHeader, FRAME_HEADER_BYTES, DEFAULT_MAX_MESSAGE_SIZE, type FrameHandler, type FrameSliceHandler } from './messages/frame.js';
 /** JSON-RPC error codes, and the error a handler throws to choose its reply's code. */
 export { RpcError, RpcErrorCode, CANCEL_METHOD } from './messages/rpc.js';
+export { CloseCode, CLOSE_METHOD, MAX_CLOSE_REASON_BYTES, type CloseInfo, type CloseOptions } from './messages/close.js';
 /** A message server: the peer list, handlers shared by every peer, broadcast that a slow peer cannot stall. */
 export {
   MessageServer, listenMessages,

@@ -227,6 +227,15 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     return this.#writer?.queued ?? 0;
   }
 
+  /**
+   * How long a close may take to flush what is queued, in ms, from the options;
+   * past it the connection is aborted.
+   * @defaultValue 10000
+   */
+  get closeTimeout(): number {
+    return this.#limits.closeTimeout;
+  }
+
   // ---- connecting -------------------------------------------------------
 
   /**

@@ -133,8 +133,11 @@ const OVERRIDES: ReadonlyArray<[Operation, string, ErrorCode]> = [
   ['write', 'ENOENT', 'CONNECTION_ERROR'],
   ['write', 'EAGAIN', 'CONNECTION_ERROR'],
   ['write', 'EBUSY', 'CONNECTION_ERROR'],
-  // Windows: libuv reports a write cut off by the peer's exit (ERROR_BROKEN_PIPE) as EOF; the connection broke, as with EPIPE.
-  ['write', 'EOF', 'CONNECTION_ERROR'],
+  // The peer going away under an established connection is PEER_CLOSED, as Qt reports it (PeerClosedError):
+  // EPIPE (a write after the peer closed), ECONNRESET (it closed with our bytes unread), and on Windows a
+  // write cut off by the peer's exit (libuv's EOF) or a broken or closing pipe.
+  ...(['read', 'write', 'close'] as const).flatMap((op): Array<[Operation, string, ErrorCode]> =>
+    ['EPIPE', 'ECONNRESET', 'EOF', 'ERROR_BROKEN_PIPE', 'ERROR_NO_DATA', 'ERROR_PIPE_NOT_CONNECTED'].map((errno) => [op, errno, 'PEER_CLOSED'])),
   // The key file: missing is a bad argument, an existing one a state problem.
   ['key', 'ENOENT', 'INVALID_ARGUMENT'],
   ['key', 'EEXIST', 'INVALID_STATE'],
@@ -257,13 +260,28 @@ describe('the Windows tables (unit-tested on every platform)', () => {
       assert.equal(WINDOWS_TABLE[errno], expected, `table ${name}`);
       // A raw number next to an unknown name (how other layers report Win32 codes).
       assert.equal(codeForSystemError({ errno }, 'connect'), expected, `errno ${errno}`);
-      assert.equal(codeForSystemError({ code: 'UNKNOWN', errno }, 'read'), expected, `errno ${errno} with code UNKNOWN`);
+      assert.equal(codeForSystemError({ code: 'UNKNOWN', errno }, 'accept'), expected, `errno ${errno} with code UNKNOWN`);
       // The symbolic name.
       assert.equal(codeForSystemError({ code: name }, 'connect'), expected, `name ${name}`);
       const wrapped = fromSystemError(systemError(name, errno), 'connect');
       assert.equal(wrapped.code, expected, `wrapped ${name}`);
       assertCleanMessage(wrapped.message, name);
     }
+  });
+
+  test('on an established connection a broken or closing pipe is PEER_CLOSED (Qt PeerClosedError), by number too', () => {
+    for (const op of ['read', 'write', 'close'] as const) {
+      for (const errno of [109, 232, 233]) {
+        assert.equal(codeForSystemError({ code: 'UNKNOWN', errno }, op), 'PEER_CLOSED', `${op} ${errno}`);
+        assert.equal(codeForSystemError({ errno }, op), 'PEER_CLOSED', `${op} ${errno} alone`);
+      }
+      // A real fault keeps CONNECTION_ERROR.
+      assert.equal(codeForSystemError({ errno: 64 }, op), 'CONNECTION_ERROR', `${op} ERROR_NETNAME_DELETED`);
+      assert.equal(codeForSystemError({ code: 'ECONNABORTED' }, op), 'CONNECTION_ERROR', `${op} ECONNABORTED`);
+    }
+    // Before a connection exists, the generic meanings hold.
+    assert.equal(codeForSystemError({ code: 'ECONNRESET' }, 'connect'), 'CONNECTION_ERROR');
+    assert.equal(codeForSystemError({ errno: 109 }, 'connect'), 'CONNECTION_ERROR');
   });
 
   test('every Win32 name resolves through WINDOWS_TABLE', () => {

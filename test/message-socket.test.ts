@@ -11,7 +11,7 @@ import type { EventEmitter } from 'node:events';
 import { after, describe, test } from 'node:test';
 import {
   connect, connectMessages, ErrorCodes, listen, LocalServer, LocalSocket, LocalSocketError, MessageSocket, RpcError,
-  type ConnectOptions, type MessageOptions, type ServerOptions,
+  type CloseInfo, type ConnectOptions, type MessageOptions, type ServerOptions,
 } from '../src/index.js';
 import { encodeFrameHeader, FrameType } from '../src/messages/frame.js';
 import { uniqueName } from './helpers.js';
@@ -392,7 +392,7 @@ describe('requests and notifications', () => {
     const closed = next<[unknown]>(one.a, 'close');
     await one.a.close();
     await rejectsCode(p1, 'INVALID_STATE');
-    assert.deepEqual(await closed, [null]);
+    assert.deepEqual(await closed, [null, { clean: true, by: 'local', code: 1000, reason: '', error: null }]);
     await rejectsCode(one.a.send(1), 'INVALID_STATE');
     await rejectsCode(one.a.sendBinary(Buffer.alloc(1)), 'INVALID_STATE');
     await rejectsCode(one.a.notify('n'), 'INVALID_STATE');
@@ -438,15 +438,19 @@ describe('limits and garbage', () => {
     const { a, b } = await messagePair({ b: { maxMessageSize: 1000 } });
     const error = next<[LocalSocketError]>(b, 'error');
     const closeB = next<[LocalSocketError | null]>(b, 'close');
-    const closeA = next<[LocalSocketError | null]>(a, 'close');
+    const closeA = next<[LocalSocketError | null, CloseInfo]>(a, 'close');
     b.handle('hang', () => new Promise(() => {}));
     await a.sendBinary(Buffer.alloc(1000)); // exactly the limit is fine
     const inFlight = a.request('hang');
+    const rejected = rejectsCode(inFlight, 'MESSAGE_TOO_LARGE');
     await a.sendBinary(Buffer.alloc(1001));
     assert.equal((await error)[0].code, 'MESSAGE_TOO_LARGE');
     assert.equal((await closeB)[0]?.code, 'MESSAGE_TOO_LARGE');
-    assert.equal((await closeA)[0]?.code, 'PEER_CLOSED');
-    await rejectsCode(inFlight, 'PEER_CLOSED');
+    // The sender is told why by the receiver's close frame (1009), and its request in flight says so.
+    const [reasonA, infoA] = await closeA;
+    assert.equal(reasonA?.code, 'PEER_CLOSED');
+    assert.deepEqual([infoA.clean, infoA.by, infoA.code], [true, 'peer', 1009]);
+    await rejected;
   });
 
   test('an announced 4 GiB frame is refused on its header alone, at once', async () => {

@@ -165,7 +165,7 @@ describe('docs/PROTOCOL.md', () => {
 
   it('shows every handshake message and every frame of the vectors file', () => {
     const shown = new Set(blocks.map((b) => b.path));
-    const wanted = [...leaves.keys()].filter((p) => p.startsWith('handshake.') || (/^(frames|rpc)\./.test(p) && p.endsWith('.frame')));
+    const wanted = [...leaves.keys()].filter((p) => p.startsWith('handshake.') || (/^(frames|rpc|close\.frames)\./.test(p) && p.endsWith('.frame')));
     const missing = wanted.filter((p) => !shown.has(p) && !(p === 'handshake.key_file_text'));
     assert.deepEqual(missing, []);
   });

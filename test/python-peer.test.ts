@@ -10,6 +10,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { CloseCode, type CloseInfo } from '../src/messages/close.js';
+import { listenMessages } from '../src/messages/message-server.js';
 import { MessageSocket } from '../src/messages/message-socket.js';
 import { listen } from '../src/server.js';
 import { lines, makeHome, run as runNode, startMessageServer, stop, until, type Cli, type CliHome } from './cli-helpers.js';
@@ -339,6 +341,78 @@ print(json.dumps(out))`;
       assert.equal(out.wrong_key, 'AUTH_FAILED');
     } finally {
       await Promise.all(peers.map((p) => p.close().catch(() => {})));
+      await server.close();
+      home.remove();
+    }
+  });
+});
+
+describe('Python peer and the close handshake, against the Node side', { skip: SKIP }, () => {
+  it('Python closes with a code and reason; Node closes a Python peer with 1012; a Node failure reaches Python as its code', async () => {
+    const home = makeHome();
+    const file = path.join(home.dir, 'close.sock');
+    const server = await listenMessages(file, { keyFile: home.keyFile, maxMessageSize: 1000 });
+    const left: CloseInfo[] = [];
+    server.on('peerLeft', (_peer, _reason, info) => left.push(info));
+    // Answers nothing: the server restarts, with this request still waiting.
+    server.handle('restartSoon', () => {
+      void server.close({ code: CloseCode.RESTARTING, reason: 'restart' });
+      return new Promise(() => {});
+    });
+    server.handle('echo', (p) => p);
+    const script = `
+import json, sys, localsocket as ls
+out = {}
+conn = ls.connect(sys.argv[1], key_file=sys.argv[2], timeout=10)
+out["echo"] = conn.request("echo", 1)
+conn.close(4001, "python says bye")
+out["own"] = [conn.closed_by, conn.close_code, conn.close_reason]
+conn = ls.connect(sys.argv[1], key_file=sys.argv[2], timeout=10)
+try:
+    conn.request("echo", "x" * 2000)
+except ls.LocalSocketError as e:
+    out["too_large"] = [e.code, conn.closed_by, conn.close_code, conn.close_reason]
+conn = ls.connect(sys.argv[1], key_file=sys.argv[2], timeout=10)
+try:
+    conn.request("restartSoon", timeout=10)
+except ls.LocalSocketError as e:
+    out["restart"] = [e.code, conn.closed_by, conn.close_code, conn.close_reason]
+print(json.dumps(out))`;
+    try {
+      const result = await runPython(['-c', script, file, home.keyFile], { env: { ...home.env, PYTHONPATH: PY_DIR }, cwd: home.dir });
+      assert.equal(result.code, 0, result.stderr);
+      const out = JSON.parse(result.stdout) as Record<string, unknown>;
+      assert.equal(out.echo, 1);
+      assert.deepEqual(out.own, ['local', 4001, 'python says bye']);
+      // Node failed the connection (MESSAGE_TOO_LARGE) and said so: 1009 with its reason.
+      const [code, by, closeCode, reason] = out.too_large as [string, string, number, string];
+      assert.deepEqual([code, by, closeCode], ['MESSAGE_TOO_LARGE', 'peer', 1009]);
+      assert.match(reason, /exceeds maxMessageSize \(1000\)/);
+      assert.deepEqual(out.restart, ['PEER_CLOSED', 'peer', 1012, 'restart']);
+      // Node saw: Python's clean close with its code, its own failure (1009), its own close (1012).
+      assert.deepEqual(left.map((i) => [i.clean, i.by, i.code]), [[true, 'peer', 4001], [false, 'local', 1009], [true, 'local', 1012]]);
+      assert.equal(left[0]!.reason, 'python says bye');
+    } finally {
+      await server.close();
+      home.remove();
+    }
+  });
+
+  it('the Python CLI closes normally (1000) after call and notify', async () => {
+    const home = makeHome();
+    const file = path.join(home.dir, 'cli.sock');
+    const server = await listenMessages(file, { keyFile: home.keyFile });
+    server.handle('echo', (p) => p);
+    const left: CloseInfo[] = [];
+    server.on('peerLeft', (_peer, _reason, info) => left.push(info));
+    try {
+      const call = await runPython([PY_CLI, 'call', file, 'echo', '[1]', '--key-file', home.keyFile], { env: home.env, cwd: home.dir });
+      assert.equal(call.code, 0, call.stderr);
+      const notify = await runPython([PY_CLI, 'notify', file, 'note', '--key-file', home.keyFile], { env: home.env, cwd: home.dir });
+      assert.equal(notify.code, 0, notify.stderr);
+      await until(() => String(left.length), /^2$/, 'both Python peers left');
+      for (const i of left) assert.deepEqual([i.clean, i.by, i.code, i.reason], [true, 'peer', 1000, '']);
+    } finally {
       await server.close();
       home.remove();
     }

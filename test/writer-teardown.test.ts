@@ -21,9 +21,12 @@ const MiB = 1024 * 1024;
 
 const originalWrite = net.Socket.prototype.write;
 let lateWrites: string[] = [];
+/** The transport that wrote last: where a test injects an I/O fault. */
+let lastWriter: net.Socket | null = null;
 
 before(() => {
   net.Socket.prototype.write = function guardedWrite(this: net.Socket, ...args: unknown[]): boolean {
+    lastWriter = this;
     if (this.destroyed) lateWrites.push(new Error('write to a destroyed transport').stack ?? 'write after destroy');
     return (originalWrite as (...a: unknown[]) => boolean).apply(this, args);
   } as typeof originalWrite;
@@ -174,7 +177,9 @@ test('abort() and writes from inside an error handler are safe', async () => {
       });
       const writes = queueWrites(p.client);
       await delay(20);
-      p.peer.abort(); // the client's pending kernel write fails: an error event
+      // A real I/O fault under the pending writes (the peer going away is PEER_CLOSED, which is no error event).
+      const transport = lastWriter!;
+      transport.destroy(Object.assign(new Error('software caused connection abort'), { code: 'ECONNABORTED' }));
       const results = await allSettleWithin(writes, SETTLE_MS, 'writes');
       assertSettledWith(results, WRITE_TEARDOWN_CODES, 'writes');
       assert.ok(w.errors.length >= 1, 'an error event fired');

@@ -89,6 +89,29 @@ DEFAULT_REQUEST_TIMEOUT = 30.0
 HANDSHAKE_TIMEOUT = 5.0
 DEFAULT_MAX_QUEUED = 1000
 CANCEL_METHOD = "$/cancelRequest"
+# The close frame (PROTOCOL.md, "Closing on purpose"): the last frame of a side that closes on purpose.
+CLOSE_METHOD = "$/close"
+MAX_CLOSE_REASON_BYTES = 123
+DEFAULT_CLOSE_TIMEOUT = 10.0
+
+
+class CloseCode:
+    """Close codes: 1000-3999 belong to the protocol, 4000-4999 to applications."""
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    TOO_LARGE = 1009
+    INTERNAL_ERROR = 1011
+    RESTARTING = 1012
+    OVERLOADED = 1013
+
+
+_CLOSE_NAMES = {1000: "normal", 1001: "going away", 1002: "protocol error", 1009: "message too large",
+                1011: "internal error", 1012: "restarting", 1013: "overloaded"}
+# The close code for a failure found here, and the code a waiting request gets for a close code received.
+_CLOSE_FOR_ERROR = {"PROTOCOL_ERROR": CloseCode.PROTOCOL_ERROR, "MESSAGE_TOO_LARGE": CloseCode.TOO_LARGE,
+                    "RESOURCE_EXHAUSTED": CloseCode.OVERLOADED}
+_ERROR_FOR_CLOSE = {value: key for key, value in _CLOSE_FOR_ERROR.items()}
 # "No params" (the member is left out), as distinct from params that are JSON null.
 NO_PARAMS = object()
 MAX_REMOTE_MESSAGE_SHOWN = 500
@@ -548,6 +571,47 @@ def encode_json_frame(value, max_message_size=DEFAULT_MAX_MESSAGE_SIZE):
     return encode_frame(FRAME_JSON, to_json(value).encode("utf-8"), max_message_size)
 
 
+def _is_close_code(value):
+    return isinstance(value, int) and not isinstance(value, bool) and 1000 <= value <= 4999
+
+
+def cut_reason(text):
+    """The longest prefix of `text` within MAX_CLOSE_REASON_BYTES UTF-8 bytes, never splitting a character."""
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= MAX_CLOSE_REASON_BYTES:
+        return text
+    return data[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
+
+
+def describe_close(code, reason):
+    """`1001 going away: shutting down`."""
+    name = _CLOSE_NAMES.get(code, "application" if code >= 4000 else "code")
+    return "%d %s" % (code, name) if reason == "" else "%d %s: %s" % (code, name, reason)
+
+
+def encode_close_frame(code, reason=""):
+    """The close frame, in the canonical layout (as the Node library writes it)."""
+    if not _is_close_code(code):
+        raise LocalSocketError("INVALID_ARGUMENT", "invalid argument: close code must be an integer from 1000 to 4999")
+    if not isinstance(reason, str):
+        raise LocalSocketError("INVALID_ARGUMENT", "invalid argument: close reason must be a string")
+    return encode_json_frame({"jsonrpc": "2.0", "method": CLOSE_METHOD,
+                              "params": {"code": code, "reason": cut_reason(reason)}})
+
+
+def read_close(params):
+    """(code, reason) of a received close frame's params; PROTOCOL_ERROR if they are malformed."""
+    if not isinstance(params, dict):
+        raise _protocol_error("bad close frame (params must be an object)")
+    code = params.get("code")
+    if not _is_close_code(code):
+        raise _protocol_error("bad close frame (code must be an integer from 1000 to 4999)")
+    reason = params.get("reason", "")
+    if not isinstance(reason, str) or len(reason.encode("utf-8", "surrogatepass")) > MAX_CLOSE_REASON_BYTES:
+        raise _protocol_error("bad close frame (reason must be a string of at most %d UTF-8 bytes)" % MAX_CLOSE_REASON_BYTES)
+    return code, reason
+
+
 class FrameDecoder:
     """Bytes in, frames out. The length field is checked against `max_message_size` before anything
     is buffered for the payload; at most one incomplete frame is held."""
@@ -798,6 +862,12 @@ class Connection:
     default) unless given one; a send that times out part way fails the connection (TIMEOUT).
     Any other failure (PEER_CLOSED, PROTOCOL_ERROR, MESSAGE_TOO_LARGE, CONNECTION_ERROR) also
     ends the connection, and every later call raises it again.
+
+    Closing speaks the close handshake: `close()` sends the close frame (code 1000 unless given),
+    ends its half of the stream and reads until the peer hangs up (within `close_timeout` seconds),
+    and a failure found here (a bad frame, an oversize length) sends the matching code before it
+    closes. When the peer closes on purpose, `close_code` and `close_reason` say how (and
+    `closed_by` is "peer"); they stay None when the connection was lost without a close frame.
     """
 
     def __init__(self, sock, max_message_size=DEFAULT_MAX_MESSAGE_SIZE, request_timeout=DEFAULT_REQUEST_TIMEOUT,
@@ -816,6 +886,11 @@ class Connection:
         self.max_queued = max_queued
         self.dropped = 0
         self._failure = None
+        self.close_timeout = DEFAULT_CLOSE_TIMEOUT
+        # How the connection ended: None while open or when it was lost; "local" or "peer" after a close frame.
+        self.closed_by = None
+        self.close_code = None
+        self.close_reason = None
 
     # -- lifecycle
 
@@ -823,16 +898,43 @@ class Connection:
     def is_open(self):
         return self._sock is not None and self._failure is None
 
-    def close(self):
-        """Closes the connection (idempotent)."""
+    def close(self, code=CloseCode.NORMAL, reason=""):
+        """Closes the connection by the close handshake (idempotent): sends the close frame with
+        `code` (1000-4999) and `reason` (cut to 123 UTF-8 bytes), then ends the stream and reads,
+        discarding, until the peer closes too or `close_timeout` passes."""
+        frame = encode_close_frame(code, reason)
         sock, self._sock = self._sock, None
         if self._failure is None:
             self._failure = LocalSocketError("INVALID_STATE", "the connection is closed")
+            if sock is not None:
+                self._set_closed("local", code, cut_reason(reason))
+                self._close_gracefully(sock, frame)
+                return
         if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            sock.close()
+
+    def _set_closed(self, by, code, reason):
+        self.closed_by = by
+        self.close_code = code
+        self.close_reason = reason
+
+    def _close_gracefully(self, sock, frame):
+        """Sends `frame`, ends our half, reads and drops until the peer closes or close_timeout passes."""
+        deadline = time.monotonic() + self.close_timeout
+        try:
+            sock.settimeout(max(self.close_timeout, 0.001))
+            sock.sendall(frame)
+            sock.shutdown(socket.SHUT_WR)
+            while True:
+                left = _remaining(deadline)
+                if left <= 0:
+                    break
+                sock.settimeout(left)
+                if not sock.recv(READ_CHUNK):
+                    break
+        except OSError:
+            pass  # the peer is gone already (socket.timeout is an OSError too): nothing more to say
+        finally:
             sock.close()
 
     def __enter__(self):
@@ -841,13 +943,24 @@ class Connection:
     def __exit__(self, *exc):
         self.close()
 
-    def _fail(self, error):
+    def _fail(self, error, close_code=None):
+        """Ends the connection with `error` and raises it. With `close_code` (a failure found here),
+        the peer is told why first: the close frame with that code and the error's message."""
         if self._failure is None:
             self._failure = error
         sock, self._sock = self._sock, None
         if sock is not None:
-            sock.close()
+            if close_code is None:
+                sock.close()
+            else:
+                reason = cut_reason(error.message)
+                self._set_closed("local", close_code, reason)
+                self._close_gracefully(sock, encode_close_frame(close_code, reason))
         raise error
+
+    def _fail_here(self, error):
+        """A failure found here (the peer's fault): the close code that matches its code."""
+        self._fail(error, _CLOSE_FOR_ERROR.get(error.code, CloseCode.INTERNAL_ERROR))
 
     def _check_open(self):
         if self._failure is not None:
@@ -864,8 +977,8 @@ class Connection:
         except socket.timeout:
             # Part of a frame may be out: the stream can no longer be trusted.
             self._fail(LocalSocketError("TIMEOUT", "%s: timed out" % what))
-        except OSError:
-            self._fail(LocalSocketError("CONNECTION_ERROR", "write: the connection broke"))
+        except OSError as err:
+            self._fail(_io_error(err, "write"))
 
     def send(self, value):
         """Sends one JSON message (any JSON value)."""
@@ -948,16 +1061,16 @@ class Connection:
                 chunk = self._sock.recv(READ_CHUNK)
             except socket.timeout:
                 return False
-            except OSError:
-                self._fail(LocalSocketError("CONNECTION_ERROR", "read: the connection broke"))
+            except OSError as err:
+                self._fail(_io_error(err, "read"))
             if not chunk:
                 if self._decoder.buffered:
                     self._fail(LocalSocketError("PROTOCOL_ERROR", "protocol error: the connection ended inside a frame"))
-                self._fail(LocalSocketError("PEER_CLOSED", "the peer closed the connection"))
+                self._fail(LocalSocketError("PEER_CLOSED", "the connection was lost: the peer went away without a close frame"))
             try:
                 self._frames.extend(self._decoder.push(chunk))
             except LocalSocketError as err:
-                self._fail(err)
+                self._fail_here(err)
         frame_type, payload = self._frames.popleft()
         self._dispatch(frame_type, payload)
         return True
@@ -975,7 +1088,7 @@ class Connection:
         try:
             value = parse_json(payload)
         except ValueError:
-            self._fail(LocalSocketError("PROTOCOL_ERROR", "protocol error: invalid JSON"))
+            self._fail_here(LocalSocketError("PROTOCOL_ERROR", "protocol error: invalid JSON"))
         if not (isinstance(value, dict) and value.get("jsonrpc") == "2.0"):
             self._enqueue(Incoming("message", value=value))
             return
@@ -983,9 +1096,11 @@ class Connection:
         request_id = value.get("id")
         if "method" in value:
             if not isinstance(method, str):
-                self._fail(_protocol_error("method must be a string"))
+                self._fail_here(_protocol_error("method must be a string"))
             if "id" not in value:
-                if method == CANCEL_METHOD:
+                if method == CLOSE_METHOD:
+                    self._on_peer_close(value.get("params"))
+                elif method == CANCEL_METHOD:
                     pass  # handlers here run to completion before the next frame is read: nothing to cancel
                 elif method in self._notification_handlers:
                     self._notification_handlers[method](value.get("params"))
@@ -994,20 +1109,31 @@ class Connection:
             elif _is_request_id(request_id):
                 self._answer(request_id, method, value.get("params"))
             else:
-                self._fail(_protocol_error("request id must be an integer"))
+                self._fail_here(_protocol_error("request id must be an integer"))
             return
         if request_id is None and "id" in value and _is_error_object(value.get("error")):
             return  # the peer could not read something of ours: no request to settle
         if not _is_request_id(request_id):
-            self._fail(_protocol_error("reply id must be an integer"))
+            self._fail_here(_protocol_error("reply id must be an integer"))
         if "error" in value:
             if not _is_error_object(value["error"]):
-                self._fail(_protocol_error("bad error object"))
+                self._fail_here(_protocol_error("bad error object"))
         elif "result" not in value:
-            self._fail(_protocol_error("a reply needs a result or an error"))
+            self._fail_here(_protocol_error("a reply needs a result or an error"))
         if request_id in self._waiting:
             self._responses[request_id] = value
         # else: a late answer to a request that timed out: dropped
+
+    def _on_peer_close(self, params):
+        """The peer's close frame: it closes on purpose. Ends here at once; what waits raises the
+        code the close code names (PEER_CLOSED unless 1002, 1009 or 1013)."""
+        try:
+            code, reason = read_close(params)
+        except LocalSocketError as err:
+            self._fail_here(err)
+        self._set_closed("peer", code, reason)
+        words = describe_close(code, reason)
+        self._fail(LocalSocketError(_ERROR_FOR_CLOSE.get(code, "PEER_CLOSED"), "the peer closed the connection (%s)" % words))
 
     def _answer(self, request_id, method, params):
         handler = self._handlers.get(method)
@@ -1038,6 +1164,14 @@ class Connection:
             reply["error"].pop("data", None)
             data = encode_json_frame(reply, self.max_message_size)
         self._write(data)
+
+
+def _io_error(err, what):
+    """The peer going away under a read or write (EPIPE, ECONNRESET) is PEER_CLOSED, as Qt reports it;
+    other I/O faults are CONNECTION_ERROR."""
+    if isinstance(err, (BrokenPipeError, ConnectionResetError)):
+        return LocalSocketError("PEER_CLOSED", "%s: the peer closed the connection" % what)
+    return LocalSocketError("CONNECTION_ERROR", "%s: the connection broke" % what)
 
 
 def _protocol_error(why):

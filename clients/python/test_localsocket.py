@@ -161,6 +161,25 @@ class FrameVectors(unittest.TestCase):
                 ls.parse_json(bad)
 
 
+class CloseVectors(unittest.TestCase):
+    def test_codes_and_frames(self):
+        close = VECTORS["close"]
+        self.assertEqual(close["codes"], {k: getattr(ls.CloseCode, k) for k in close["codes"]})
+        self.assertEqual(close["max_reason_bytes"], ls.MAX_CLOSE_REASON_BYTES)
+        for name, v in close["frames"].items():
+            params = v["value"]["params"]
+            self.assertEqual(ls.encode_close_frame(params["code"], params["reason"]), h(v["frame"]), name)
+            self.assertEqual(ls.read_close(params), (params["code"], params["reason"]), name)
+
+    def test_valid_and_invalid_params(self):
+        for name, v in VECTORS["close"]["valid_params"].items():
+            self.assertEqual(ls.read_close(v["params"]), (v["code"], v["reason"]), name)
+        for name, v in VECTORS["close"]["invalid_params"].items():
+            with self.assertRaises(ls.LocalSocketError, msg=name) as caught:
+                ls.read_close(v["params"])
+            self.assertEqual(caught.exception.code, "PROTOCOL_ERROR", name)
+
+
 class TempDirCase(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="lspy-")
@@ -631,6 +650,79 @@ class Messages(TempDirCase):
             self.assertEqual(caught.exception.code, code)
             self.assertFalse(conn.is_open)
             server.join()
+
+    def test_close_sends_the_close_frame_then_reads_until_the_peer_hangs_up(self):
+        got = []
+
+        def script(conn, index):
+            got.extend(self.read_frames(conn, ls.FrameDecoder(), 2))
+            # Written after the client's close: it must not fail the client (it reads them and drops them).
+            conn.sendall(ls.encode_json_frame({"jsonrpc": "2.0", "method": "late", "params": "x" * 1000}) * 50)
+
+        server, conn = self.pair(script)
+        conn.notify("first")
+        conn.close(4100, "bye " + "\u00e9" * 100)
+        server.join()
+        self.assertEqual(got[0]["method"], "first")
+        self.assertEqual(got[1]["method"], "$/close")
+        # The reason is cut to 123 UTF-8 bytes, at a character boundary.
+        self.assertEqual(got[1]["params"], {"code": 4100, "reason": "bye " + "\u00e9" * 59})
+        self.assertEqual((conn.closed_by, conn.close_code), ("local", 4100))
+        with self.assertRaises(ls.LocalSocketError) as caught:
+            conn.notify("after")
+        self.assertEqual(caught.exception.code, "INVALID_STATE")
+
+    def test_the_peers_close_frame_ends_the_connection_with_its_code_and_reason(self):
+        for code, reason, expected in [(1001, "shutting down", "PEER_CLOSED"), (1009, "too big", "MESSAGE_TOO_LARGE"),
+                                       (1013, "busy", "RESOURCE_EXHAUSTED"), (4000, "", "PEER_CLOSED")]:
+            if os.path.exists(os.path.join(self.dir, "s")):
+                os.unlink(os.path.join(self.dir, "s"))
+
+            def script(conn, index, code=code, reason=reason):
+                self.read_frames(conn, ls.FrameDecoder(), 1)
+                conn.sendall(ls.encode_close_frame(code, reason))
+                recv_exactly(conn, 1)  # until the client hangs up
+
+            server, conn = self.pair(script)
+            with self.assertRaises(ls.LocalSocketError) as caught:
+                conn.request("waits", timeout=5)
+            self.assertEqual(caught.exception.code, expected)
+            self.assertIn(str(code), caught.exception.message)
+            self.assertEqual((conn.closed_by, conn.close_code, conn.close_reason), ("peer", code, reason))
+            self.assertFalse(conn.is_open)
+            server.join()
+
+    def test_a_lost_connection_has_no_close_code(self):
+        server, conn = self.pair(lambda c, i: self.read_frames(c, ls.FrameDecoder(), 1))
+        with self.assertRaises(ls.LocalSocketError) as caught:
+            conn.request("x", timeout=5)
+        self.assertEqual(caught.exception.code, "PEER_CLOSED")
+        self.assertEqual((conn.closed_by, conn.close_code), (None, None))
+        server.join()
+
+    def test_a_failure_here_sends_its_close_code(self):
+        for data, code, close_code in [(bytes([0x42, 0x80, 0, 0, 0]), "MESSAGE_TOO_LARGE", 1009),
+                                       (b"X\0\0\0\0", "PROTOCOL_ERROR", 1002),
+                                       (ls.encode_json_frame({"jsonrpc": "2.0", "method": "$/close", "params": {"code": 99}}),
+                                        "PROTOCOL_ERROR", 1002)]:
+            if os.path.exists(os.path.join(self.dir, "s")):
+                os.unlink(os.path.join(self.dir, "s"))
+            back = []
+
+            def script(conn, index, data=data):
+                decoder = ls.FrameDecoder()
+                self.read_frames(conn, decoder, 1)
+                conn.sendall(data)
+                back.extend(self.read_frames(conn, decoder, 1))
+
+            server, conn = self.pair(script)
+            with self.assertRaises(ls.LocalSocketError) as caught:
+                conn.request("x", timeout=5)
+            self.assertEqual(caught.exception.code, code)
+            server.join()
+            self.assertEqual(back[0]["method"], "$/close")
+            self.assertEqual(back[0]["params"]["code"], close_code)
+            self.assertEqual(back[0]["params"]["reason"], caught.exception.message[:123])
 
     def test_handlers_answer_incoming_requests(self):
         replies = []

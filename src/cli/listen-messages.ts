@@ -6,6 +6,7 @@
  * With --broadcast-stdin, each line of stdin goes to every peer as the
  * notification `line` (see broadcast-stdin.ts).
  */
+import { CloseCode } from '../messages/close.js';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../messages/frame.js';
 import { MessageServer } from '../messages/message-server.js';
 import type { ServerOptions } from '../options.js';
@@ -82,8 +83,8 @@ export async function runListenMessages(name: string, options: ServerOptions, br
     return EXIT.ok;
   } finally {
     stop.dispose();
-    // Stops listening, then closes every peer (flushing what is queued).
-    await server.close();
+    // Stops listening, then closes every peer (flushing what is queued), telling each why.
+    await server.close({ code: CloseCode.GOING_AWAY, reason: 'shutting down' });
     if (broadcastStdin) process.stdin.destroy();
     process.stdout.off('error', onStdoutError);
   }

@@ -20,9 +20,10 @@ import type { ServerOptions } from '../options.js';
 import { LocalServer } from '../server.js';
 import type { LocalSocket } from '../socket.js';
 import { checkInteger, checkObject, checkTimeout, invalidArgument } from '../validate.js';
+import { checkCloseOptions, CloseCode, type CloseInfo, type CloseOptions } from './close.js';
 import { flushFrames, queuedBytes } from './encode.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, FRAME_HEADER_BYTES, FrameType, MAX_FRAME_LENGTH, tooLarge, writeFrameHeader } from './frame.js';
-import { checkMaxRequestsInFlight, MessageSocket, type MessageOptions, type NotificationHandler, type RequestHandler } from './message-socket.js';
+import { checkMaxRequestsInFlight, dropConnection, MessageSocket, type MessageOptions, type NotificationHandler, type RequestHandler } from './message-socket.js';
 
 /** Options of a MessageServer: every LocalServer option, and the message options applied to each peer. */
 export interface MessageServerOptions extends ServerOptions, MessageOptions {}
@@ -36,8 +37,11 @@ export interface MessageServerEvents {
    * close, RESOURCE_EXHAUSTED when it fell behind past its write limit (a broadcast, or
    * answers to requests it does not read), PROTOCOL_ERROR when it broke the protocol,
    * PEER_CLOSED when it went away, or the error that ended its connection.
+   * `info` says how (as the peer's `close` event): `clean` and `by: 'peer'` with
+   * its close `code` and `reason` when it closed on purpose; `clean: false` with
+   * the `error` when it was lost (crash, kill) or dropped here.
    */
-  peerLeft: [peer: MessageSocket, reason: LocalSocketError | null];
+  peerLeft: [peer: MessageSocket, reason: LocalSocketError | null, info: CloseInfo];
   /** A connection was turned away before it became a peer (limits, failed or timed-out handshake). */
   refused: [reason: LocalSocketError];
   /** A server-level error (not a peer's: those end that peer and show in `peerLeft`). */
@@ -48,18 +52,15 @@ export interface MessageServerEvents {
 
 /** Back-pointer from a peer to its server, so peer events need no closure per connection. */
 const OWNER = Symbol('messageServer');
-/** Why a peer was dropped by the server itself (set just before it is aborted). */
-const DROPPED = Symbol('dropped');
 /** The server's handler of a peer's close (a symbol: not part of the public API). */
 const PEER_CLOSED = Symbol('peerClosed');
 
 interface OwnedPeer extends MessageSocket {
   [OWNER]?: MessageServer;
-  [DROPPED]?: LocalSocketError;
 }
 
-function onPeerClose(this: OwnedPeer, reason: LocalSocketError | null): void {
-  this[OWNER]?.[PEER_CLOSED](this, this[DROPPED] ?? reason);
+function onPeerClose(this: OwnedPeer, reason: LocalSocketError | null, info: CloseInfo): void {
+  this[OWNER]?.[PEER_CLOSED](this, reason, info);
 }
 
 function noop(): void {}
@@ -197,9 +198,10 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
   /**
    * Sends the notification `method(params)` to every connected peer. The
    * frame is encoded once; nothing waits for any peer. A peer whose queued
-   * bytes (accepted and waiting) would pass its `maxWriteBuffer` is dropped (its connection is
-   * aborted, `peerLeft` reports RESOURCE_EXHAUSTED) instead of growing memory
-   * or delaying the others.
+   * bytes (accepted and waiting) would pass its `maxWriteBuffer` is dropped (it is sent the close
+   * code 1013 OVERLOADED behind what is queued, and aborted if that does not
+   * go out within its `closeTimeout`; `peerLeft` reports RESOURCE_EXHAUSTED)
+   * instead of growing memory or delaying the others.
    * @param method - the JSON-RPC method name
    * @param params - any JSON value, or undefined for none
    * @returns how many peers the notification was queued to
@@ -261,8 +263,7 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
   }
 
   #drop(peer: OwnedPeer): void {
-    peer[DROPPED] = new LocalSocketError('RESOURCE_EXHAUSTED', 'peer dropped: it fell behind past its write limit');
-    peer.abort();
+    peer[dropConnection](new LocalSocketError('RESOURCE_EXHAUSTED', 'peer dropped: it fell behind past its write limit'));
   }
 
   #onNewConnection = (): void => {
@@ -291,21 +292,35 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
   };
 
   /** @internal Called by a peer's close event. */
-  [PEER_CLOSED](peer: MessageSocket, reason: LocalSocketError | null): void {
+  [PEER_CLOSED](peer: MessageSocket, reason: LocalSocketError | null, info: CloseInfo): void {
     if (!this.#peers.delete(peer)) return;
-    this.emit('peerLeft', peer, reason);
+    this.emit('peerLeft', peer, reason, info);
   }
 
   /**
    * Stops listening (removing the socket file this server created), then
-   * closes every peer, each flushing what is queued within its
-   * `closeTimeout`. Idempotent: later calls return the same promise.
+   * closes every peer by the close handshake, each flushing what is queued
+   * within its `closeTimeout`. Peers are told 1001 GOING_AWAY ("the server is
+   * shutting down") unless `options` says otherwise: pass
+   * `{ code: CloseCode.RESTARTING }` when the server comes back at once (a
+   * ReconnectingClient then reconnects without waiting). Idempotent: later
+   * calls return the same promise.
+   * @param options - the close `code` (1000-4999) and `reason` sent to every peer.
+   *   @defaultValue `{ code: 1001, reason: 'the server is shutting down' }`
    * @returns resolves once every peer is closed
+   * @throws LocalSocketError (rejects) INVALID_ARGUMENT for a bad code or reason (nothing is closed then)
    */
-  close(): Promise<void> {
-    this.#closing ??= (async () => {
+  close(options?: CloseOptions): Promise<void> {
+    if (this.#closing) return this.#closing;
+    let close: { code: number; reason: string };
+    try {
+      close = checkCloseOptions(options, CloseCode.GOING_AWAY, 'the server is shutting down');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#closing = (async () => {
       await this.#server.close();
-      await Promise.all([...this.#peers].map((peer) => peer.close().catch(noop)));
+      await Promise.all([...this.#peers].map((peer) => peer.close(close).catch(noop)));
       this.emit('close');
     })();
     return this.#closing;

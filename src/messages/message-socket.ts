@@ -26,6 +26,7 @@ import { connect, LocalSocket } from '../socket.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout, invalidArgument } from '../validate.js';
 import { quiet } from '../writer.js';
 import { ENVELOPE, envelopeFrame, flushFrames, queuedBytes, queueJsonFrame, sendBinaryFrame, sendJsonFrame, type NativeText } from './encode.js';
+import { CLOSE_METHOD, CloseCode, checkCloseOptions, closeCodeFor, closeGracefully, cutReason, describeClose, errorCodeForClose, readClose, type CloseInfo, type CloseOptions } from './close.js';
 import { envelope, readEnvelope } from './envelope.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, FrameDecoder, FrameType, MAX_FRAME_LENGTH } from './frame.js';
 import { CANCEL_METHOD, isErrorObject, isRequestId, remoteError, RpcErrorCode, toErrorObject } from './rpc.js';
@@ -88,8 +89,12 @@ export interface MessageSocketEvents {
    * an I/O error. Only emitted when listened to.
    */
   error: [error: LocalSocketError];
-  /** The connection ended: the reason, or null after a local close() or abort(). */
-  close: [reason: LocalSocketError | null];
+  /**
+   * The connection ended: the reason, or null after a local close() or abort(). The reason is
+   * PEER_CLOSED both when the peer closed on purpose (its close frame) and when the connection was
+   * lost; `info` tells them apart (`clean`, `by`, the close `code` and `reason`, the `error`).
+   */
+  close: [reason: LocalSocketError | null, info: CloseInfo];
 }
 
 const DEFAULT_REQUEST_TIMEOUT = 30_000;
@@ -102,6 +107,12 @@ export function checkMaxRequestsInFlight(value: unknown): number {
   return value === undefined ? DEFAULT_MAX_REQUESTS_IN_FLIGHT : checkInteger(value, 'maxRequestsInFlight', 1, MAX_REQUESTS_IN_FLIGHT);
 }
 const MAX_ID = 0x7fff_ffff;
+
+/**
+ * @internal Fails a connection from outside (a server dropping a peer that fell behind): the single
+ * path every drop takes, so the peer is sent the close code that matches the error. No `error` event.
+ */
+export const dropConnection = Symbol('localsocket.dropConnection');
 
 /** Back-pointer from a LocalSocket to the MessageSocket that reads it. */
 const kOwner = Symbol('localsocket.messageSocket');
@@ -184,6 +195,12 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   #ended = false;
   #localEnd: 'close' | 'abort' | null = null;
   #failure: LocalSocketError | null = null;
+  /** The close frame this side sent (close() or a failure found here). */
+  #sentClose: { code: number; reason: string } | null = null;
+  /** The close frame the peer sent. */
+  #peerClose: { code: number; reason: string } | null = null;
+  /** This side's close handshake, once begun: close() calls share it. */
+  #closing: Promise<void> | null = null;
   #lastId = 0;
   #pending: Map<number, Pending> | null = null;
   /**
@@ -343,6 +360,10 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   // ---- incoming requests and notifications --------------------------------------------------
 
   #onNotification(method: string, params: unknown): void {
+    if (method === CLOSE_METHOD) {
+      this.#onPeerClose(params);
+      return;
+    }
     if (method === CANCEL_METHOD) {
       const id = (params as { id?: unknown } | null)?.id;
       if (isRequestId(id)) this.#cancelIncoming(id);
@@ -671,22 +692,38 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   // ---- closing --------------------------------------------------------------------------------
 
   /**
-   * Flushes what is queued (within the socket's closeTimeout), then disconnects. Outgoing requests
-   * still waiting reject with INVALID_STATE; handlers still running see their signal abort.
-   * Idempotent. Emits `close` with null.
-   * @returns resolves once the connection is closed; never rejects.
+   * Closes by the close handshake: what is queued is flushed, then the close frame (`code`,
+   * `reason`) goes out, then end-of-stream; the bytes the peer still sends are read and dropped until
+   * it closes too. All within the socket's `closeTimeout`, past which the connection is aborted.
+   * The peer reports `close` with PEER_CLOSED and `{ clean: true, by: 'peer', code, reason }`.
+   * Outgoing requests still waiting reject with INVALID_STATE; handlers still running see their
+   * signal abort. Idempotent (later calls wait for the first one; their options are ignored).
+   * Emits `close` with null and `{ clean: true, by: 'local', code, reason }`.
+   * @param options - `code` (1000-4999, default 1000 NORMAL) and `reason` (at most 123 UTF-8 bytes,
+   *   cut beyond, default '').
+   * @returns resolves once the connection is closed.
+   * @throws LocalSocketError (rejects) `INVALID_ARGUMENT` for a bad code or reason (nothing is closed then).
    */
-  async close(): Promise<void> {
+  async close(options?: CloseOptions): Promise<void> {
+    const { code, reason } = checkCloseOptions(options, CloseCode.NORMAL, '');
     if (this.#open) {
       this.#open = false;
       this.#localEnd = 'close';
+      this.#sentClose = { code, reason };
+      // Frames built this tick go out before the close frame.
+      flushFrames(this.socket);
+      this.#closing = closeGracefully(this.socket, code, reason);
     }
-    flushFrames(this.socket);
-    await this.socket.disconnectFromServer();
+    if (this.#closing !== null) await this.#closing;
+    else await this.socket.disconnectFromServer();
     this.#finish();
   }
 
-  /** Closes now: queued writes are dropped; outgoing requests reject with ABORTED. Idempotent. Emits `close` with null. */
+  /**
+   * Closes now, without the close handshake (the peer sees the connection lost): queued writes are
+   * dropped; outgoing requests reject with ABORTED. Idempotent. Emits `close` with null and
+   * `{ clean: false, by: 'local', code: null }`.
+   */
   abort(): void {
     if (this.#open) {
       this.#open = false;
@@ -696,18 +733,72 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     this.#finish();
   }
 
-  /** Fails the connection with `err` (protocol or size), as the peer's fault. */
-  #fail(err: LocalSocketError): void {
+  /** @internal See {@link dropConnection}. */
+  [dropConnection](err: LocalSocketError): void {
+    this.#fail(err, false);
+  }
+
+  /**
+   * Fails the connection with `err` (the peer's fault: a bad frame, a size, a peer that fell
+   * behind). The one path every failure found here takes: the peer is sent the close code that
+   * matches `err.code` (PROTOCOL_ERROR 1002, MESSAGE_TOO_LARGE 1009, RESOURCE_EXHAUSTED 1013,
+   * anything else 1011) with the error's message as the reason, and this side reports at once.
+   */
+  #fail(err: LocalSocketError, emitError = true): void {
     if (!this.#open) return;
     this.#open = false;
     this.#failure = err;
-    this.#emitError(err);
+    const code = closeCodeFor(err.code);
+    const reason = cutReason(err.message);
+    this.#sentClose = { code, reason };
+    if (emitError) this.#emitError(err);
+    flushFrames(this.socket);
+    this.#closing = closeGracefully(this.socket, code, reason);
+    this.#finish();
+  }
+
+  /** The peer's close frame: it closes on purpose. Everything waiting ends now, with its reason. */
+  #onPeerClose(params: unknown): void {
+    // A malformed close frame throws PROTOCOL_ERROR: the decoder's caller fails the connection.
+    this.#peerClose = readClose(params);
+    this.#open = false;
+    // The peer reads (and drops) what we still send until we close: nothing is lost by closing now.
     this.socket.abort();
     this.#finish();
   }
 
   #emitError(err: LocalSocketError): void {
     if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  /** Why the connection ended, for the close event, and how. */
+  #outcome(): { reason: LocalSocketError | null; info: CloseInfo } {
+    const local = this.#localEnd;
+    const sent = this.#sentClose;
+    if (local === 'close') return { reason: null, info: { clean: true, by: 'local', code: sent!.code, reason: sent!.reason, error: null } };
+    if (local === 'abort') return { reason: null, info: { clean: false, by: 'local', code: null, reason: '', error: null } };
+    const failure = this.#failure;
+    if (sent !== null && failure !== null) {
+      return { reason: failure, info: { clean: false, by: 'local', code: sent.code, reason: sent.reason, error: failure } };
+    }
+    const closed = this.#peerClose;
+    if (closed !== null) {
+      const reason = new LocalSocketError('PEER_CLOSED', `the peer closed the connection (${describeClose(closed.code, closed.reason)})`);
+      return { reason, info: { clean: true, by: 'peer', code: closed.code, reason: closed.reason, error: null } };
+    }
+    const lost = failure ?? new LocalSocketError('PEER_CLOSED', 'the connection was lost: the peer went away without a close frame');
+    return { reason: lost, info: { clean: false, by: 'peer', code: null, reason: '', error: lost } };
+  }
+
+  /** What a request still waiting rejects with: the code of why the connection ended, that reason as cause. */
+  #pendingError(reason: LocalSocketError): LocalSocketError {
+    const closed = this.#peerClose;
+    if (closed !== null) {
+      // The peer says why (e.g. 1009: our request was too large for it).
+      return new LocalSocketError(errorCodeForClose(closed.code), `the peer closed the connection before the reply (${describeClose(closed.code, closed.reason)})`, { cause: reason });
+    }
+    if (reason.code === 'PEER_CLOSED') return new LocalSocketError('PEER_CLOSED', 'the connection was lost before the reply', { cause: reason });
+    return new LocalSocketError(reason.code, `the connection failed before the reply: ${reason.message}`, { cause: reason });
   }
 
   /** The end, whichever way it came: settles everything still waiting, exactly once. */
@@ -722,15 +813,16 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     const local = this.#localEnd;
-    const reason = local !== null ? null : this.#failure ?? new LocalSocketError('PEER_CLOSED', 'the peer closed the connection');
+    const { reason, info } = this.#outcome();
     const pending = this.#pending;
     if (pending !== null && pending.size > 0) {
       this.#pending = null;
+      const why = reason === null ? null : this.#pendingError(reason);
       for (const p of pending.values()) {
         this.#disarm(p);
         if (local === 'abort') p.reject(new LocalSocketError('ABORTED', 'the message socket was aborted'));
         else if (local === 'close') p.reject(closedError());
-        else p.reject(new LocalSocketError('PEER_CLOSED', 'the connection ended before the reply', reason!.code === 'PEER_CLOSED' ? undefined : { cause: reason }));
+        else p.reject(why);
       }
     }
     const incoming = this.#incoming;
@@ -742,7 +834,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
         context.cancel(why);
       }
     }
-    this.emit('close', reason);
+    this.emit('close', reason, info);
   }
 }
 

@@ -16,12 +16,26 @@
  * shared path looks like while the real server restarts: it is reported
  * (`authFailed`) and retried with the backoff, so the squatter cannot stop
  * the client from coming back.
+ *
+ * What the client does when the server ends the connection depends on how
+ * it ended (the close code of the server's close frame):
+ * - no close frame (the server crashed or was killed), or any code not below:
+ *   reconnect with the usual backoff;
+ * - 1001 GOING_AWAY (the server is shutting down): reconnect with the usual
+ *   backoff (it may come back, later);
+ * - 1012 RESTARTING: the first attempt goes at once and waits for the server
+ *   to be up again (as `waitForServer`, within `timeout`), then the usual backoff;
+ * - 1013 OVERLOADED: the first attempt waits `maxDelay` (the server asked for
+ *   less load), then the usual backoff;
+ * - 1000 NORMAL: the server is done with this client on purpose: the client
+ *   closes for good (`closed` with PEER_CLOSED, and no `error` event).
  */
 import { EventEmitter } from 'node:events';
 import { sleep, waitWithDeadline, type WaitOptions } from '../deadline.js';
 import { LocalSocketError, type ErrorCode } from '../errors.js';
 import { DEFAULTS, type ConnectOptions } from '../options.js';
 import { checkBoolean, checkObject, checkSignal, checkTimeout, invalidArgument, optionalLimit } from '../validate.js';
+import { CloseCode, type CloseInfo } from './close.js';
 import { connectMessages, type MessageOptions, type MessageSocket, type NotificationHandler, type RequestHandler, type RequestOptions } from './message-socket.js';
 
 /**
@@ -79,8 +93,6 @@ export interface ReconnectingClientEvents {
   connecting: [attempt: number];
   /** Connected; `socket` is the connection now in use. Handlers registered on the client are in place. */
   connected: [socket: MessageSocket];
-  /** The connection in use ended (`reason`: PEER_CLOSED, or the error that ended it). */
-  disconnected: [reason: LocalSocketError | null];
   /**
    * A server answered with a wrong proof of the key after this client had already been connected
    * (authenticated) once: possibly another user squatting the name while the real server restarts.
@@ -88,6 +100,11 @@ export interface ReconnectingClientEvents {
    * Before the first connection, AUTH_FAILED closes the client instead.
    */
   authFailed: [error: LocalSocketError, attempt: number];
+  /**
+   * The connection in use ended (`reason`: PEER_CLOSED, or the error that ended it). `info` tells
+   * a server's close on purpose (`clean`, its close `code` and `reason`) from a lost connection.
+   */
+  disconnected: [reason: LocalSocketError | null, info: CloseInfo];
   /** An attempt failed (or the connection was lost): the next attempt comes after `delay` ms. */
   reconnecting: [attempt: number, delay: number, lastError: LocalSocketError | null];
   /** The client is closed for good: `reason` is null after `close()`, else why it gave up. */
@@ -116,9 +133,12 @@ interface OwnedSocket extends MessageSocket {
   [OWNER]?: ReconnectingClient;
 }
 
-function onSocketClose(this: OwnedSocket, reason: LocalSocketError | null): void {
-  this[OWNER]?.[LOST](this, reason);
+function onSocketClose(this: OwnedSocket, reason: LocalSocketError | null, info: CloseInfo): void {
+  this[OWNER]?.[LOST](this, reason, info);
 }
+
+/** How the next connection sequence starts: after start(), a loss, or a server's close code. */
+type Resume = 'start' | 'lost' | 'restarting' | 'overloaded';
 function onSocketNotification(this: OwnedSocket, method: string, params: unknown): void {
   this[OWNER]?.[EMIT]('notification', method, params);
 }
@@ -364,7 +384,7 @@ export class ReconnectingClient {
       throw new LocalSocketError('ABORTED', 'aborted');
     }
     this.#setState('connecting');
-    void this.#connectLoop(false);
+    void this.#connectLoop('start');
   }
 
   /**
@@ -490,7 +510,7 @@ export class ReconnectingClient {
     await this.#shutdown(null);
   }
 
-  async #shutdown(reason: LocalSocketError | null): Promise<void> {
+  async #shutdown(reason: LocalSocketError | null, asError = true): Promise<void> {
     if (this.#state === 'closed') return;
     this.#closeReason = reason;
     if (this.#onAbort) this.#resolved.signal?.removeEventListener('abort', this.#onAbort);
@@ -500,7 +520,7 @@ export class ReconnectingClient {
     this.#attemptAbort?.abort(new LocalSocketError('ABORTED', 'the client was closed'));
     this.#attemptAbort = null;
     this.#setState('closed');
-    if (reason && this.listenerCount('error') > 0) this[EMIT]('error', reason);
+    if (reason && asError && this.listenerCount('error') > 0) this[EMIT]('error', reason);
     this[EMIT]('closed', reason);
     if (socket) {
       socket[OWNER] = undefined;
@@ -510,16 +530,17 @@ export class ReconnectingClient {
 
   // ---- the connection sequence --------------------------------------------------------
 
-  /** Dials until connected, closed, or out of attempts. `afterLoss`: back off before the first attempt. */
-  async #connectLoop(afterLoss: boolean): Promise<void> {
+  /** Dials until connected, closed, or out of attempts; how the first attempt goes depends on `resume`. */
+  async #connectLoop(resume: Resume): Promise<void> {
     const controller = new AbortController();
     this.#attemptAbort = controller;
     const signal = controller.signal;
     let lastError: LocalSocketError | null = null;
-    let first = !afterLoss && this.#connects === 0;
+    // Waiting for the server: at the very start (if asked), and when it said it is restarting.
+    let first = (resume === 'start' && this.#connects === 0) || resume === 'restarting';
     for (let attempt = 1; ; attempt++) {
-      if (afterLoss || attempt > 1) {
-        const delay = backoffDelay(attempt, this.#resolved);
+      if (resume === 'lost' || resume === 'overloaded' || attempt > 1) {
+        const delay = attempt === 1 && resume === 'overloaded' ? this.#resolved.maxDelay : backoffDelay(attempt, this.#resolved);
         this[EMIT]('reconnecting', attempt, delay, lastError);
         try {
           await sleep(delay, signal);
@@ -533,7 +554,7 @@ export class ReconnectingClient {
         const socket: OwnedSocket = await connectMessages(this.#name, {
           ...this.#options,
           timeout: this.#resolved.timeout,
-          waitForServer: first && this.#resolved.waitForServer,
+          waitForServer: first && (this.#resolved.waitForServer || resume === 'restarting'),
           signal,
         });
         if (signal.aborted) {
@@ -574,7 +595,8 @@ export class ReconnectingClient {
     if (!socket.isOpen) {
       // Lost between the handshake and now: treat it as a loss.
       this.#socket = socket;
-      this[LOST](socket, new LocalSocketError('PEER_CLOSED', 'the peer closed the connection'));
+      const lost = new LocalSocketError('PEER_CLOSED', 'the connection was lost: the peer went away without a close frame');
+      this[LOST](socket, lost, { clean: false, by: 'peer', code: null, reason: '', error: lost });
       return;
     }
     this.#socket = socket;
@@ -592,14 +614,21 @@ export class ReconnectingClient {
   }
 
   /** @internal Called when a connection in use ends. */
-  [LOST](lost: MessageSocket, reason: LocalSocketError | null): void {
+  [LOST](lost: MessageSocket, reason: LocalSocketError | null, info: CloseInfo): void {
     const socket = lost as OwnedSocket;
     if (socket !== this.#socket || this.#state === 'closed') return;
     socket[OWNER] = undefined;
     this.#socket = null;
+    const byServer = info.by === 'peer' && info.clean ? info.code : null;
+    if (byServer === CloseCode.NORMAL) {
+      // The server is done with this client on purpose: not an outage to ride out.
+      this[EMIT]('disconnected', reason, info);
+      void this.#shutdown(reason, false);
+      return;
+    }
     this.#setState('reconnecting');
-    this[EMIT]('disconnected', reason);
-    void this.#connectLoop(true);
+    this[EMIT]('disconnected', reason, info);
+    void this.#connectLoop(byServer === CloseCode.RESTARTING ? 'restarting' : byServer === CloseCode.OVERLOADED ? 'overloaded' : 'lost');
   }
 
   #setState(next: ReconnectState): void {
