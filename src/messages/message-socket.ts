@@ -11,6 +11,7 @@
  * symbol-keyed back-pointer on the socket and module-level listeners, and
  * sends return the writer's shared per-tick promise.
  */
+import { isUtf8 } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { abortedError, timeoutError } from '../deadline.js';
 import { LocalSocketError, type RemoteErrorDetail } from '../errors.js';
@@ -20,6 +21,7 @@ import { checkInteger, checkObject, checkSignal, checkTimeout, invalidArgument }
 import { quiet } from '../writer.js';
 import { ENVELOPE, envelopeFrame, flushFrames, queueJsonFrame, sendBinaryFrame, sendJsonFrame, type NativeText } from './encode.js';
 import { envelope, readEnvelope } from './envelope.js';
+import { bytesTooDeep, MAX_JSON_DEPTH, textTooDeep } from './json-depth.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, FrameDecoder, FrameType, MAX_FRAME_LENGTH } from './frame.js';
 import { CANCEL_METHOD, isErrorObject, isRequestId, remoteError, RpcErrorCode, toErrorObject } from './rpc.js';
 
@@ -249,6 +251,10 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
       this.#emitSafely('binary', source.subarray(start, end));
       return;
     }
+    // Checked before any parse: decoding never replaces bad bytes silently, and nothing recursive
+    // ever sees a message nested deeper than the limit.
+    if (!isUtf8(source.subarray(start, end))) throw protocolError('a JSON message that is not valid UTF-8');
+    if (bytesTooDeep(source, start, end)) throw protocolError(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
     if (readEnvelope(source, start, end)) {
       // The canonical layout: only the params or result were parsed.
       const { id, method, value } = envelope;
@@ -381,6 +387,11 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
       this.#replyError(id, { code: RpcErrorCode.INTERNAL_ERROR, message: 'the result cannot be serialised' });
       return;
     }
+    // Inside the envelope: one level less than a message may nest. Never sent what the peer must refuse.
+    if (textTooDeep(json, MAX_JSON_DEPTH - 1)) {
+      this.#replyError(id, { code: RpcErrorCode.INTERNAL_ERROR, message: `the result nests deeper than ${MAX_JSON_DEPTH - 1} levels` });
+      return;
+    }
     try {
       void envelopeFrame(this.socket, this.maxMessageSize, false, id, null, ENVELOPE.result, json);
     } catch {
@@ -390,9 +401,11 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
 
   #replyError(id: number, error: RemoteErrorDetail): void {
     try {
-      queueJsonFrame(this.socket, JSON.stringify({ jsonrpc: '2.0', id, error }), this.maxMessageSize);
+      const text = JSON.stringify({ jsonrpc: '2.0', id, error });
+      if (textTooDeep(text)) throw invalidArgument('error data nested too deep');
+      queueJsonFrame(this.socket, text, this.maxMessageSize);
     } catch {
-      // Unserialisable or oversize data: the code and a bounded message alone.
+      // Unserialisable, oversize or too deep data: the code and a bounded message alone.
       const plain = { code: error.code, message: error.message.slice(0, 1000) };
       queueJsonFrame(this.socket, JSON.stringify({ jsonrpc: '2.0', id, error: plain }), Math.max(this.maxMessageSize, 4096));
     }
@@ -448,7 +461,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     this.#pending.delete(pending.id);
     this.#disarm(pending);
     pending.reject(err);
-    if (this.#open) void envelopeFrame(this.socket, Infinity, false, -1, CANCEL_METHOD, ENVELOPE.params, '{"id":' + pending.id + '}');
+    if (this.#open) void envelopeFrame(this.socket, Infinity, false, null, CANCEL_METHOD, ENVELOPE.params, '{"id":' + pending.id + '}');
   }
 
   #nextId(): number {
@@ -464,24 +477,30 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
    * @param params - Any JSON-serialisable value, or undefined for none.
    * @param options - `timeout` (ms, default `requestTimeout`) and `signal`.
    * @returns The peer's result.
-   * @throws LocalSocketError `INVALID_ARGUMENT` (at once) for a non-string method, bad options or
-   *   params that cannot be serialised. The promise rejects with `REMOTE_ERROR` (the peer's code and
+   * @throws LocalSocketError (rejects; never thrown) `INVALID_ARGUMENT` for a non-string method, bad options or
+   *   params that cannot be serialised or nest deeper than 127 levels; `REMOTE_ERROR` (the peer's code and
    *   message on `remote`), `TIMEOUT` or `ABORTED` (both also cancel it on the peer), `MESSAGE_TOO_LARGE`
    *   (nothing sent), `PEER_CLOSED` when the connection ends first, `INVALID_STATE` once closed here.
    */
   request(method: string, params?: unknown, options?: RequestOptions): Promise<unknown> {
-    if (typeof method !== 'string') throw invalidArgument('method must be a string');
     let timeout = this.requestTimeout;
     let signal: AbortSignal | undefined;
-    if (options !== undefined) {
-      const raw = checkObject(options, 'options');
-      timeout = checkTimeout(raw.timeout, this.requestTimeout);
-      signal = checkSignal(raw.signal);
+    let json: string | null;
+    try {
+      if (typeof method !== 'string') throw invalidArgument('method must be a string');
+      if (options !== undefined) {
+        const raw = checkObject(options, 'options');
+        timeout = checkTimeout(raw.timeout, this.requestTimeout);
+        signal = checkSignal(raw.signal);
+      }
+      json = params === undefined ? null : stringify(params, MAX_JSON_DEPTH - 1);
+    } catch (err) {
+      // A promise-returning method never throws: bad arguments reject like every other failure.
+      return quiet(Promise.reject(err));
     }
     if (!this.#open) return quiet(Promise.reject(closedError()));
     if (signal?.aborted) return quiet(Promise.reject(abortedError(signal)));
     if (timeout <= 0) return quiet(Promise.reject(timeoutError('request')));
-    const json = params === undefined ? null : stringify(params);
     const id = this.#nextId();
     try {
       void envelopeFrame(this.socket, this.maxMessageSize, false, id, method, json === null ? null : ENVELOPE.params, json);
@@ -510,15 +529,16 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
    * @param method - The method name.
    * @param params - Any JSON-serialisable value, or undefined for none.
    * @returns Resolves when the frame has reached the kernel.
-   * @throws LocalSocketError `INVALID_ARGUMENT` (at once) for a non-string method or unserialisable params;
-   *   the promise rejects with `MESSAGE_TOO_LARGE` (nothing sent), `INVALID_STATE` once closed, or the write's I/O error.
+   * @throws LocalSocketError (rejects; never thrown) `INVALID_ARGUMENT` for a non-string method or params that
+   *   cannot be serialised or nest deeper than 127 levels; `MESSAGE_TOO_LARGE` (nothing sent), `INVALID_STATE`
+   *   once closed, or the write's I/O error.
    */
   notify(method: string, params?: unknown): Promise<void> {
-    if (typeof method !== 'string') throw invalidArgument('method must be a string');
-    const json = params === undefined ? null : stringify(params);
-    if (!this.#open) return quiet(Promise.reject(closedError()));
     try {
-      return envelopeFrame(this.socket, this.maxMessageSize, true, -1, method, json === null ? null : ENVELOPE.params, json)!;
+      if (typeof method !== 'string') throw invalidArgument('method must be a string');
+      const json = params === undefined ? null : stringify(params, MAX_JSON_DEPTH - 1);
+      if (!this.#open) return quiet(Promise.reject(closedError()));
+      return envelopeFrame(this.socket, this.maxMessageSize, true, null, method, json === null ? null : ENVELOPE.params, json)!;
     } catch (err) {
       return quiet(Promise.reject(err));
     }
@@ -528,22 +548,29 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
    * Sends one JSON message ('J' frame). A value shaped as JSON-RPC 2.0 is taken as such by the peer.
    * @param value - Any JSON-serialisable value.
    * @returns Resolves when the frame has reached the kernel.
-   * @throws LocalSocketError `INVALID_ARGUMENT` (at once) if `value` cannot be serialised; the promise
-   *   rejects with `MESSAGE_TOO_LARGE` (nothing sent), `INVALID_STATE` once closed, or the write's I/O error.
+   * @throws LocalSocketError (rejects; never thrown) `INVALID_ARGUMENT` if `value` cannot be serialised or
+   *   nests deeper than 128 levels; `MESSAGE_TOO_LARGE` (nothing sent), `INVALID_STATE` once closed, or the
+   *   write's I/O error.
    */
   send(value: unknown): Promise<void> {
-    return this.#sendText(stringify(value));
+    let text: string;
+    try {
+      text = stringify(value, MAX_JSON_DEPTH);
+    } catch (err) {
+      return quiet(Promise.reject(err));
+    }
+    return this.#sendText(text);
   }
 
   /**
    * Sends one binary message ('B' frame). The bytes are not copied when large: do not change them until the promise settles.
    * @param data - The payload (may be empty).
    * @returns Resolves when the frame has reached the kernel.
-   * @throws LocalSocketError `INVALID_ARGUMENT` (at once) if `data` is not a Uint8Array; the promise rejects with
+   * @throws LocalSocketError (rejects; never thrown) `INVALID_ARGUMENT` if `data` is not a Uint8Array;
    *   `MESSAGE_TOO_LARGE` (nothing sent), `INVALID_STATE` once closed, or the write's I/O error.
    */
   sendBinary(data: Uint8Array): Promise<void> {
-    if (!(data instanceof Uint8Array)) throw invalidArgument('data must be a Uint8Array or Buffer');
+    if (!(data instanceof Uint8Array)) return quiet(Promise.reject(invalidArgument('data must be a Uint8Array or Buffer')));
     if (!this.#open) return quiet(Promise.reject(closedError()));
     try {
       return sendBinaryFrame(this.socket, data, this.maxMessageSize);
@@ -683,8 +710,11 @@ function capture(resolve: (value: unknown) => void, reject: (err: unknown) => vo
 }
 
 
-/** JSON text of a value, or INVALID_ARGUMENT for what JSON cannot carry (undefined, a function, BigInt, cycles). */
-function stringify(value: unknown): string {
+/**
+ * JSON text of a value, or INVALID_ARGUMENT for what JSON cannot carry (undefined, a function, BigInt,
+ * cycles) and for a value nested deeper than `maxDepth` (its peer would refuse the message).
+ */
+function stringify(value: unknown, maxDepth: number): string {
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
@@ -692,6 +722,7 @@ function stringify(value: unknown): string {
     throw invalidArgument('the value cannot be serialised as JSON');
   }
   if (text === undefined) throw invalidArgument('the value cannot be serialised as JSON');
+  if (textTooDeep(text, maxDepth)) throw invalidArgument(`the value nests deeper than ${maxDepth} levels (the limit for a message is ${MAX_JSON_DEPTH})`);
   return text;
 }
 
