@@ -665,8 +665,8 @@ describe('taking pending connections', () => {
     const server = new LocalServer();
     await assert.rejects(server.waitForNewConnection({ timeout: NaN }), (e: unknown) => e instanceof LocalSocketError && e.code === 'INVALID_ARGUMENT');
     await assert.rejects(server.waitForNewConnection({ timeout: Infinity }), (e: unknown) => e instanceof LocalSocketError && e.code === 'INVALID_ARGUMENT');
-    assert.throws(
-      () => server.waitForNewConnection({ signal: {} as AbortSignal }),
+    await assert.rejects(
+      server.waitForNewConnection({ signal: {} as AbortSignal }),
       (e: unknown) => e instanceof LocalSocketError && e.code === 'INVALID_ARGUMENT',
     );
   });

@@ -13,6 +13,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { EventEmitter } from 'node:events';
+import { BUSY_MESSAGE } from '../auth/handshake.js';
 import { abortedError, timeoutError } from '../deadline.js';
 import { LocalSocketError, type RemoteErrorDetail } from '../errors.js';
 import type { ConnectOptions } from '../options.js';
@@ -168,6 +169,8 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   #timer: NodeJS.Timeout | null = null;
   #incoming: Map<number, Incoming> | null = null;
   #handlers: Map<string, RequestHandler> | null = null;
+  /** Whether the connection's first bytes were looked at (a BUSY from a server that dropped us, see #pull). */
+  #firstBytesSeen = false;
   #notificationHandlers: Map<string, NotificationHandler> | null = null;
 
   /**
@@ -235,6 +238,15 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     const socket = this.socket;
     while (this.#open && socket.bytesAvailable > 0) {
       const chunk = socket.read();
+      if (!this.#firstBytesSeen) {
+        this.#firstBytesSeen = true;
+        // 'L' is never a frame type: a stream starting with (part of) BUSY is a server that ran out of
+        // room and dropped us before it checked our proof. Nothing we sent reached its application.
+        if (startsLikeBusy(chunk)) {
+          this.#fail(busyDrop());
+          return;
+        }
+      }
       try {
         (this.#decoder ??= new FrameDecoder(this.maxMessageSize)).pushSlices(chunk, MessageSocket.#onFrame, this);
       } catch (err) {
@@ -709,6 +721,31 @@ function capture(resolve: (value: unknown) => void, reject: (err: unknown) => vo
   captured.reject = reject;
 }
 
+
+/** Whether `chunk` begins with BUSY, or with as much of it as it holds. */
+function startsLikeBusy(chunk: Buffer): boolean {
+  const n = Math.min(chunk.length, BUSY_MESSAGE.length);
+  return n > 0 && chunk.subarray(0, n).equals(BUSY_MESSAGE.subarray(0, n));
+}
+
+const busyDrops = new WeakSet<LocalSocketError>();
+
+function busyDrop(): LocalSocketError {
+  const err = new LocalSocketError('RESOURCE_EXHAUSTED', 'the server is busy: it dropped the connection before accepting it (nothing sent was delivered)');
+  busyDrops.add(err);
+  return err;
+}
+
+/**
+ * Whether `err` (or its cause) says the server dropped the connection with BUSY before accepting
+ * it: nothing sent on it reached the server's application, so the whole exchange may be retried.
+ * @param err - any error, such as a request's rejection.
+ * @returns true for such a drop.
+ */
+export function isBusyDrop(err: unknown): boolean {
+  if (!(err instanceof LocalSocketError)) return false;
+  return busyDrops.has(err) || (err.cause instanceof LocalSocketError && busyDrops.has(err.cause));
+}
 
 /**
  * JSON text of a value, or INVALID_ARGUMENT for what JSON cannot carry (undefined, a function, BigInt,
