@@ -85,11 +85,17 @@ test('waitForBytesWritten is false with nothing queued (Qt), so a ported while l
   const p = await pair();
   try {
     assert.equal(await p.client.waitForBytesWritten({ timeout: 10_000 }), false);
-    void p.client.write(Buffer.alloc(64 * 1024));
-    assert.ok(p.client.bytesToWrite > 0 || true);
-    const queued = p.client.bytesToWrite > 0;
-    const first = await p.client.waitForBytesWritten({ timeout: 10_000 });
-    assert.equal(first, queued);
+    // More than the kernel takes at once, to a peer not reading yet: bytes stay queued.
+    const writing = p.client.write(Buffer.alloc(4 * 1024 * 1024));
+    assert.ok(p.client.bytesToWrite > 0, 'bytes are queued');
+    let drained = 0;
+    const drain = (): void => {
+      drained += p.peer.read().length;
+    };
+    p.peer.on('readyRead', drain);
+    drain();
+    assert.equal(await p.client.waitForBytesWritten({ timeout: 10_000 }), true);
+    await writing;
     let rounds = 0;
     while (await p.client.waitForBytesWritten({ timeout: 10_000 })) rounds++;
     assert.equal(rounds, 0, 'nothing left queued: the loop ends at once');
