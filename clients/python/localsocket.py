@@ -99,6 +99,7 @@ MAX_KEY_FILE_BYTES = 8192  # a larger key file is refused unread; the key limit 
 MAX_JSON_DEPTH = 128  # arrays and objects a JSON message may nest (the JSON-RPC envelope counts as one)
 KEY_BYTES = 32
 NAME_MAX_BYTES = 255
+LINUX_SHORT_NAME_MAX_BYTES = 107 - len("/proc/self/fd/2147483647/")  # 82: the socket is reached through that prefix
 READ_CHUNK = 64 * 1024
 
 ERROR_CODES = (
@@ -254,6 +255,8 @@ def resolve_name(name, qt=False, abstract=False, env=None):
         raise _invalid_name('"." and ".." are not names')
     if len(name.encode()) > NAME_MAX_BYTES:
         raise _invalid_name("longer than %d bytes" % NAME_MAX_BYTES)
+    if sys.platform.startswith("linux") and len(name.encode()) > LINUX_SHORT_NAME_MAX_BYTES:
+        raise _invalid_name("longer than %d bytes (on Linux a short name is reached as /proc/self/fd/N/<name>)" % LINUX_SHORT_NAME_MAX_BYTES)
     directory = private_directory(env)
     return _unix_endpoint(name, _join(directory, name), directory)
 
@@ -573,12 +576,20 @@ def json_too_deep(data, limit=MAX_JSON_DEPTH):
     return False
 
 
+def _parse_float(text):
+    """JSON has one number type: 1.0 and 1e0 are the integer 1, as in JavaScript (so `1.0` is an integer id)."""
+    value = float(text)
+    if value.is_integer() and abs(value) <= 2 ** 53 - 1:
+        return int(value)
+    return value
+
+
 def parse_json(data):
     """Strict JSON from UTF-8 bytes (no NaN/Infinity, invalid UTF-8 refused, at most MAX_JSON_DEPTH
     levels of nesting); raises ValueError."""
     if json_too_deep(data):
         raise ValueError("JSON nested deeper than %d levels" % MAX_JSON_DEPTH)
-    return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    return json.loads(data.decode("utf-8"), parse_constant=_reject_constant, parse_float=_parse_float)
 
 
 def encode_frame(frame_type, payload, max_message_size=DEFAULT_MAX_MESSAGE_SIZE):
@@ -1049,6 +1060,8 @@ class Connection:
         if "error" in value:
             if not _is_error_object(value["error"]):
                 self._fail(_protocol_error("bad error object"))
+            if "result" in value:
+                self._fail(_protocol_error("an answer with both a result and an error"))
         elif "result" not in value:
             self._fail(_protocol_error("a reply needs a result or an error"))
         if request_id in self._waiting:

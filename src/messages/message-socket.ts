@@ -219,7 +219,12 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
 
   static #onDisconnected(this: LocalSocket): void {
     const self = (this as Owned)[kOwner];
-    if (self !== undefined) self.#finish();
+    if (self === undefined) return;
+    // An end inside a frame is not a clean end: part of a message was lost.
+    if (self.#failure === null && self.#localEnd === null && (self.#decoder?.buffered ?? 0) > 0) {
+      self.#failure = protocolError('the connection ended in the middle of a frame');
+    }
+    self.#finish();
   }
 
   static #onSocketError(this: LocalSocket, err: LocalSocketError): void {
@@ -304,6 +309,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     if (!isRequestId(id)) throw protocolError('reply id must be an integer');
     if (m.error !== undefined) {
       if (!isErrorObject(m.error)) throw protocolError('bad error object');
+      if ('result' in m) throw protocolError('an answer with both a result and an error');
       this.#settle(id, m.error, true);
     } else if ('result' in m) {
       this.#settle(id, m.result, false);
