@@ -77,11 +77,13 @@ describe('a server that answers BUSY and closes without reading the hello', () =
     });
     try {
       const outcomes = new Map<string, number>();
-      for (let i = 0; i < 20; i++) {
-        const { code } = await codeOf(connect(at, { key: KEY, timeout: 150 }));
+      // Each connect retries until its deadline (every attempt is told busy); the deadline only
+      // bounds the test, generous so that a loaded machine still completes a first attempt.
+      for (let i = 0; i < 8; i++) {
+        const { code } = await codeOf(connect(at, { key: KEY, timeout: 1000 }));
         outcomes.set(code, (outcomes.get(code) ?? 0) + 1);
       }
-      assert.deepEqual([...outcomes], [['RESOURCE_EXHAUSTED', 20]]);
+      assert.deepEqual([...outcomes], [['RESOURCE_EXHAUSTED', 8]]);
     } finally {
       server.close();
     }

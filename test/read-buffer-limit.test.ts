@@ -88,9 +88,8 @@ test('waitForBytesWritten is false with nothing queued (Qt), so a ported while l
     // More than the kernel takes at once, to a peer not reading yet: bytes stay queued.
     const writing = p.client.write(Buffer.alloc(4 * 1024 * 1024));
     assert.ok(p.client.bytesToWrite > 0, 'bytes are queued');
-    let drained = 0;
     const drain = (): void => {
-      drained += p.peer.read().length;
+      p.peer.read();
     };
     p.peer.on('readyRead', drain);
     drain();
