@@ -43,6 +43,8 @@ export interface NameOptions {
 
 const PIPE_PREFIX = '\\\\.\\pipe\\';
 const NAME_MAX_BYTES = 255;
+/** 107 bytes of sun_path less the longest `/proc/self/fd/N/` prefix (N up to 2147483647). */
+export const LINUX_SHORT_NAME_MAX_BYTES = 107 - '/proc/self/fd/2147483647/'.length;
 
 function invalidName(why: string): LocalSocketError {
   return new LocalSocketError('INVALID_NAME', `invalid server name: ${why}`);
@@ -180,6 +182,11 @@ export function resolveName(name: unknown, options: NameOptions, p: PlatformInfo
   if (checked.includes('/')) return unixEndpoint(checked, path.resolve(checked), p);
   if (checked === '.' || checked === '..') throw invalidName('"." and ".." are not names');
   if (Buffer.byteLength(checked) > NAME_MAX_BYTES) throw invalidName(`longer than ${NAME_MAX_BYTES} bytes`);
+  // Linux reaches the socket as /proc/self/fd/N/<name> (private-dir.ts), which must fit in sun_path
+  // for every N: one fixed limit, whatever the private directory's length or the descriptor number.
+  if (p.platform === 'linux' && Buffer.byteLength(checked) > LINUX_SHORT_NAME_MAX_BYTES) {
+    throw invalidName(`longer than ${LINUX_SHORT_NAME_MAX_BYTES} bytes (on Linux a short name is reached as /proc/self/fd/N/<name>)`);
+  }
   const dir = privateDirectory(p);
   return unixEndpoint(checked, path.join(dir, checked), p, dir);
 }

@@ -307,12 +307,18 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
    * @param options - `timeout` in ms (default 30000) and `signal`.
    * @returns the socket, taken as by `nextPendingConnection()` (at once if one is pending).
    * @throws LocalSocketError (rejects) `TIMEOUT`, `ABORTED`; `INVALID_STATE` if the server
-   *   is not listening or closes during the wait; `INVALID_ARGUMENT` (thrown) for bad options.
+   *   is not listening or closes during the wait; `INVALID_ARGUMENT` for bad options.
    */
   waitForNewConnection(options?: WaitOptions): Promise<LocalSocket> {
-    const raw = checkObject(options, 'options');
-    const timeout = checkTimeout(raw.timeout, DEFAULTS.waitTimeout);
-    const signal = checkSignal(raw.signal);
+    let timeout: number;
+    let signal: AbortSignal | undefined;
+    try {
+      const raw = checkObject(options, 'options');
+      timeout = checkTimeout(raw.timeout, DEFAULTS.waitTimeout);
+      signal = checkSignal(raw.signal);
+    } catch (err) {
+      return Promise.reject(err); // a promise-returning method never throws
+    }
     return waitWithDeadline<LocalSocket>('waitForNewConnection', timeout, signal, (resolve, reject) => {
       const check = (): void => {
         const next = this.nextPendingConnection();

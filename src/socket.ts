@@ -189,8 +189,9 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   }
 
   /**
-   * Bytes received and not yet read (Qt's `bytesAvailable()`). At most about
-   * `maxReadBuffer`; 0 once the socket was closed locally (unread bytes are dropped).
+   * Bytes received and not yet read (Qt's `bytesAvailable()`). Never more than
+   * `maxReadBuffer` (bytes beyond it wait unannounced until a read makes room, then
+   * come with their own `readyRead`); 0 once the socket was closed locally (unread bytes are dropped).
    */
   get bytesAvailable(): number {
     return this.#inputDropped ? 0 : this.#reader.length;
@@ -351,12 +352,23 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   // ---- transport events ---------------------------------------------------
 
   #onData(chunk: Buffer): void {
+    const room = this.#limits.maxReadBuffer - this.#reader.length;
+    if (chunk.length > room && this.#net !== null) {
+      // Never more than maxReadBuffer readable (Qt's rule): the rest goes back to the front of the
+      // transport's own queue (not readable; the transport stops reading from the kernel at its
+      // high-water mark), and comes back as new data, with its own readyRead, once a read makes room.
+      // Paused first: unshifting into a flowing stream would hand the bytes straight back.
+      this.#pausedByBuffer = true;
+      this.#net.pause();
+      this.#net.unshift(chunk.subarray(Math.max(room, 0)));
+      chunk = chunk.subarray(0, Math.max(room, 0));
+    }
     this.#reader.push(chunk);
     if (this.#reader.length >= this.#limits.maxReadBuffer && !this.#pausedByBuffer) {
       this.#pausedByBuffer = true;
       this.#net?.pause();
     }
-    if (!this.#held) this.emit('readyRead');
+    if (!this.#held && chunk.length > 0) this.emit('readyRead');
   }
 
   #onEnd(): void {
@@ -531,19 +543,24 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    * times `maxWriteBuffer` already waits behind the write being taken (writes
    * made without awaiting, to a peer that does not read), the connection fails
    * with `RESOURCE_EXHAUSTED` instead of holding more. Bad arguments
-   * throw INVALID_ARGUMENT at once; state and I/O errors reject.
+   * reject with INVALID_ARGUMENT, as state and I/O errors do (nothing is thrown).
    * @param data - the bytes, or a string sent as UTF-8.
    * @param offset - where in `data` to start (for bytes).
    * @param length - how many bytes from `offset`.
    * @returns resolves once the bytes are handed to the kernel.
-   * @throws LocalSocketError `INVALID_ARGUMENT` (thrown at once) for other data or a bad range;
+   * @throws LocalSocketError `INVALID_ARGUMENT` for other data or a bad range;
    *   (rejects) `INVALID_STATE` if the socket is not connected or is closing, or was closed
    *   before the bytes went out; `ABORTED` if `abort()` dropped them; `RESOURCE_EXHAUSTED` (and the
    *   connection fails) past the waiting cap above; `PEER_CLOSED`,
    *   `CONNECTION_ERROR` or `TIMEOUT` (idle or close timeout) if the connection ended first.
    */
   write(data: Uint8Array | string, offset?: number, length?: number): Promise<void> {
-    const view = toByteView(data, offset, length);
+    let view: Uint8Array;
+    try {
+      view = toByteView(data, offset, length);
+    } catch (err) {
+      return quiet(Promise.reject(err)); // a promise-returning method never throws
+    }
     if (this.#state !== 'connected' || this.#net === null) {
       return quiet(Promise.reject(notConnected('write')));
     }
@@ -709,10 +726,16 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    * @returns resolves once connected (at once if it is).
    * @throws LocalSocketError (rejects) with the connect's error if it fails during the wait;
    *   `INVALID_STATE` if no connect is in progress (a connect that already failed included) or the socket was closed;
-   *   `TIMEOUT`, `ABORTED`; `INVALID_ARGUMENT` (thrown) for bad options.
+   *   `TIMEOUT`, `ABORTED`; `INVALID_ARGUMENT` for bad options.
    */
   waitForConnected(options?: WaitOptions): Promise<void> {
-    const { timeout, signal } = this.#waitOptions(options);
+    let opts: { timeout: number; signal: AbortSignal | undefined };
+    try {
+      opts = this.#waitOptions(options);
+    } catch (err) {
+      return quiet(Promise.reject(err)); // a promise-returning method never throws
+    }
+    const { timeout, signal } = opts;
     return waitWithDeadline<void>('waitForConnected', timeout, signal, (resolve, reject) => {
       if (this.#state === 'connected') resolve();
       else if (this.#state !== 'connecting') reject(this.#cannotWait('waitForConnected'));
@@ -736,10 +759,16 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    * @returns resolves on the next readyRead (or end-of-stream with bytes unread).
    * @throws LocalSocketError (rejects) `TIMEOUT`, `ABORTED`; `PEER_CLOSED` (or the error that ended the
    *   connection) once nothing more can arrive; `INVALID_STATE` if the socket never
-   *   connected or was closed locally; `INVALID_ARGUMENT` (thrown) for bad options.
+   *   connected or was closed locally; `INVALID_ARGUMENT` for bad options.
    */
   waitForReadyRead(options?: WaitOptions): Promise<void> {
-    const { timeout, signal } = this.#waitOptions(options);
+    let opts: { timeout: number; signal: AbortSignal | undefined };
+    try {
+      opts = this.#waitOptions(options);
+    } catch (err) {
+      return quiet(Promise.reject(err)); // a promise-returning method never throws
+    }
+    const { timeout, signal } = opts;
     return waitWithDeadline<void>('waitForReadyRead', timeout, signal, (resolve, reject) => {
       const onReadyRead = (): void => resolve();
       let during = false;
@@ -778,18 +807,27 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
 
   /**
    * Waits until every queued byte has reached the kernel (Qt's `waitForBytesWritten()`).
+   * As in Qt, it is false when nothing is queued, so a ported
+   * `while (await s.waitForBytesWritten()) {}` loop ends.
    * @param options - `timeout` in ms (default 30000) and `signal`.
-   * @returns resolves once nothing is queued (at once if nothing is).
+   * @returns true once the bytes queued at the call have reached the kernel; false at once if nothing was queued.
    * @throws LocalSocketError (rejects) with the error that ended the connection, or
    *   `INVALID_STATE` if the socket is not connected or was closed locally;
-   *   `TIMEOUT`, `ABORTED`; `INVALID_ARGUMENT` (thrown) for bad options.
+   *   `TIMEOUT`, `ABORTED`; `INVALID_ARGUMENT` for bad options.
    */
-  waitForBytesWritten(options?: WaitOptions): Promise<void> {
-    const { timeout, signal } = this.#waitOptions(options);
-    return waitWithDeadline<void>('waitForBytesWritten', timeout, signal, (resolve, reject) => {
+  waitForBytesWritten(options?: WaitOptions): Promise<boolean> {
+    let timeout: number;
+    let signal: AbortSignal | undefined;
+    try {
+      ({ timeout, signal } = this.#waitOptions(options));
+    } catch (err) {
+      return quiet(Promise.reject(err));
+    }
+    const queued = this.#writer !== null && !this.#writer.idle;
+    return waitWithDeadline<boolean>('waitForBytesWritten', timeout, signal, (resolve, reject) => {
       const check = (): void => {
         if (this.#writer === null || this.#writer.idle) {
-          if (this.#state === 'connected' || this.#state === 'closing') resolve();
+          if (this.#state === 'connected' || this.#state === 'closing') resolve(queued);
           else reject(this.#cannotWait('waitForBytesWritten'));
         } else if (this.#state === 'unconnected') {
           reject(this.#cannotWait('waitForBytesWritten'));
@@ -809,10 +847,16 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    * Waits until the socket is `'unconnected'` (Qt's `waitForDisconnected()`).
    * @param options - `timeout` in ms (default 30000) and `signal`.
    * @returns resolves once unconnected (at once if it is).
-   * @throws LocalSocketError (rejects) `TIMEOUT`, `ABORTED`; `INVALID_ARGUMENT` (thrown) for bad options.
+   * @throws LocalSocketError (rejects) `TIMEOUT`, `ABORTED`; `INVALID_ARGUMENT` for bad options.
    */
   waitForDisconnected(options?: WaitOptions): Promise<void> {
-    const { timeout, signal } = this.#waitOptions(options);
+    let opts: { timeout: number; signal: AbortSignal | undefined };
+    try {
+      opts = this.#waitOptions(options);
+    } catch (err) {
+      return quiet(Promise.reject(err)); // a promise-returning method never throws
+    }
+    const { timeout, signal } = opts;
     return waitWithDeadline<void>('waitForDisconnected', timeout, signal, (resolve) => {
       if (this.#state === 'unconnected') resolve();
       const onState = (state: SocketState): void => {

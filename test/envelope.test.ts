@@ -53,15 +53,20 @@ function read(text: string): { id: number; method: string | null; value: unknown
 describe('envelopes', () => {
   test('envelopeFrame writes exactly what JSON.stringify makes of the envelope (small and large)', () => {
     const { socket, frames } = sink();
-    void envelopeFrame(socket, 2 ** 32 - 1, false, -1, 'tick', ENVELOPE.params, JSON.stringify({ n: 1 }));
+    void envelopeFrame(socket, 2 ** 32 - 1, false, null, 'tick', ENVELOPE.params, JSON.stringify({ n: 1 }));
     void envelopeFrame(socket, 2 ** 32 - 1, false, 0, 'm', null, null);
     void envelopeFrame(socket, 2 ** 32 - 1, false, 1234567, null, ENVELOPE.result, '"ok"');
     void envelopeFrame(socket, 2 ** 32 - 1, false, 9, 'big', ENVELOPE.params, JSON.stringify('é'.repeat(10_000)));
+    // Negative ids (JSON-RPC allows any integer) keep their sign, small and large.
+    void envelopeFrame(socket, 2 ** 32 - 1, false, -7, null, ENVELOPE.result, '1');
+    void envelopeFrame(socket, 2 ** 32 - 1, false, -Number.MAX_SAFE_INTEGER, null, ENVELOPE.result, JSON.stringify('x'.repeat(10_000)));
     assert.deepEqual(frames(), [
       JSON.stringify({ jsonrpc: '2.0', method: 'tick', params: { n: 1 } }),
       JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'm' }),
       JSON.stringify({ jsonrpc: '2.0', id: 1234567, result: 'ok' }),
       JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'big', params: 'é'.repeat(10_000) }),
+      JSON.stringify({ jsonrpc: '2.0', id: -7, result: 1 }),
+      JSON.stringify({ jsonrpc: '2.0', id: -Number.MAX_SAFE_INTEGER, result: 'x'.repeat(10_000) }),
     ]);
   });
 
@@ -69,13 +74,13 @@ describe('envelopes', () => {
     const { socket, frames } = sink();
     fc.assert(
       fc.property(
-        fc.integer({ min: -1, max: Number.MAX_SAFE_INTEGER }),
+        fc.option(fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER })),
         fc.option(fc.string({ unit: 'binary', maxLength: 12 })),
         fc.constantFrom<'params' | 'result' | null>('params', 'result', null),
         fc.jsonValue({ maxDepth: 3 }),
         (id, method, member, value) => {
           const object: Record<string, unknown> = { jsonrpc: '2.0' };
-          if (id >= 0) object.id = id;
+          if (id !== null) object.id = id;
           if (method !== null) object.method = method;
           const json = member === null ? null : JSON.stringify(value);
           if (member !== null) object[member] = value;

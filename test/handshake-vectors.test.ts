@@ -36,3 +36,19 @@ test('the documented handshake vectors are what the implementation sends and acc
   assert.equal(verifyClientProof(v['client-proof']!, v.key!, v.Ns!, v.Nc!), false);
   assert.equal(parseClientHello(Buffer.concat([v.hello!, Buffer.from([0])])), null);
 });
+
+test('SECURITY.md shows the same handshake vectors as docs/test-vectors.json (one set for both pages)', () => {
+  const v = vectors();
+  const file = JSON.parse(fs.readFileSync(path.join(distDir, '..', 'docs', 'test-vectors.json'), 'utf8')) as { handshake: Record<string, string> };
+  const h = file.handshake;
+  const expected: Record<string, string | undefined> = {
+    key: h.key,
+    Nc: h.client_nonce,
+    Ns: h.server_nonce,
+    hello: h.hello,
+    'server-proof': h.server_proof,
+    'client-proof': h.client_proof,
+    busy: h.busy,
+  };
+  for (const [name, hex] of Object.entries(expected)) assert.equal(v[name]?.toString('hex'), hex, name);
+});

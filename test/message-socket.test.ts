@@ -186,18 +186,31 @@ describe('messages', () => {
     await assert.rejects(connectMessages(name, { key, requestTimeout: Infinity }), (e: unknown) => e instanceof LocalSocketError && e.code === 'INVALID_ARGUMENT');
   });
 
-  test('bad arguments throw INVALID_ARGUMENT at once; a socket that is not connected or already wrapped is INVALID_STATE', async () => {
+  test('bad arguments: promise methods reject with INVALID_ARGUMENT (never throw), the others throw; a socket that is not connected or already wrapped is INVALID_STATE', async () => {
     const { a, client } = await messagePair();
-    throwsCode(() => a.request(1 as unknown as string), 'INVALID_ARGUMENT');
-    throwsCode(() => a.request('m', undefined, { timeout: Number.NaN }), 'INVALID_ARGUMENT');
-    throwsCode(() => a.request('m', undefined, { signal: {} as AbortSignal }), 'INVALID_ARGUMENT');
-    throwsCode(() => a.notify(null as unknown as string), 'INVALID_ARGUMENT');
-    throwsCode(() => a.send(undefined), 'INVALID_ARGUMENT');
-    throwsCode(() => a.send(10n), 'INVALID_ARGUMENT');
+    /** The call itself must not throw: a promise-returning method reports bad arguments by rejecting. */
+    const rejectsNotThrows = async (fn: () => Promise<unknown>, code: string): Promise<void> => {
+      let promise: Promise<unknown> | undefined;
+      assert.doesNotThrow(() => {
+        promise = fn();
+      });
+      await rejectsCode(promise!, code);
+    };
+    await rejectsNotThrows(() => a.request(1 as unknown as string), 'INVALID_ARGUMENT');
+    await rejectsNotThrows(() => a.request('m', undefined, { timeout: Number.NaN }), 'INVALID_ARGUMENT');
+    await rejectsNotThrows(() => a.request('m', undefined, { signal: {} as AbortSignal }), 'INVALID_ARGUMENT');
+    await rejectsNotThrows(() => a.notify(null as unknown as string), 'INVALID_ARGUMENT');
+    await rejectsNotThrows(() => a.send(undefined), 'INVALID_ARGUMENT');
+    await rejectsNotThrows(() => a.send(10n), 'INVALID_ARGUMENT');
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    throwsCode(() => a.request('m', cyclic), 'INVALID_ARGUMENT');
-    throwsCode(() => a.sendBinary('text' as unknown as Uint8Array), 'INVALID_ARGUMENT');
+    await rejectsNotThrows(() => a.request('m', cyclic), 'INVALID_ARGUMENT');
+    await rejectsNotThrows(() => a.sendBinary('text' as unknown as Uint8Array), 'INVALID_ARGUMENT');
+    await rejectsNotThrows(() => a.socket.write(42 as unknown as Uint8Array), 'INVALID_ARGUMENT');
+    await rejectsNotThrows(() => a.socket.waitForReadyRead({ timeout: Number.NaN }), 'INVALID_ARGUMENT');
+    await rejectsNotThrows(() => a.socket.waitForBytesWritten({ timeout: Number.NaN }), 'INVALID_ARGUMENT');
+    await rejectsNotThrows(() => a.socket.waitForConnected({ signal: 'x' as unknown as AbortSignal }), 'INVALID_ARGUMENT');
+    await rejectsNotThrows(() => a.socket.waitForDisconnected({ timeout: Infinity }), 'INVALID_ARGUMENT');
     throwsCode(() => a.handle('m', 'nope' as never), 'INVALID_ARGUMENT');
     throwsCode(() => a.onNotification(5 as unknown as string, () => {}), 'INVALID_ARGUMENT');
     throwsCode(() => new MessageSocket(client), 'INVALID_STATE');

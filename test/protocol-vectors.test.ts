@@ -11,7 +11,12 @@ import { describe, it } from 'node:test';
 import { BUSY_MESSAGE, clientHello, clientProof, serverProof, verifyClientProof, parseClientHello } from '../src/auth/handshake.js';
 import { readKeyFile } from '../src/auth/key.js';
 import { LocalSocketError } from '../src/errors.js';
+import { isUtf8 } from 'node:buffer';
+import { parseKeyFile } from '../src/auth/key.js';
 import { encodeFrameHeader, FrameDecoder, FrameType } from '../src/messages/frame.js';
+import { bytesTooDeep } from '../src/messages/json-depth.js';
+import { MessageSocket } from '../src/messages/message-socket.js';
+import { pair } from './finding-helpers.js';
 import { currentPlatform } from '../src/platform.js';
 import { distDir, tempDir } from './helpers.js';
 
@@ -30,6 +35,9 @@ interface Vectors {
   frames: Record<string, FrameVector>;
   rpc: Record<string, FrameVector>;
   invalid_frames: Record<string, { bytes: string; max_message_size: number; error: string | null }>;
+  valid_frames: Record<string, { bytes: string; max_message_size: number; error: null }>;
+  rpc_checks: Record<string, { text: string; outcome: 'request' | 'PROTOCOL_ERROR' | 'ignored' | 'message'; answer_id?: number } | string>;
+  key_files: Record<string, { file: string; key?: string; error?: string } | string>;
 }
 
 const vectors = JSON.parse(fs.readFileSync(VECTORS_FILE, 'utf8')) as Vectors;
@@ -122,13 +130,16 @@ describe('frame vectors', () => {
     assert.deepEqual(r.cancel!.value, { jsonrpc: '2.0', method: '$/cancelRequest', params: { id: 3 } });
   });
 
-  it('invalid frames fail as the vectors say (an empty or invalid JSON payload fails JSON.parse)', () => {
-    for (const [name, v] of Object.entries(vectors.invalid_frames)) {
+  it('invalid frames fail and valid ones pass as the vectors say (the checks a JSON payload goes through before use)', () => {
+    for (const [name, v] of [...Object.entries(vectors.invalid_frames), ...Object.entries(vectors.valid_frames)]) {
       const decoder = new FrameDecoder(v.max_message_size);
       let code: string | null = null;
       try {
         decoder.push(hex(v.bytes), (type, payload) => {
-          if (type === FrameType.JSON) JSON.parse(payload.toString('utf8'));
+          if (type !== FrameType.JSON) return;
+          // What MessageSocket checks before parsing: valid UTF-8, then the nesting limit.
+          if (!isUtf8(payload) || bytesTooDeep(payload, 0, payload.length)) throw new LocalSocketError('PROTOCOL_ERROR', name);
+          JSON.parse(payload.toString('utf8'));
         });
       } catch (err) {
         code = err instanceof LocalSocketError ? err.code : 'PROTOCOL_ERROR';
@@ -136,6 +147,62 @@ describe('frame vectors', () => {
       assert.equal(code, v.error, name);
     }
     assert.equal(hex(vectors.invalid_frames.too_large!.bytes).readUInt32BE(1), 1048577);
+  });
+});
+
+describe('JSON-RPC checks and key files (vectors against a live MessageSocket and the key reader)', () => {
+  it('each rpc_checks text has the documented outcome on a live connection', async () => {
+    for (const [name, check] of Object.entries(vectors.rpc_checks)) {
+      if (typeof check === 'string') continue;
+      const p = await pair();
+      try {
+        const receiver = new MessageSocket(p.peer);
+        receiver.on('error', () => {});
+        receiver.handle('echo', (params) => params);
+        const messages: unknown[] = [];
+        receiver.on('message', (m) => messages.push(m));
+        const closed = new Promise<unknown>((resolve) => receiver.once('close', resolve));
+        const payload = Buffer.from(check.text);
+        await p.client.write(Buffer.concat([encodeFrameHeader(FrameType.JSON, payload.length), payload]));
+        // A marker request after it: answered only if the connection survived the text.
+        const marker = Buffer.from('{"jsonrpc":"2.0","id":99,"method":"echo","params":"marker"}');
+        await p.client.write(Buffer.concat([encodeFrameHeader(FrameType.JSON, marker.length), marker])).catch(() => {});
+        if (check.outcome === 'PROTOCOL_ERROR') {
+          const reason = await closed;
+          assert.ok(reason instanceof LocalSocketError && reason.code === 'PROTOCOL_ERROR', `${name}: ${String(reason)}`);
+          continue;
+        }
+        const answers: Array<{ id: number }> = [];
+        while (!answers.some((a) => a.id === 99)) {
+          while (p.client.bytesAvailable >= 5) {
+            const length = p.client.peek(5).readUInt32BE(1);
+            if (p.client.bytesAvailable < 5 + length) break;
+            p.client.read(5);
+            answers.push(JSON.parse(p.client.read(length).toString()) as { id: number });
+          }
+          if (!answers.some((a) => a.id === 99)) await p.client.waitForReadyRead({ timeout: 10_000 });
+        }
+        const others = answers.filter((a) => a.id !== 99);
+        if (check.outcome === 'request') assert.deepEqual(others.map((a) => a.id), [check.answer_id], name);
+        else assert.deepEqual(others, [], name);
+        assert.equal(messages.length, check.outcome === 'message' ? 1 : 0, name);
+      } finally {
+        await p.close();
+      }
+    }
+  });
+
+  it('each key_files entry gives its key or its error', () => {
+    for (const [name, entry] of Object.entries(vectors.key_files)) {
+      if (typeof entry === 'string') continue;
+      let got: string;
+      try {
+        got = parseKeyFile(hex(entry.file)).toString('hex');
+      } catch (err) {
+        got = err instanceof LocalSocketError ? err.code : String(err);
+      }
+      assert.equal(got, entry.key ?? entry.error, name);
+    }
   });
 });
 
@@ -172,5 +239,18 @@ describe('docs/PROTOCOL.md', () => {
 
   it('shows the JSON of the JSON-RPC vectors as they are in the file', () => {
     for (const v of Object.values(vectors.rpc)) assert.ok(page.includes(JSON.stringify(v.value)), JSON.stringify(v.value));
+  });
+});
+
+describe('short names on Linux', () => {
+  it('are at most 82 bytes (107 less /proc/self/fd/2147483647/), whatever the private directory', async () => {
+    const { resolveName, LINUX_SHORT_NAME_MAX_BYTES } = await import('../src/names.js');
+    assert.equal(LINUX_SHORT_NAME_MAX_BYTES, 82);
+    const linux = { ...currentPlatform(), platform: 'linux' as NodeJS.Platform, env: { XDG_RUNTIME_DIR: '/r' } };
+    assert.equal(resolveName('n'.repeat(82), {}, linux).kind, 'unix');
+    assert.throws(() => resolveName('n'.repeat(83), {}, linux), (e: unknown) => e instanceof LocalSocketError && e.code === 'INVALID_NAME');
+    // "." and ".." are refused as names; names that merely contain dots are fine.
+    for (const bad of ['.', '..']) assert.throws(() => resolveName(bad, {}, linux), (e: unknown) => e instanceof LocalSocketError && e.code === 'INVALID_NAME');
+    for (const good of ['a.b', '..x', 'x..', '...']) assert.equal(resolveName(good, {}, linux).kind, 'unix');
   });
 });

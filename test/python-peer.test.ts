@@ -449,3 +449,90 @@ describe("the README's Python examples", { skip: SKIP }, () => {
     }
   });
 });
+
+describe('the nesting limit and the key rule, Python peer against Node', { skip: SKIP }, () => {
+  it('each side refuses to send past the limit and fails a connection that receives past it; both read the same key file the same way', async () => {
+    const home = makeHome();
+    const file = path.join(home.dir, 'depth.sock');
+    const server = await listen(file, { keyFile: home.keyFile });
+    const closes: unknown[] = [];
+    server.on('newConnection', () => {
+      for (let socket = server.nextPendingConnection(); socket; socket = server.nextPendingConnection()) {
+        const peer = new MessageSocket(socket);
+        peer.on('error', () => {});
+        peer.on('close', (reason) => closes.push(reason));
+        // 127 levels inside the envelope: the deepest result a peer may send.
+        peer.handle('deep', (n) => JSON.parse('['.repeat(n as number) + ']'.repeat(n as number)) as unknown);
+        peer.handle('deepest', () => JSON.parse('['.repeat(127) + ']'.repeat(127)) as unknown);
+      }
+    });
+    const keyDir = tempDir('lskeyrule-');
+    const script = `
+import json, os, sys, socket, struct, localsocket as ls
+out = {}
+conn = ls.connect(sys.argv[1], key_file=sys.argv[2], timeout=10)
+out["deepest"] = ls.to_json(conn.request("deepest")).count("[")
+try:
+    conn.request("deep", 128)
+except ls.LocalSocketError as e:
+    out["node_refused_to_send"] = [e.code, e.remote["code"]]
+try:
+    conn.send(json.loads("[" * 129 + "]" * 129))
+except ls.LocalSocketError as e:
+    out["python_refused_to_send"] = e.code
+# A frame nested 129 deep, written by hand: Node must fail the connection.
+payload = b"[" * 129 + b"]" * 129
+conn._write(struct.pack(">BI", 0x4A, len(payload)) + payload)
+try:
+    conn.request("deepest", timeout=10)
+except ls.LocalSocketError as e:
+    out["after_deep_frame"] = e.code
+out["python_scan"] = [ls.json_too_deep(b"[" * 128 + b"]" * 128), ls.json_too_deep(b"[" * 129 + b"]" * 129), ls.json_too_deep(b'"' + b"[" * 300 + b'"')]
+keys = {}
+for name in sorted(os.listdir(sys.argv[3])):
+    try:
+        keys[name] = ls.read_key_file(os.path.join(sys.argv[3], name)).hex()
+    except ls.LocalSocketError as e:
+        keys[name] = e.code
+out["keys"] = keys
+print(json.dumps(out))`;
+    const keyFiles: Record<string, Buffer> = {
+      'bom-and-spaces': Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(` \t${'ab'.repeat(1024)}\r\n\n`)]),
+      'too-long-key': Buffer.from(`${'ab'.repeat(1025)}\n`),
+      'nbsp-around': Buffer.from(`\u00a0${'cd'.repeat(16)}\n`),
+      'too-short': Buffer.from(`${'cd'.repeat(15)}\n`),
+    };
+    try {
+      for (const [name, bytes] of Object.entries(keyFiles)) fs.writeFileSync(path.join(keyDir, name), bytes, { mode: 0o600 });
+      const result = await runPython(['-c', script, file, home.keyFile, keyDir], { env: { ...home.env, PYTHONPATH: PY_DIR }, cwd: home.dir });
+      assert.equal(result.code, 0, result.stderr);
+      const out = JSON.parse(result.stdout) as Record<string, unknown>;
+      assert.equal(out.deepest, 127);
+      assert.deepEqual(out.node_refused_to_send, ['REMOTE_ERROR', -32603]);
+      assert.equal(out.python_refused_to_send, 'INVALID_ARGUMENT');
+      assert.ok(out.after_deep_frame === 'PEER_CLOSED' || out.after_deep_frame === 'CONNECTION_ERROR', String(out.after_deep_frame));
+      assert.deepEqual(out.python_scan, [false, true, false]);
+      await until(() => String(closes.length), /^[1-9]/, 'the Node side closed the connection');
+      const reason = closes[0] as { code?: string; message?: string };
+      assert.equal(reason.code, 'PROTOCOL_ERROR');
+      assert.match(reason.message ?? '', /deeper than 128/);
+      // Node reads the same files the same way.
+      const { readKeyFile } = await import('../src/auth/key.js');
+      const { currentPlatform } = await import('../src/platform.js');
+      const node: Record<string, string> = {};
+      for (const name of Object.keys(keyFiles).sort()) {
+        try {
+          node[name] = readKeyFile(path.join(keyDir, name), currentPlatform()).toString('hex');
+        } catch (err) {
+          node[name] = (err as { code: string }).code;
+        }
+      }
+      assert.deepEqual(out.keys, node);
+      assert.deepEqual(node, { 'bom-and-spaces': 'ab'.repeat(1024), 'nbsp-around': 'ACCESS_DENIED', 'too-long-key': 'ACCESS_DENIED', 'too-short': 'ACCESS_DENIED' });
+    } finally {
+      await server.close();
+      fs.rmSync(keyDir, { recursive: true, force: true });
+      home.remove();
+    }
+  });
+});

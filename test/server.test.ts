@@ -663,10 +663,10 @@ describe('taking pending connections', () => {
 
   test('waitForNewConnection rejects bad options with INVALID_ARGUMENT', async () => {
     const server = new LocalServer();
-    assert.throws(() => server.waitForNewConnection({ timeout: NaN }), (e: unknown) => e instanceof LocalSocketError && e.code === 'INVALID_ARGUMENT');
-    assert.throws(() => server.waitForNewConnection({ timeout: Infinity }), (e: unknown) => e instanceof LocalSocketError && e.code === 'INVALID_ARGUMENT');
-    assert.throws(
-      () => server.waitForNewConnection({ signal: {} as AbortSignal }),
+    await assert.rejects(server.waitForNewConnection({ timeout: NaN }), (e: unknown) => e instanceof LocalSocketError && e.code === 'INVALID_ARGUMENT');
+    await assert.rejects(server.waitForNewConnection({ timeout: Infinity }), (e: unknown) => e instanceof LocalSocketError && e.code === 'INVALID_ARGUMENT');
+    await assert.rejects(
+      server.waitForNewConnection({ signal: {} as AbortSignal }),
       (e: unknown) => e instanceof LocalSocketError && e.code === 'INVALID_ARGUMENT',
     );
   });

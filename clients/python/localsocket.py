@@ -118,8 +118,11 @@ MAX_REMOTE_MESSAGE_SHOWN = 500
 
 MIN_KEY_BYTES = 16
 MAX_KEY_BYTES = 1024
+MAX_KEY_FILE_BYTES = 8192  # a larger key file is refused unread; the key limit applies to the key itself
+MAX_JSON_DEPTH = 128  # arrays and objects a JSON message may nest (the JSON-RPC envelope counts as one)
 KEY_BYTES = 32
 NAME_MAX_BYTES = 255
+LINUX_SHORT_NAME_MAX_BYTES = 107 - len("/proc/self/fd/2147483647/")  # 82: the socket is reached through that prefix
 READ_CHUNK = 64 * 1024
 
 ERROR_CODES = (
@@ -275,6 +278,8 @@ def resolve_name(name, qt=False, abstract=False, env=None):
         raise _invalid_name('"." and ".." are not names')
     if len(name.encode()) > NAME_MAX_BYTES:
         raise _invalid_name("longer than %d bytes" % NAME_MAX_BYTES)
+    if sys.platform.startswith("linux") and len(name.encode()) > LINUX_SHORT_NAME_MAX_BYTES:
+        raise _invalid_name("longer than %d bytes (on Linux a short name is reached as /proc/self/fd/N/<name>)" % LINUX_SHORT_NAME_MAX_BYTES)
     directory = private_directory(env)
     return _unix_endpoint(name, _join(directory, name), directory)
 
@@ -329,12 +334,24 @@ def _key_refused(why):
     return LocalSocketError("ACCESS_DENIED", "key file refused: %s" % why)
 
 
+_ASCII_SPACE = b" \t\n\x0b\x0c\r"
+
+
+def parse_key_bytes(data):
+    """The key in a key file's bytes: one leading UTF-8 BOM and surrounding ASCII whitespace are
+    ignored; what remains must be 32 to 2048 hex digits, an even number (16 to 1024 bytes)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    hex_text = data.strip(_ASCII_SPACE)
+    if (not re.fullmatch(rb"[0-9a-fA-F]*", hex_text) or len(hex_text) % 2
+            or not MIN_KEY_BYTES * 2 <= len(hex_text) <= MAX_KEY_BYTES * 2):
+        raise _key_refused("not a localsocket key (expected %d to %d bytes as hex text)" % (MIN_KEY_BYTES, MAX_KEY_BYTES))
+    return bytes.fromhex(hex_text.decode("ascii"))
+
+
 def parse_key_text(text):
-    """Hex text (surrounding whitespace ignored), an even number of digits, at least 16 bytes."""
-    hex_text = text.strip()
-    if not re.fullmatch(r"[0-9a-fA-F]+", hex_text) or len(hex_text) % 2 or len(hex_text) < MIN_KEY_BYTES * 2:
-        raise _key_refused("not a localsocket key (expected hex text)")
-    return bytes.fromhex(hex_text)
+    """As parse_key_bytes, for the text of a key file."""
+    return parse_key_bytes(text.encode("utf-8"))
 
 
 def read_key_file(path):
@@ -359,7 +376,7 @@ def read_key_file(path):
             raise _key_refused("it belongs to another user")
         if st.st_mode & 0o077:
             raise _key_refused("other users can read or write it")
-        limit = MAX_KEY_BYTES * 2 + 2
+        limit = MAX_KEY_FILE_BYTES
         if st.st_size > limit:
             raise _key_refused("too large")
         data = b""
@@ -372,11 +389,7 @@ def read_key_file(path):
             raise _key_refused("too large")
     finally:
         os.close(fd)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _key_refused("not a localsocket key (expected hex text)") from None
-    return parse_key_text(text)
+    return parse_key_bytes(data)
 
 
 def _create_key_file(path):
@@ -546,16 +559,60 @@ def to_json(value):
         _encode(value, out)
     except (TypeError, ValueError, RecursionError) as err:
         raise LocalSocketError("INVALID_ARGUMENT", "invalid argument: the value cannot be sent as JSON") from err
-    return "".join(out)
+    text = "".join(out)
+    if json_too_deep(text):
+        # Never sent what the peer must refuse.
+        raise LocalSocketError("INVALID_ARGUMENT", "invalid argument: the value nests deeper than %d levels" % MAX_JSON_DEPTH)
+    return text
 
 
 def _reject_constant(name):
     raise ValueError("not JSON: %s" % name)
 
 
+def json_too_deep(data, limit=MAX_JSON_DEPTH):
+    """Whether JSON text (bytes or str) nests more than `limit` arrays and objects: one linear scan,
+    counting [ and { outside strings, before any recursive parser or printer sees it."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if len(data) < 2 * (limit + 1):
+        return False
+    depth = 0
+    in_string = False
+    i, n = 0, len(data)
+    while i < n:
+        c = data[i]
+        if in_string:
+            if c == 0x5C:
+                i += 1
+            elif c == 0x22:
+                in_string = False
+        elif c == 0x22:
+            in_string = True
+        elif c == 0x5B or c == 0x7B:
+            depth += 1
+            if depth > limit:
+                return True
+        elif c == 0x5D or c == 0x7D:
+            depth -= 1
+        i += 1
+    return False
+
+
+def _parse_float(text):
+    """JSON has one number type: 1.0 and 1e0 are the integer 1, as in JavaScript (so `1.0` is an integer id)."""
+    value = float(text)
+    if value.is_integer() and abs(value) <= 2 ** 53 - 1:
+        return int(value)
+    return value
+
+
 def parse_json(data):
-    """Strict JSON from UTF-8 bytes (no NaN/Infinity); raises ValueError."""
-    return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    """Strict JSON from UTF-8 bytes (no NaN/Infinity, invalid UTF-8 refused, at most MAX_JSON_DEPTH
+    levels of nesting); raises ValueError."""
+    if json_too_deep(data):
+        raise ValueError("JSON nested deeper than %d levels" % MAX_JSON_DEPTH)
+    return json.loads(data.decode("utf-8"), parse_constant=_reject_constant, parse_float=_parse_float)
 
 
 def encode_frame(frame_type, payload, max_message_size=DEFAULT_MAX_MESSAGE_SIZE):
@@ -1118,6 +1175,8 @@ class Connection:
         if "error" in value:
             if not _is_error_object(value["error"]):
                 self._fail_here(_protocol_error("bad error object"))
+            if "result" in value:
+                self._fail_here(_protocol_error("an answer with both a result and an error"))
         elif "result" not in value:
             self._fail_here(_protocol_error("a reply needs a result or an error"))
         if request_id in self._waiting:

@@ -97,7 +97,17 @@ export interface KeyOrigin {
 
 function noop(): void {}
 
+/**
+ * Said only when the evidence points to a raw server: it sent bytes that are not a handshake
+ * answer. A server that stays silent may as well be overloaded or stuck, so a timeout says what
+ * happened and nothing more (SILENT_SERVER).
+ */
 export const RAW_SERVER_HINT = 'no localsocket handshake from the server (a raw-mode server? try raw mode)';
+export const SILENT_SERVER = 'the server accepted the connection but did not answer the handshake (busy, stuck, or not a localsocket server)';
+/** The server closed the connection without reading our hello: no room for us, whether or not its BUSY could be read. */
+export const CLOSED_BEFORE_HELLO = 'connect: the server is busy (it closed the connection without reading our hello)';
+/** Write errors that mean the peer closed its end before reading what we sent. */
+const PEER_GONE = new Set(['EPIPE', 'ECONNRESET', 'ERR_STREAM_DESTROYED', 'EOF']);
 
 function keyMismatch(origin: KeyOrigin): LocalSocketError {
   let text = 'authentication failed: key mismatch, the server does not hold our key';
@@ -122,7 +132,7 @@ export function clientHandshake(socket: net.Socket, key: Uint8Array, deadline: n
   return new Promise((resolve, reject) => {
     let received: Buffer | null = null;
     const timer = setTimeout(() => {
-      finish(new LocalSocketError('TIMEOUT', `connect: timed out: ${received === null ? RAW_SERVER_HINT : 'the handshake did not complete'}`));
+      finish(new LocalSocketError('TIMEOUT', `connect: timed out: ${received === null ? SILENT_SERVER : 'the handshake did not complete'}`));
     }, Math.max(0, deadline - Date.now()));
     const onData = (chunk: Buffer): void => {
       received = received === null ? chunk : Buffer.concat([received, chunk]);
@@ -161,11 +171,26 @@ export function clientHandshake(socket: net.Socket, key: Uint8Array, deadline: n
       finish(null);
     };
     const onClose = (): void => {
-      finish(
-        received === null
-          ? new LocalSocketError('CONNECTION_REFUSED', 'connect: the server closed the connection before the handshake')
-          : new LocalSocketError('PROTOCOL_ERROR', `connect: ${RAW_SERVER_HINT}`),
-      );
+      if (received === null) {
+        // It read our hello (no write failed) and closed without a word: a raw server that took the
+        // hello for data, or one shutting down. Retried; CONNECTION_REFUSED at the deadline.
+        finish(new LocalSocketError('CONNECTION_REFUSED', 'connect: the server closed the connection before the handshake'));
+        return;
+      }
+      // Cut short in the middle of a handshake answer is not evidence of a raw server; other bytes are.
+      const partial = received.subarray(0, HEADER_BYTES);
+      const handshakeLike = SERVER_PROOF_HEADER.subarray(0, partial.length).equals(partial) || BUSY_MESSAGE.subarray(0, partial.length).equals(partial);
+      finish(new LocalSocketError('PROTOCOL_ERROR', handshakeLike ? 'connect: the server closed the connection in the middle of its handshake answer' : `connect: ${RAW_SERVER_HINT}`));
+    };
+    const onError = (err: NodeJS.ErrnoException): void => {
+      // Our hello met a closed connection before any answer: the server closed without reading it.
+      // A server out of room may answer BUSY and close at once; the BUSY is then lost with the
+      // connection (Node stops reading after a failed write), so this is taken as the BUSY it was.
+      if (received === null && PEER_GONE.has(err.code ?? '')) {
+        finish(new LocalSocketError('RESOURCE_EXHAUSTED', CLOSED_BEFORE_HELLO));
+        return;
+      }
+      onClose();
     };
     const onAbort = (): void => finish(abortedError(signal));
     const finish = (err: LocalSocketError | null): void => {
@@ -174,7 +199,7 @@ export function clientHandshake(socket: net.Socket, key: Uint8Array, deadline: n
       socket.off('data', onData);
       socket.off('end', onClose);
       socket.off('close', onClose);
-      socket.off('error', onClose);
+      socket.off('error', onError);
       signal.removeEventListener('abort', onAbort);
       if (err) reject(err);
       else resolve();
@@ -187,7 +212,7 @@ export function clientHandshake(socket: net.Socket, key: Uint8Array, deadline: n
     socket.on('data', onData);
     socket.once('end', onClose);
     socket.once('close', onClose);
-    socket.once('error', onClose);
+    socket.once('error', onError);
     signal.addEventListener('abort', onAbort, { once: true });
     socket.write(hello);
     socket.resume();

@@ -26,6 +26,13 @@ import { openPrivateDir, type DirRules, type PrivateDir } from '../private-dir.j
 export const KEY_BYTES = 32;
 const MIN_KEY_BYTES = 16;
 const MAX_KEY_BYTES = 1024;
+/**
+ * A key file larger than this is refused without being read. The key limit
+ * applies to the key itself (after whitespace and a BOM are removed); this
+ * only bounds what a reader takes in.
+ */
+export const MAX_KEY_FILE_BYTES = 8192;
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 /** A key and where it came from, for diagnostics that name the file (never the key). */
 export interface LoadedKey {
@@ -81,10 +88,25 @@ export function checkKey(key: unknown): Buffer {
   return Buffer.from(key);
 }
 
-function parseKeyText(text: string): Buffer {
-  const hex = text.trim();
-  if (!/^[0-9a-f]+$/i.test(hex) || hex.length % 2 !== 0 || hex.length < MIN_KEY_BYTES * 2) {
-    throw keyError('not a localsocket key (expected hex text)');
+/** ASCII whitespace around the key: space, tab, LF, VT, FF, CR (and nothing else, unlike String.prototype.trim). */
+function isAsciiSpace(byte: number): boolean {
+  return byte === 0x20 || (byte >= 0x09 && byte <= 0x0d);
+}
+
+/**
+ * The key in a key file's bytes: one leading UTF-8 BOM and surrounding ASCII
+ * whitespace are ignored; what remains must be 32 to 2048 hex digits, an even
+ * number of them (16 to 1024 bytes).
+ * @throws LocalSocketError ACCESS_DENIED ("key file refused: not a localsocket key ...") otherwise
+ */
+export function parseKeyFile(bytes: Buffer): Buffer {
+  let start = bytes.subarray(0, 3).equals(UTF8_BOM) ? 3 : 0;
+  let end = bytes.length;
+  while (start < end && isAsciiSpace(bytes[start]!)) start++;
+  while (end > start && isAsciiSpace(bytes[end - 1]!)) end--;
+  const hex = bytes.toString('latin1', start, end);
+  if (!/^[0-9a-f]*$/i.test(hex) || hex.length % 2 !== 0 || hex.length < MIN_KEY_BYTES * 2 || hex.length > MAX_KEY_BYTES * 2) {
+    throw keyError(`not a localsocket key (expected ${MIN_KEY_BYTES} to ${MAX_KEY_BYTES} bytes as hex text)`);
   }
   return Buffer.from(hex, 'hex');
 }
@@ -138,14 +160,17 @@ export function readKeyFile(file: string, p: PlatformInfo): Buffer {
       if (p.uid !== undefined && st.uid !== p.uid) throw keyError('it belongs to another user');
       if ((st.mode & 0o077) !== 0) throw keyError('other users can read or write it');
     }
-    if (st.size > MAX_KEY_BYTES * 2 + 2) throw keyError('too large');
-    let text: string;
+    if (st.size > MAX_KEY_FILE_BYTES) throw keyError('too large');
+    // Read at most one byte past the limit: a file that grew since fstat() is still refused, never read whole.
+    const bytes = Buffer.alloc(MAX_KEY_FILE_BYTES + 1);
+    let length = 0;
     try {
-      text = fs.readFileSync(fd, 'utf8');
+      for (let n; length < bytes.length && (n = fs.readSync(fd, bytes, length, bytes.length - length, null)) > 0; ) length += n;
     } catch (err) {
       throw keyError('cannot read it', err);
     }
-    return parseKeyText(text);
+    if (length > MAX_KEY_FILE_BYTES) throw keyError('too large');
+    return parseKeyFile(bytes.subarray(0, length));
   } finally {
     fs.closeSync(fd);
   }

@@ -1,5 +1,7 @@
 /** `localsocket call NAME METHOD [PARAMS_JSON | -]`: one JSON-RPC request from the shell. */
-import { connectMessages } from '../messages/message-socket.js';
+import { sleep } from '../deadline.js';
+import { LocalSocketError } from '../errors.js';
+import { connectMessages, isBusyDrop } from '../messages/message-socket.js';
 import { flag, type OptionSpecs, type Values } from './args.js';
 import { messageClientOptions, MESSAGE_CLIENT_OPTIONS, MESSAGE_CLIENT_OPTIONS_HELP, readParams } from './message-args.js';
 import { EXIT } from './output.js';
@@ -43,18 +45,27 @@ export async function runCall(values: Values, name: string, method: string, para
     await writeOut(process.stdout, Buffer.from(`${JSON.stringify(result ?? null)}\n`));
     return EXIT.ok;
   }
-  const peer = await connectMessages(name, options);
-  peer.on('error', () => {}); // the pending request rejects with the reason
   let result: unknown;
-  try {
-    const requestTimeout = Math.max(1, deadline - Date.now());
-    result = params.given ? await peer.request(method, params.value, { timeout: requestTimeout }) : await peer.request(method, undefined, { timeout: requestTimeout });
-  } catch (err) {
-    // Nothing left worth flushing (a server that does not read would hold a close).
-    peer.abort();
-    throw err;
+  for (let attempt = 0; ; attempt++) {
+    const peer = await connectMessages(name, { ...options, timeout: Math.max(1, deadline - Date.now()) });
+    peer.on('error', () => {}); // the pending request rejects with the reason
+    try {
+      const requestTimeout = Math.max(1, deadline - Date.now());
+      result = params.given ? await peer.request(method, params.value, { timeout: requestTimeout }) : await peer.request(method, undefined, { timeout: requestTimeout });
+    } catch (err) {
+      // Nothing left worth flushing (a server that does not read would hold a close).
+      peer.abort();
+      // Dropped with BUSY before the server accepted us: the request never reached it, so it is
+      // sent again on a new connection, as a connect retries BUSY, within the same deadline.
+      if (!isBusyDrop(err)) throw err;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new LocalSocketError('RESOURCE_EXHAUSTED', 'connect: the server is busy (retried until the deadline)');
+      await sleep(Math.min(remaining, Math.min(250, 5 * 2 ** attempt) * (0.5 + Math.random() / 2)));
+      continue;
+    }
+    await peer.close().catch(() => {});
+    break;
   }
-  await peer.close().catch(() => {});
   await writeOut(process.stdout, Buffer.from(`${JSON.stringify(result ?? null)}\n`));
   return EXIT.ok;
 }

@@ -106,7 +106,9 @@ async function dial(endpoint: Endpoint, values: Values): Promise<DialResult> {
       return { answer: 'answers', detail: verifiable ? `a server answers; key mismatch: it does not hold our key (${auth.keyFile})` : 'a server answers; it offers the localsocket handshake (no key here to verify it)' };
     }
     if (code === 'RESOURCE_EXHAUSTED') return { answer: 'busy', detail: 'a server answers but is busy (no handshake slot free)' };
-    if (code === 'PROTOCOL_ERROR' || code === 'TIMEOUT') return { answer: 'answers', detail: 'a server answers; no localsocket handshake (raw mode, or not a localsocket server)' };
+    if (code === 'PROTOCOL_ERROR') return { answer: 'answers', detail: 'a server answers; no localsocket handshake (raw mode, or not a localsocket server)' };
+    // Silence is not evidence of raw mode: an overloaded or stuck server is silent too.
+    if (code === 'TIMEOUT') return { answer: 'answers', detail: 'a server accepted the connection but did not answer the handshake (busy, stuck, raw mode, or not a localsocket server)' };
     if (code === 'CONNECTION_REFUSED') return { answer: 'answers', detail: 'a server answers but closed the connection at once' };
     return dialFailure(err, endpoint);
   }

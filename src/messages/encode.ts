@@ -200,8 +200,8 @@ export const ENVELOPE = {
   params: ascii(',"params":'),
   result: ascii(',"result":'),
 } as const;
-/** Bytes of every constant part together, and of the longest id, and the closing brace: a bound for one envelope. */
-const ENVELOPE_FIXED = 16 + 6 + 10 + 10 + 16 + 1;
+/** Bytes of every constant part together, and of the longest id (a sign and 16 digits), and the closing brace: a bound for one envelope. */
+const ENVELOPE_FIXED = 16 + 6 + 10 + 10 + 17 + 1;
 
 /** Copies a few bytes with a loop: for runs this short, cheaper than a native call. */
 function put(target: Buffer, at: number, bytes: Uint8Array): number {
@@ -210,8 +210,12 @@ function put(target: Buffer, at: number, bytes: Uint8Array): number {
   return at + n;
 }
 
-/** Writes a non-negative safe integer in decimal; returns the end. */
+/** Writes a safe integer in decimal (a negative one with its sign); returns the end. */
 function putInt(target: Buffer, at: number, value: number): number {
+  if (value < 0) {
+    target[at] = 0x2d; // -
+    return putInt(target, at + 1, -value);
+  }
   if (value < 10) {
     target[at] = 0x30 + value;
     return at + 1;
@@ -242,28 +246,28 @@ function methodBytes(method: string): Uint8Array {
  * Sends a JSON-RPC envelope `{"jsonrpc":"2.0"[,"id":id][,"method":method][,"<member>":json]}`,
  * byte for byte what JSON.stringify makes of the same object, without building its text:
  * the constant parts are copied, the method's bytes reused, only `json` is encoded.
- * @param id - The id, or -1 for none (a notification).
+ * @param id - The id (any safe integer, negative ones included), or null for none (a notification).
  * @param method - The method, or null (a result).
  * @param member - ENVELOPE.params or ENVELOPE.result, with `json` (already JSON text), or null for neither.
  * @param settle - Whether a promise is wanted.
  * @throws LocalSocketError MESSAGE_TOO_LARGE when the frame exceeds `max` (nothing is written).
  */
 export function envelopeFrame(
-  socket: LocalSocket, max: number, settle: boolean, id: number, method: string | null, member: Uint8Array | null, json: string | null,
+  socket: LocalSocket, max: number, settle: boolean, id: number | null, method: string | null, member: Uint8Array | null, json: string | null,
 ): Promise<void> | undefined {
   const name = method === null ? null : methodBytes(method);
   const worst = FRAME_HEADER_BYTES + ENVELOPE_FIXED + (name === null ? 0 : name.length) + (json === null ? 0 : json.length * 3);
   if (worst > SMALL_FRAME) {
     // Large: the text as JSON.stringify would make it, through the large-frame path.
     let text = '{"jsonrpc":"2.0"';
-    if (id >= 0) text += ',"id":' + id;
+    if (id !== null) text += ',"id":' + id;
     if (method !== null) text += ',"method":' + JSON.stringify(method);
     if (member !== null) text += (member === ENVELOPE.result ? ',"result":' : ',"params":') + json;
     return jsonFrame(socket, text + '}', max, settle);
   }
   const at = reserve(socket, worst);
   let p = put(slab, at + FRAME_HEADER_BYTES, ENVELOPE.open);
-  if (id >= 0) p = putInt(slab, put(slab, p, ENVELOPE.id), id);
+  if (id !== null) p = putInt(slab, put(slab, p, ENVELOPE.id), id);
   if (name !== null) p = put(slab, put(slab, p, ENVELOPE.method), name);
   if (member !== null) {
     p = put(slab, p, member);

@@ -23,6 +23,7 @@ import { checkInteger, checkObject, checkTimeout, invalidArgument } from '../val
 import { checkCloseOptions, CloseCode, type CloseInfo, type CloseOptions } from './close.js';
 import { flushFrames, queuedBytes } from './encode.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, FRAME_HEADER_BYTES, FrameType, MAX_FRAME_LENGTH, tooLarge, writeFrameHeader } from './frame.js';
+import { MAX_JSON_DEPTH, textTooDeep } from './json-depth.js';
 import { checkMaxRequestsInFlight, dropConnection, MessageSocket, type MessageOptions, type NotificationHandler, type RequestHandler } from './message-socket.js';
 
 /** Options of a MessageServer: every LocalServer option, and the message options applied to each peer. */
@@ -205,7 +206,7 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
    * @param method - the JSON-RPC method name
    * @param params - any JSON value, or undefined for none
    * @returns how many peers the notification was queued to
-   * @throws LocalSocketError INVALID_ARGUMENT (bad method, params not serialisable),
+   * @throws LocalSocketError INVALID_ARGUMENT (bad method, params not serialisable or nested deeper than 127 levels),
    *   MESSAGE_TOO_LARGE (over `maxMessageSize`; nothing is sent to anyone)
    */
   broadcast(method: string, params?: unknown): number {
@@ -217,6 +218,8 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
     } catch (err) {
       throw new LocalSocketError('INVALID_ARGUMENT', 'invalid argument: params cannot be serialised as JSON', { cause: err });
     }
+    // Never sent what every peer must refuse.
+    if (textTooDeep(text)) throw new LocalSocketError('INVALID_ARGUMENT', `invalid argument: params nest deeper than ${MAX_JSON_DEPTH - 1} levels`);
     return this.#writeToAll(frameOf(FrameType.JSON, text, this.#maxMessageSize));
   }
 

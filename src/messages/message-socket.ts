@@ -18,7 +18,9 @@
  * symbol-keyed back-pointer on the socket and module-level listeners, and
  * sends return the writer's shared per-tick promise.
  */
+import { isUtf8 } from 'node:buffer';
 import { EventEmitter } from 'node:events';
+import { BUSY_MESSAGE } from '../auth/handshake.js';
 import { abortedError, timeoutError } from '../deadline.js';
 import { LocalSocketError, type RemoteErrorDetail } from '../errors.js';
 import type { ConnectOptions } from '../options.js';
@@ -28,6 +30,7 @@ import { quiet } from '../writer.js';
 import { ENVELOPE, envelopeFrame, flushFrames, queuedBytes, queueJsonFrame, sendBinaryFrame, sendJsonFrame, type NativeText } from './encode.js';
 import { CLOSE_METHOD, CloseCode, checkCloseOptions, closeCodeFor, closeGracefully, cutReason, describeClose, errorCodeForClose, readClose, type CloseInfo, type CloseOptions } from './close.js';
 import { envelope, readEnvelope } from './envelope.js';
+import { bytesTooDeep, MAX_JSON_DEPTH, textTooDeep } from './json-depth.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, FrameDecoder, FrameType, MAX_FRAME_LENGTH } from './frame.js';
 import { CANCEL_METHOD, isErrorObject, isRequestId, remoteError, RpcErrorCode, toErrorObject } from './rpc.js';
 
@@ -214,6 +217,8 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   /** Handlers running now, cancelled ones included: what maxRequestsInFlight bounds. */
   #running = 0;
   #handlers: Map<string, RequestHandler> | null = null;
+  /** Whether the connection's first bytes were looked at (a BUSY from a server that dropped us, see #pull). */
+  #firstBytesSeen = false;
   #notificationHandlers: Map<string, NotificationHandler> | null = null;
 
   /**
@@ -268,7 +273,12 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
 
   static #onDisconnected(this: LocalSocket): void {
     const self = (this as Owned)[kOwner];
-    if (self !== undefined) self.#finish();
+    if (self === undefined) return;
+    // An end inside a frame is not a clean end: part of a message was lost.
+    if (self.#failure === null && self.#localEnd === null && (self.#decoder?.buffered ?? 0) > 0) {
+      self.#failure = protocolError('the connection ended in the middle of a frame');
+    }
+    self.#finish();
   }
 
   static #onSocketError(this: LocalSocket, err: LocalSocketError): void {
@@ -287,6 +297,15 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     const socket = this.socket;
     while (this.#open && socket.bytesAvailable > 0) {
       const chunk = socket.read();
+      if (!this.#firstBytesSeen) {
+        this.#firstBytesSeen = true;
+        // 'L' is never a frame type: a stream starting with (part of) BUSY is a server that ran out of
+        // room and dropped us before it checked our proof. Nothing we sent reached its application.
+        if (startsLikeBusy(chunk)) {
+          this.#fail(busyDrop());
+          return;
+        }
+      }
       try {
         (this.#decoder ??= new FrameDecoder(this.maxMessageSize)).pushSlices(chunk, MessageSocket.#onFrame, this);
       } catch (err) {
@@ -303,6 +322,10 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
       this.#emitSafely('binary', source.subarray(start, end));
       return;
     }
+    // Checked before any parse: decoding never replaces bad bytes silently, and nothing recursive
+    // ever sees a message nested deeper than the limit.
+    if (!isUtf8(source.subarray(start, end))) throw protocolError('a JSON message that is not valid UTF-8');
+    if (bytesTooDeep(source, start, end)) throw protocolError(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
     if (readEnvelope(source, start, end)) {
       // The canonical layout: only the params or result were parsed.
       const { id, method, value } = envelope;
@@ -340,6 +363,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     if (!isRequestId(id)) throw protocolError('reply id must be an integer');
     if (m.error !== undefined) {
       if (!isErrorObject(m.error)) throw protocolError('bad error object');
+      if ('result' in m) throw protocolError('an answer with both a result and an error');
       this.#settle(id, m.error, true);
     } else if ('result' in m) {
       this.#settle(id, m.result, false);
@@ -471,6 +495,11 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
       this.#replyErrorNow(id, { code: RpcErrorCode.INTERNAL_ERROR, message: 'the result cannot be serialised' });
       return;
     }
+    // Inside the envelope: one level less than a message may nest. Never sent what the peer must refuse.
+    if (textTooDeep(json, MAX_JSON_DEPTH - 1)) {
+      this.#replyErrorNow(id, { code: RpcErrorCode.INTERNAL_ERROR, message: `the result nests deeper than ${MAX_JSON_DEPTH - 1} levels` });
+      return;
+    }
     try {
       void envelopeFrame(this.socket, this.maxMessageSize, false, id, null, ENVELOPE.result, json);
     } catch {
@@ -480,9 +509,11 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
 
   #replyErrorNow(id: number, error: RemoteErrorDetail): void {
     try {
-      queueJsonFrame(this.socket, JSON.stringify({ jsonrpc: '2.0', id, error }), this.maxMessageSize);
+      const text = JSON.stringify({ jsonrpc: '2.0', id, error });
+      if (textTooDeep(text)) throw invalidArgument('error data nested too deep');
+      queueJsonFrame(this.socket, text, this.maxMessageSize);
     } catch {
-      // Unserialisable or oversize data: the code and a bounded message alone.
+      // Unserialisable, oversize or too deep data: the code and a bounded message alone.
       const plain = { code: error.code, message: error.message.slice(0, 1000) };
       queueJsonFrame(this.socket, JSON.stringify({ jsonrpc: '2.0', id, error: plain }), Math.max(this.maxMessageSize, 4096));
     }
@@ -542,7 +573,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   }
 
   #sendCancel(id: number): void {
-    void envelopeFrame(this.socket, Infinity, false, -1, CANCEL_METHOD, ENVELOPE.params, '{"id":' + id + '}');
+    void envelopeFrame(this.socket, Infinity, false, null, CANCEL_METHOD, ENVELOPE.params, '{"id":' + id + '}');
   }
 
   #nextId(): number {
@@ -558,24 +589,30 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
    * @param params - Any JSON-serialisable value, or undefined for none.
    * @param options - `timeout` (ms, default `requestTimeout`) and `signal`.
    * @returns The peer's result.
-   * @throws LocalSocketError `INVALID_ARGUMENT` (at once) for a non-string method, bad options or
-   *   params that cannot be serialised. The promise rejects with `REMOTE_ERROR` (the peer's code and
+   * @throws LocalSocketError (rejects; never thrown) `INVALID_ARGUMENT` for a non-string method, bad options or
+   *   params that cannot be serialised or nest deeper than 127 levels; `REMOTE_ERROR` (the peer's code and
    *   message on `remote`), `TIMEOUT` or `ABORTED` (both also cancel it on the peer), `MESSAGE_TOO_LARGE`
    *   (nothing sent), `PEER_CLOSED` when the connection ends first, `INVALID_STATE` once closed here.
    */
   request(method: string, params?: unknown, options?: RequestOptions): Promise<unknown> {
-    if (typeof method !== 'string') throw invalidArgument('method must be a string');
     let timeout = this.requestTimeout;
     let signal: AbortSignal | undefined;
-    if (options !== undefined) {
-      const raw = checkObject(options, 'options');
-      timeout = checkTimeout(raw.timeout, this.requestTimeout);
-      signal = checkSignal(raw.signal);
+    let json: string | null;
+    try {
+      if (typeof method !== 'string') throw invalidArgument('method must be a string');
+      if (options !== undefined) {
+        const raw = checkObject(options, 'options');
+        timeout = checkTimeout(raw.timeout, this.requestTimeout);
+        signal = checkSignal(raw.signal);
+      }
+      json = params === undefined ? null : stringify(params, MAX_JSON_DEPTH - 1);
+    } catch (err) {
+      // A promise-returning method never throws: bad arguments reject like every other failure.
+      return quiet(Promise.reject(err));
     }
     if (!this.#open) return quiet(Promise.reject(closedError()));
     if (signal?.aborted) return quiet(Promise.reject(abortedError(signal)));
     if (timeout <= 0) return quiet(Promise.reject(timeoutError('request')));
-    const json = params === undefined ? null : stringify(params);
     const id = this.#nextId();
     try {
       void envelopeFrame(this.socket, this.maxMessageSize, false, id, method, json === null ? null : ENVELOPE.params, json);
@@ -604,15 +641,16 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
    * @param method - The method name.
    * @param params - Any JSON-serialisable value, or undefined for none.
    * @returns Resolves when the frame has reached the kernel.
-   * @throws LocalSocketError `INVALID_ARGUMENT` (at once) for a non-string method or unserialisable params;
-   *   the promise rejects with `MESSAGE_TOO_LARGE` (nothing sent), `INVALID_STATE` once closed, or the write's I/O error.
+   * @throws LocalSocketError (rejects; never thrown) `INVALID_ARGUMENT` for a non-string method or params that
+   *   cannot be serialised or nest deeper than 127 levels; `MESSAGE_TOO_LARGE` (nothing sent), `INVALID_STATE`
+   *   once closed, or the write's I/O error.
    */
   notify(method: string, params?: unknown): Promise<void> {
-    if (typeof method !== 'string') throw invalidArgument('method must be a string');
-    const json = params === undefined ? null : stringify(params);
-    if (!this.#open) return quiet(Promise.reject(closedError()));
     try {
-      return envelopeFrame(this.socket, this.maxMessageSize, true, -1, method, json === null ? null : ENVELOPE.params, json)!;
+      if (typeof method !== 'string') throw invalidArgument('method must be a string');
+      const json = params === undefined ? null : stringify(params, MAX_JSON_DEPTH - 1);
+      if (!this.#open) return quiet(Promise.reject(closedError()));
+      return envelopeFrame(this.socket, this.maxMessageSize, true, null, method, json === null ? null : ENVELOPE.params, json)!;
     } catch (err) {
       return quiet(Promise.reject(err));
     }
@@ -622,22 +660,29 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
    * Sends one JSON message ('J' frame). A value shaped as JSON-RPC 2.0 is taken as such by the peer.
    * @param value - Any JSON-serialisable value.
    * @returns Resolves when the frame has reached the kernel.
-   * @throws LocalSocketError `INVALID_ARGUMENT` (at once) if `value` cannot be serialised; the promise
-   *   rejects with `MESSAGE_TOO_LARGE` (nothing sent), `INVALID_STATE` once closed, or the write's I/O error.
+   * @throws LocalSocketError (rejects; never thrown) `INVALID_ARGUMENT` if `value` cannot be serialised or
+   *   nests deeper than 128 levels; `MESSAGE_TOO_LARGE` (nothing sent), `INVALID_STATE` once closed, or the
+   *   write's I/O error.
    */
   send(value: unknown): Promise<void> {
-    return this.#sendText(stringify(value));
+    let text: string;
+    try {
+      text = stringify(value, MAX_JSON_DEPTH);
+    } catch (err) {
+      return quiet(Promise.reject(err));
+    }
+    return this.#sendText(text);
   }
 
   /**
    * Sends one binary message ('B' frame). The bytes are not copied when large: do not change them until the promise settles.
    * @param data - The payload (may be empty).
    * @returns Resolves when the frame has reached the kernel.
-   * @throws LocalSocketError `INVALID_ARGUMENT` (at once) if `data` is not a Uint8Array; the promise rejects with
+   * @throws LocalSocketError (rejects; never thrown) `INVALID_ARGUMENT` if `data` is not a Uint8Array;
    *   `MESSAGE_TOO_LARGE` (nothing sent), `INVALID_STATE` once closed, or the write's I/O error.
    */
   sendBinary(data: Uint8Array): Promise<void> {
-    if (!(data instanceof Uint8Array)) throw invalidArgument('data must be a Uint8Array or Buffer');
+    if (!(data instanceof Uint8Array)) return quiet(Promise.reject(invalidArgument('data must be a Uint8Array or Buffer')));
     if (!this.#open) return quiet(Promise.reject(closedError()));
     try {
       return sendBinaryFrame(this.socket, data, this.maxMessageSize);
@@ -848,8 +893,36 @@ function capture(resolve: (value: unknown) => void, reject: (err: unknown) => vo
 }
 
 
-/** JSON text of a value, or INVALID_ARGUMENT for what JSON cannot carry (undefined, a function, BigInt, cycles). */
-function stringify(value: unknown): string {
+/** Whether `chunk` begins with BUSY, or with as much of it as it holds. */
+function startsLikeBusy(chunk: Buffer): boolean {
+  const n = Math.min(chunk.length, BUSY_MESSAGE.length);
+  return n > 0 && chunk.subarray(0, n).equals(BUSY_MESSAGE.subarray(0, n));
+}
+
+const busyDrops = new WeakSet<LocalSocketError>();
+
+function busyDrop(): LocalSocketError {
+  const err = new LocalSocketError('RESOURCE_EXHAUSTED', 'the server is busy: it dropped the connection before accepting it (nothing sent was delivered)');
+  busyDrops.add(err);
+  return err;
+}
+
+/**
+ * Whether `err` (or its cause) says the server dropped the connection with BUSY before accepting
+ * it: nothing sent on it reached the server's application, so the whole exchange may be retried.
+ * @param err - any error, such as a request's rejection.
+ * @returns true for such a drop.
+ */
+export function isBusyDrop(err: unknown): boolean {
+  if (!(err instanceof LocalSocketError)) return false;
+  return busyDrops.has(err) || (err.cause instanceof LocalSocketError && busyDrops.has(err.cause));
+}
+
+/**
+ * JSON text of a value, or INVALID_ARGUMENT for what JSON cannot carry (undefined, a function, BigInt,
+ * cycles) and for a value nested deeper than `maxDepth` (its peer would refuse the message).
+ */
+function stringify(value: unknown, maxDepth: number): string {
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
@@ -857,6 +930,7 @@ function stringify(value: unknown): string {
     throw invalidArgument('the value cannot be serialised as JSON');
   }
   if (text === undefined) throw invalidArgument('the value cannot be serialised as JSON');
+  if (textTooDeep(text, maxDepth)) throw invalidArgument(`the value nests deeper than ${maxDepth} levels (the limit for a message is ${MAX_JSON_DEPTH})`);
   return text;
 }
 

@@ -463,9 +463,16 @@ export class ReconnectingClient {
   notify(method: string, params?: unknown, options?: WaitOptions): Promise<void> {
     const socket = this.#socket;
     if (socket !== null && this.#state === 'connected') return socket.notify(method, params);
-    const raw = checkObject(options, 'options');
-    const timeout = checkTimeout(raw.timeout, this.#resolved.requestTimeout);
-    const signal = checkSignal(raw.signal);
+    let timeout: number;
+    let signal: AbortSignal | undefined;
+    try {
+      const raw = checkObject(options, 'options');
+      timeout = checkTimeout(raw.timeout, this.#resolved.requestTimeout);
+      signal = checkSignal(raw.signal);
+    } catch (err) {
+      // A promise-returning method never throws: bad options reject.
+      return Promise.reject(err);
+    }
     return this.#waitForSocket('notify', timeout, signal).then((s) => s.notify(method, params));
   }
 
