@@ -62,6 +62,26 @@ describe('answers keep their id', () => {
   });
 });
 
+describe('the end of the stream', () => {
+  test('inside a frame it is PROTOCOL_ERROR; at a frame boundary it is a clean PEER_CLOSED', async () => {
+    for (const [tail, expected] of [[Buffer.alloc(0), 'PEER_CLOSED'], [Buffer.from([0x4a, 0, 0]), 'PROTOCOL_ERROR'], [Buffer.from('4a000000057b22', 'hex'), 'PROTOCOL_ERROR']] as const) {
+      const p = await pair();
+      try {
+        const server = new MessageSocket(p.peer);
+        server.on('error', () => {});
+        const closed = new Promise<unknown>((resolve) => server.once('close', resolve));
+        await p.client.write(Buffer.concat([frame(0x4a, Buffer.from('{"n":1}')), tail]));
+        await p.client.end();
+        const reason = await closed;
+        assert.ok(reason instanceof LocalSocketError, String(reason));
+        assert.equal(reason.code, expected, `${tail.toString('hex')}: ${reason.message}`);
+      } finally {
+        await p.close();
+      }
+    }
+  });
+});
+
 describe('the nesting limit', () => {
   test('the scan counts brackets outside strings only, escapes included, and allows exactly the limit', () => {
     assert.equal(MAX_JSON_DEPTH, 128);
