@@ -89,7 +89,7 @@ describe('abstract names with a Python peer', () => {
 });
 
 describe('abstract names from the CLI with a Python peer', () => {
-  const main = path.join(distDir, 'src', 'cli', 'main.js');
+  const main = path.join(distDir, 'cjs', 'cli', 'main.js');
 
   test('check --abstract finds a Python server, and connect --abstract --raw talks to it', { skip: INTEROP_SKIP }, async () => {
     const name = uniqueName('abs-cli');
@@ -148,7 +148,7 @@ describe('abstract names where libuv pads them', { skip: !isLinux && 'abstract n
   });
 
   test('the CLI refuses --abstract on this runtime (listen, connect, check, path)', { skip: refusedHere }, async () => {
-    const main = path.join(distDir, 'src', 'cli', 'main.js');
+    const main = path.join(distDir, 'cjs', 'cli', 'main.js');
     for (const args of [['listen', 'x', '--abstract', '--raw', '--access', 'world'], ['connect', 'x', '--abstract'], ['check', 'x', '--abstract'], ['path', 'x', '--abstract']]) {
       const result = await finished(spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
       assert.equal(result.code, 1, `${args.join(' ')}: ${result.stderr}`);

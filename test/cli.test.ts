@@ -1,6 +1,6 @@
 /**
  * The `localsocket` executable, driven as a child process exactly as a user
- * runs it: `node dist/src/cli/main.js ...`. Exit codes, the one-line error
+ * runs it: `node dist/cjs/cli/main.js ...`. Exit codes, the one-line error
  * format, and the socket files left (or not) on disk are checked from outside.
  */
 import assert from 'node:assert/strict';
@@ -15,7 +15,7 @@ import { ensurePrivateDir } from '../src/private-dir.js';
 import { until } from './cli-helpers.js';
 import { abstractWorks, distDir, isWindows, uniqueName } from './helpers.js';
 
-const MAIN = path.join(distDir, 'src', 'cli', 'main.js');
+const MAIN = path.join(distDir, 'cjs', 'cli', 'main.js');
 const ERROR_LINE = /^localsocket: [A-Z_]+: \S.*\n$/;
 
 interface Cli {

@@ -5,6 +5,7 @@
  * (0 success, 1 failure, 2 usage error, 130 interrupted).
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parseCommand, UsageError, type OptionSpecs, type Values } from './args.js';
 import { CALL_HELP, CALL_OPTIONS, runCall } from './call.js';
 import { CHECK_HELP, CHECK_OPTIONS, runCheck } from './check.js';
@@ -58,7 +59,8 @@ const LEADING = new Set(['--qt', '--abstract', '--help', '-h', '--version']);
 
 function version(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    // The command runs from the package's CommonJS build, dist/cjs/cli/: package.json is three levels up.
+    const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version?: string };
     return pkg.version ?? 'unknown';
   } catch {
     return 'unknown';
