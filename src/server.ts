@@ -16,6 +16,7 @@ import { resolveName, type Endpoint } from './names.js';
 import { DEFAULTS, resolveServerOptions, type ResolvedServer, type ServerOptions } from './options.js';
 import { currentPlatform } from './platform.js';
 import { adopt, handOut, LocalSocket } from './socket.js';
+import { checkOptionNames, FD_NAME_OPTIONS, WAIT_OPTIONS } from './option-names.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout } from './validate.js';
 
 /**
@@ -178,7 +179,9 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     const backlog = this.#options.maxPendingConnections;
     try {
       if (typeof name === 'object' && name !== null) {
-        const fd = checkInteger(checkObject(name, 'name').fd, 'fd', 0, 0x7fffffff);
+        const fdName = checkObject(name, 'name');
+        checkOptionNames(fdName, FD_NAME_OPTIONS);
+        const fd = checkInteger(fdName.fd, 'fd', 0, 0x7fffffff);
         this.#endpoint = { kind: 'unix', name: `fd:${fd}`, address: `fd:${fd}`, longPath: false };
         this.#binding = await bindFd(server, fd);
         this.#endpoint = endpointOfFd(fd) ?? this.#endpoint;
@@ -311,6 +314,7 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
    */
   waitForNewConnection(options?: WaitOptions): Promise<LocalSocket> {
     const raw = checkObject(options, 'options');
+    checkOptionNames(raw, WAIT_OPTIONS);
     const timeout = checkTimeout(raw.timeout, DEFAULTS.waitTimeout);
     const signal = checkSignal(raw.signal);
     return waitWithDeadline<LocalSocket>('waitForNewConnection', timeout, signal, (resolve, reject) => {

@@ -14,6 +14,7 @@ import { EventEmitter } from 'node:events';
 import { sleep, waitWithDeadline, type WaitOptions } from '../deadline.js';
 import { LocalSocketError, type ErrorCode } from '../errors.js';
 import { DEFAULTS, type ConnectOptions } from '../options.js';
+import { checkOptionNames, CONNECT_MESSAGES_OPTIONS, pickOptions, RECONNECT_OPTIONS, REQUEST_OPTIONS, WAIT_OPTIONS } from '../option-names.js';
 import { checkBoolean, checkObject, checkSignal, checkTimeout, invalidArgument, optionalLimit } from '../validate.js';
 import { connectMessages, type MessageOptions, type MessageSocket, type NotificationHandler, type RequestHandler, type RequestOptions } from './message-socket.js';
 
@@ -145,6 +146,7 @@ let defaults: Resolved | null = null;
 
 function resolveOptions(options: unknown): Resolved {
   const raw = checkObject(options, 'options');
+  checkOptionNames(raw, RECONNECT_OPTIONS);
   // The common case (no backoff or timeout options) shares one frozen object: nothing per client.
   if (OWN_OPTIONS.every((k) => raw[k] === undefined)) return (defaults ??= Object.freeze(resolveFrom({})));
   return resolveFrom(raw);
@@ -363,6 +365,7 @@ export class ReconnectingClient {
    */
   waitForConnected(options?: WaitOptions): Promise<MessageSocket> {
     const raw = checkObject(options, 'options');
+    checkOptionNames(raw, WAIT_OPTIONS);
     const timeout = checkTimeout(raw.timeout, DEFAULTS.waitTimeout);
     const signal = checkSignal(raw.signal);
     return this.#waitForSocket('waitForConnected', timeout, signal);
@@ -409,6 +412,7 @@ export class ReconnectingClient {
 
   async #requestLater(method: string, params: unknown, options: RequestOptions | undefined): Promise<unknown> {
     const raw = checkObject(options, 'options');
+    checkOptionNames(raw, REQUEST_OPTIONS);
     const timeout = checkTimeout(raw.timeout, this.#resolved.requestTimeout);
     const signal = checkSignal(raw.signal);
     const started = Date.now();
@@ -427,9 +431,10 @@ export class ReconnectingClient {
    * @throws LocalSocketError TIMEOUT, ABORTED, INVALID_STATE (closed), PEER_CLOSED, MESSAGE_TOO_LARGE
    */
   notify(method: string, params?: unknown, options?: WaitOptions): Promise<void> {
+    const raw = checkObject(options, 'options');
+    checkOptionNames(raw, WAIT_OPTIONS);
     const socket = this.#socket;
     if (socket !== null && this.#state === 'connected') return socket.notify(method, params);
-    const raw = checkObject(options, 'options');
     const timeout = checkTimeout(raw.timeout, this.#resolved.requestTimeout);
     const signal = checkSignal(raw.signal);
     return this.#waitForSocket('notify', timeout, signal).then((s) => s.notify(method, params));
@@ -517,7 +522,7 @@ export class ReconnectingClient {
       this[EMIT]('connecting', attempt);
       try {
         const socket: OwnedSocket = await connectMessages(this.#name, {
-          ...this.#options,
+          ...pickOptions(this.#options, CONNECT_MESSAGES_OPTIONS),
           timeout: this.#resolved.timeout,
           waitForServer: first && this.#resolved.waitForServer,
           signal,
