@@ -6,6 +6,8 @@
 //   root, removed afterwards whatever happens;
 // - XDG_RUNTIME_DIR is unset (short names then live in $TMPDIR/localsocket-UID),
 //   or with --runtime-dir a fresh 0700 directory inside the root.
+// - as root on Linux, second users for the permission tests are made during
+//   the run and deleted afterwards, whatever happens (scripts/test-peers.mjs).
 // Files default to dist/test/*.test.js. The tests run on the node that runs
 // this script (process.execPath). Exits with the test runner's status.
 import { spawn } from 'node:child_process';
@@ -13,6 +15,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { removePeers, setupPeers } from './test-peers.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -39,15 +42,34 @@ if (withRuntimeDir) {
   mkdirSync(env.XDG_RUNTIME_DIR, { mode: 0o700 });
 }
 
-const child = spawn(process.execPath, ['--test', ...options, ...files], { stdio: 'inherit', env });
+let peers = null;
+let child;
+try {
+  const setup = setupPeers(repo);
+  peers = setup.state;
+  delete env.LOCALSOCKET_TEST_PEERS;
+  delete env.LOCALSOCKET_TEST_PEERS_SKIP;
+  Object.assign(env, setup.env);
+  child = spawn(process.execPath, ['--test', ...options, ...files], { stdio: 'inherit', env });
+} catch (err) {
+  removePeers(peers);
+  rmSync(root, { recursive: true, force: true });
+  throw err;
+}
 const forward = (signal) => child.kill(signal);
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, forward);
 child.on('close', (code, signal) => {
+  try {
+    removePeers(peers);
+  } catch (err) {
+    process.stderr.write(`run-tests: removing the test users failed: ${err.message}\n`);
+    process.exitCode = 1;
+  }
   rmSync(root, { recursive: true, force: true });
   if (signal) {
     process.stderr.write(`run-tests: the test runner was killed by ${signal}\n`);
     process.exitCode = 1;
-  } else {
+  } else if (process.exitCode !== 1) {
     process.exitCode = code ?? 1;
   }
 });

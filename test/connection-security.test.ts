@@ -12,7 +12,7 @@ import { after, test } from 'node:test';
 import { connect, listen, LocalSocketError } from '../src/index.js';
 import { privateDirectory } from '../src/names.js';
 import { currentPlatform } from '../src/platform.js';
-import { finished, isLinux, sharedTempDir, isWindows, isWine, WINE_SECOND_LISTEN, runFixture, tempDir, uniqueName, unprivilegedUser, waitForLine } from './helpers.js';
+import { finished, isLinux, sharedTempDir, isWindows, isWine, WINE_SECOND_LISTEN, runFixture, secondUserSkip, tempDir, uniqueName, unprivilegedUser, waitForLine } from './helpers.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -25,7 +25,7 @@ function scratch(): string {
   return d;
 }
 
-const needsSecondUser = !unprivilegedUser() && (isWindows ? 'another user: Wine runs everything as one user' : 'needs root on Linux to create a second user');
+const needsSecondUser = !unprivilegedUser() && (isWindows ? 'another user: Wine runs everything as one user' : secondUserSkip());
 
 test('another user holding every lock address it can compute does not keep our server from starting', { skip: needsSecondUser }, async () => {
   const peer = unprivilegedUser()!;

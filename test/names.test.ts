@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { connect, listen, LocalSocketError, resolveName, type LocalServer, type LocalSocket } from '../src/index.js';
 import { currentPlatform, type PlatformInfo } from '../src/platform.js';
-import { isLinux, isRoot, isWindows, tempDir, uniqueName, unprivilegedUser } from './helpers.js';
+import { isLinux, isWindows, secondUserSkip, tempDir, uniqueName, unprivilegedUser } from './helpers.js';
 import { rejectsWith } from './finding-helpers.js';
 
 function plat(overrides: Partial<PlatformInfo> = {}): PlatformInfo {
@@ -384,7 +384,7 @@ describe('the private directory (real listen/connect)', { skip: isLinux || proce
     await expectUnsafe((dir) => fs.writeFileSync(dir, 'not a directory'));
   });
 
-  test('a pre-existing private directory owned by another user: ACCESS_DENIED', { skip: !isRoot && 'needs root to chown' }, async () => {
+  test('a pre-existing private directory owned by another user: ACCESS_DENIED', { skip: secondUserSkip() }, async () => {
     const peer = unprivilegedUser();
     assert.ok(peer, 'an unprivileged user is available');
     await expectUnsafe((dir) => {
