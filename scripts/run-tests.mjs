@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs the compiled test suite in a sandbox of its own, so that a test run
 // never touches the user's socket directory, key or temp files:
-//   node scripts/run-tests.mjs [--runtime-dir] [--test-* options] [files...]
+//   node scripts/run-tests.mjs [--runtime-dir] [--runtime=BIN] [--test-* options] [files...]
 // - TMPDIR and XDG_CONFIG_HOME point into a fresh private (0700) temporary
 //   root, removed afterwards whatever happens;
 // - XDG_RUNTIME_DIR is unset (short names then live in $TMPDIR/localsocket-UID),
@@ -9,7 +9,9 @@
 // - as root on Linux, second users for the permission tests are made during
 //   the run and deleted afterwards, whatever happens (scripts/test-peers.mjs).
 // Files default to dist/test/*.test.js. The tests run on the node that runs
-// this script (process.execPath). Exits with the test runner's status.
+// this script (process.execPath), or with --runtime=BIN on Bun or Deno (BIN
+// their executable), whose own runners run node:test files: `bun test FILES`,
+// `deno test -A FILES`. Exits with the test runner's status.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -20,7 +22,8 @@ import { removePeers, setupPeers } from './test-peers.mjs';
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const withRuntimeDir = args.includes('--runtime-dir');
-const options = args.filter((a) => a.startsWith('--') && a !== '--runtime-dir');
+const runtime = args.find((a) => a.startsWith('--runtime='))?.slice('--runtime='.length);
+const options = args.filter((a) => a.startsWith('--') && a !== '--runtime-dir' && !a.startsWith('--runtime='));
 let files = args.filter((a) => !a.startsWith('--'));
 if (files.length === 0) {
   const dir = path.join(repo, 'dist', 'test');
@@ -42,6 +45,16 @@ if (withRuntimeDir) {
   mkdirSync(env.XDG_RUNTIME_DIR, { mode: 0o700 });
 }
 
+/** The runner's command line: node's test runner, or Bun's or Deno's (which take node:test files too). */
+function testCommand(bin) {
+  if (bin === undefined) return [process.execPath, ['--test', ...options, ...files]];
+  const kind = path.basename(bin).replace(/\.exe$/, '');
+  // Bun takes a path as a file only with a directory part; otherwise as a name filter.
+  if (kind === 'bun') return [bin, ['test', ...files.map((f) => (path.isAbsolute(f) ? f : `./${f}`))]];
+  if (kind === 'deno') return [bin, ['test', '--allow-all', '--no-check', ...files]];
+  throw new Error(`run-tests: --runtime must be a bun or deno executable, not ${bin}`);
+}
+
 let peers = null;
 let child;
 try {
@@ -50,7 +63,7 @@ try {
   delete env.LOCALSOCKET_TEST_PEERS;
   delete env.LOCALSOCKET_TEST_PEERS_SKIP;
   Object.assign(env, setup.env);
-  child = spawn(process.execPath, ['--test', ...options, ...files], { stdio: 'inherit', env });
+  child = spawn(...testCommand(runtime), { stdio: 'inherit', env });
 } catch (err) {
   removePeers(peers);
   rmSync(root, { recursive: true, force: true });

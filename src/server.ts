@@ -17,6 +17,7 @@ import { DEFAULTS, resolveServerOptions, type ResolvedServer, type ServerOptions
 import { currentPlatform } from './platform.js';
 import { adopt, handOut, LocalSocket } from './socket.js';
 import { checkOptionNames, FD_NAME_OPTIONS, WAIT_OPTIONS } from './option-names.js';
+import { checkServerRuntime } from './runtime-support.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout } from './validate.js';
 
 /**
@@ -194,7 +195,10 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
         this.#endpoint = endpoint;
         if (endpoint.kind === 'pipe') this.#binding = await bindPipe(server, endpoint, this.#options.access, backlog);
         else if (endpoint.kind === 'abstract') this.#binding = await bindAbstract(server, endpoint, backlog);
-        else this.#binding = await bindUnixPath(server, endpoint, this.#options.access, backlog, platform, () => this.#state === 'listening');
+        else {
+          checkServerRuntime(platform);
+          this.#binding = await bindUnixPath(server, endpoint, this.#options.access, backlog, platform, () => this.#state === 'listening');
+        }
       }
     } catch (err) {
       const closedMeanwhile = this.#state !== 'listening';
