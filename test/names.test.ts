@@ -523,7 +523,7 @@ describe('long socket paths end to end', { skip: !isLinux && 'Linux only (macOS 
     }
   });
 
-  test('connect to a missing long path is SERVER_NOT_FOUND, not a truncated match', async () => {
+  test('connect to a missing long path is SERVER_NOT_FOUND, not a truncated match', async (t) => {
     const { base, dir } = longDir();
     try {
       // A live server at the path Node would truncate to must not be reached.
@@ -531,7 +531,12 @@ describe('long socket paths end to end', { skip: !isLinux && 'Linux only (macOS 
       const truncated = Buffer.from(full).subarray(0, 108).toString();
       assert.notEqual(truncated, full);
       const decoy = net.createServer((c) => c.end('decoy'));
-      await new Promise<void>((resolve) => decoy.listen(truncated, resolve));
+      const bound = await new Promise<boolean>((resolve) => {
+        decoy.once('error', () => resolve(false));
+        decoy.listen(truncated, () => resolve(true));
+      });
+      // Deno's node:net refuses a 108-byte path (no room for the terminating NUL): no decoy to ignore there.
+      if (!bound) return t.skip('this runtime cannot bind the 108-byte decoy path');
       try {
         assert.ok(fs.lstatSync(truncated).isSocket());
         await rejectsWith(connect(full, { timeout: 1000 }), 'SERVER_NOT_FOUND');
