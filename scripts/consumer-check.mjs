@@ -142,5 +142,5 @@ if (failed > 0) {
   console.error(`consumer-check: ${failed} check(s) failed (size budget, ${projects.length} projects)`);
   process.exit(1);
 }
-const runtimeVersion = exec === undefined ? `node ${process.version}` : `${execKind} ${execFileSync(exec, ['--version'], { encoding: 'utf8' }).trim().split('\n')[0]!.replace(/^deno /, '')}`;
+const runtimeVersion = exec === undefined ? `node ${process.version}` : `${execKind} ${execFileSync(exec, ['--version'], { encoding: 'utf8' }).trim().split('\n')[0].replace(/^deno /, '')}`;
 console.log(`consumer-check: all ${projects.length} projects passed (${runtimeVersion})`);
