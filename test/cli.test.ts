@@ -83,7 +83,8 @@ function resolvedPath(name: string): string {
 
 /** A socket file with nobody behind it: a raw server bound it and was killed with SIGKILL. */
 async function makeStaleSocket(file: string): Promise<void> {
-  const script = "const s=require('net').createServer();s.listen(process.argv[1],()=>process.stdout.write('ready\\n'));";
+  // The path is the last argument (Deno puts its own eval file name before it).
+  const script = "const s=require('net').createServer();s.listen(process.argv.at(-1),()=>process.stdout.write('ready\\n'));";
   const child = spawn(process.execPath, ['-e', script, file], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     child.stdout!.once('data', () => resolve());
