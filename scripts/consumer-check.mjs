@@ -6,9 +6,14 @@
 // a client in each, with the default authentication. Everything happens in one temporary directory
 // (keys included), removed at the end. Needs no network: the package has no
 // dependencies and TypeScript comes from this repository's node_modules.
-//   node scripts/consumer-check.mjs [--js-only]
+//   node scripts/consumer-check.mjs [--js-only] [--exec=BIN]
 // --js-only: the ESM and CommonJS projects only (no TypeScript compile), for
 // checking the package on other Node versions, where the types do not change.
+// --exec=BIN: run the projects on Bun or Deno (BIN their executable) instead
+// of this node. On Bun a server cannot listen on a Unix socket name
+// (src/runtime-support.ts): there the expected outcome is that UNSUPPORTED.
+// The packed size must stay within MAX_PACKED_BYTES: the tarball is what every
+// user downloads.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -26,7 +31,14 @@ const path = require_path();
 async function main() {
   const dir = process.env.CONSUMER_DIR || '.';
   const name = path.join(dir, 'server.sock');
-  const server = await listen(name);
+  let server;
+  try {
+    server = await listen(name);
+  } catch (err) {
+    if (!isLocalSocketError(err, 'UNSUPPORTED')) throw err;
+    console.log('unsupported: ' + err.code + ' ' + err.message);
+    return;
+  }
   server.on('newConnection', () => {
     for (let s = server.nextPendingConnection(); s; s = server.nextPendingConnection()) {
       const socket = s;
@@ -67,11 +79,28 @@ const allProjects = [
   { name: 'ts-bundler-esm', type: 'module', ts: { module: 'esnext', moduleResolution: 'bundler' } },
 ];
 
+/** The size budget of the packed tarball. */
+const MAX_PACKED_BYTES = 150_000;
+const exec = process.argv.find((a) => a.startsWith('--exec='))?.slice('--exec='.length);
+const execKind = exec === undefined ? 'node' : path.basename(exec).replace(/\.exe$/, '');
+if (!['node', 'bun', 'deno'].includes(execKind)) throw new Error(`--exec must be a bun or deno executable, not ${exec}`);
+/** How each runtime runs a script. */
+const runScript = (entry) => (execKind === 'deno' ? [exec, ['run', '--allow-all', entry]] : [exec ?? process.execPath, [entry]]);
+/** What the program prints where everything works, and on Bun (src/runtime-support.ts). */
+const expected = execKind === 'bun' && process.platform === 'linux' ? /^unsupported: UNSUPPORTED listen: Bun \S+ cannot bind an abstract socket address/ : /^ok ping SERVER_NOT_FOUND$/;
+
 const projects = process.argv.includes('--js-only') ? allProjects.filter((p) => !p.ts) : allProjects;
 const root = mkdtempSync(path.join(os.tmpdir(), 'localsocket-consumers-'));
 let failed = 0;
 try {
-  const tarball = execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', root], { cwd: repo, encoding: 'utf8' }).trim().split('\n').pop();
+  const [packed] = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', root], { cwd: repo, encoding: 'utf8' }));
+  const tarball = packed.filename;
+  const sizeLine = `packed ${(packed.size / 1000).toFixed(1)} kB, ${packed.entryCount} files, unpacked ${(packed.unpackedSize / 1000).toFixed(1)} kB (budget ${MAX_PACKED_BYTES / 1000} kB packed)`;
+  console.log(`consumer-check: ${sizeLine}`);
+  if (packed.size > MAX_PACKED_BYTES) {
+    failed++;
+    console.error(`consumer-check: the tarball is over its size budget: ${sizeLine}`);
+  }
   const env = { ...process.env, XDG_CONFIG_HOME: path.join(root, 'config'), TMPDIR: root };
   delete env.XDG_RUNTIME_DIR;
   for (const p of projects) {
@@ -97,8 +126,9 @@ ${body('').replace('async function main()', 'async function main(): Promise<void
       } else {
         writeFileSync(entry, p.source);
       }
-      const out = execFileSync(process.execPath, [entry], { cwd: dir, env: { ...env, CONSUMER_DIR: dir }, encoding: 'utf8', timeout: 30_000 }).trim();
-      if (out !== 'ok ping SERVER_NOT_FOUND') throw new Error(`unexpected output: ${out}`);
+      const [bin, binArgs] = runScript(entry);
+      const out = execFileSync(bin, binArgs, { cwd: dir, env: { ...env, CONSUMER_DIR: dir }, encoding: 'utf8', timeout: 30_000 }).trim();
+      if (!expected.test(out)) throw new Error(`unexpected output: ${out}`);
       console.log(`consumer-check: ${p.name}: ${out}`);
     } catch (err) {
       failed++;
@@ -109,7 +139,8 @@ ${body('').replace('async function main()', 'async function main(): Promise<void
   rmSync(root, { recursive: true, force: true });
 }
 if (failed > 0) {
-  console.error(`consumer-check: ${failed} of ${projects.length} projects failed`);
+  console.error(`consumer-check: ${failed} check(s) failed (size budget, ${projects.length} projects)`);
   process.exit(1);
 }
-console.log(`consumer-check: all ${projects.length} projects passed (node ${process.version})`);
+const runtimeVersion = exec === undefined ? `node ${process.version}` : `${execKind} ${execFileSync(exec, ['--version'], { encoding: 'utf8' }).trim().split('\n')[0].replace(/^deno /, '')}`;
+console.log(`consumer-check: all ${projects.length} projects passed (${runtimeVersion})`);

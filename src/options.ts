@@ -2,6 +2,7 @@
 import type { AuthOptions } from './auth/options.js';
 import type { Access } from './bind.js';
 import type { NameOptions } from './names.js';
+import { checkOptionNames, CONNECT_OPTIONS, SERVER_OPTIONS } from './option-names.js';
 import { checkBoolean, checkObject, checkOneOf, checkSignal, checkTimeout, optionalLimit } from './validate.js';
 
 export const DEFAULTS = {
@@ -113,6 +114,7 @@ export interface ResolvedConnect {
 
 export function resolveConnectOptions(options: unknown): ResolvedConnect {
   const raw = checkObject(options, 'options');
+  checkOptionNames(raw, CONNECT_OPTIONS);
   return {
     limits: resolveLimits(raw),
     names: resolveNameOptions(raw),
@@ -159,6 +161,7 @@ export interface ResolvedServer {
 
 export function resolveServerOptions(options: unknown): ResolvedServer {
   const raw = checkObject(options, 'options');
+  checkOptionNames(raw, SERVER_OPTIONS);
   return {
     limits: resolveLimits(raw),
     names: resolveNameOptions(raw),

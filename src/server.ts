@@ -16,6 +16,8 @@ import { resolveName, type Endpoint } from './names.js';
 import { DEFAULTS, resolveServerOptions, type ResolvedServer, type ServerOptions } from './options.js';
 import { currentPlatform } from './platform.js';
 import { adopt, handOut, LocalSocket } from './socket.js';
+import { checkOptionNames, FD_NAME_OPTIONS, WAIT_OPTIONS } from './option-names.js';
+import { checkServerRuntime } from './runtime-support.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout } from './validate.js';
 
 /**
@@ -178,7 +180,9 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     const backlog = this.#options.maxPendingConnections;
     try {
       if (typeof name === 'object' && name !== null) {
-        const fd = checkInteger(checkObject(name, 'name').fd, 'fd', 0, 0x7fffffff);
+        const fdName = checkObject(name, 'name');
+        checkOptionNames(fdName, FD_NAME_OPTIONS);
+        const fd = checkInteger(fdName.fd, 'fd', 0, 0x7fffffff);
         this.#endpoint = { kind: 'unix', name: `fd:${fd}`, address: `fd:${fd}`, longPath: false };
         this.#binding = await bindFd(server, fd);
         this.#endpoint = endpointOfFd(fd) ?? this.#endpoint;
@@ -191,7 +195,10 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
         this.#endpoint = endpoint;
         if (endpoint.kind === 'pipe') this.#binding = await bindPipe(server, endpoint, this.#options.access, backlog);
         else if (endpoint.kind === 'abstract') this.#binding = await bindAbstract(server, endpoint, backlog);
-        else this.#binding = await bindUnixPath(server, endpoint, this.#options.access, backlog, platform, () => this.#state === 'listening');
+        else {
+          checkServerRuntime(platform);
+          this.#binding = await bindUnixPath(server, endpoint, this.#options.access, backlog, platform, () => this.#state === 'listening');
+        }
       }
     } catch (err) {
       const closedMeanwhile = this.#state !== 'listening';
@@ -314,6 +321,7 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     let signal: AbortSignal | undefined;
     try {
       const raw = checkObject(options, 'options');
+      checkOptionNames(raw, WAIT_OPTIONS);
       timeout = checkTimeout(raw.timeout, DEFAULTS.waitTimeout);
       signal = checkSignal(raw.signal);
     } catch (err) {

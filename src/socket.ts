@@ -12,7 +12,8 @@ import { followSignal, waitWithDeadline, type WaitOptions } from './deadline.js'
 import { fromSystemError } from './error-map.js';
 import { closePathError, LocalSocketError } from './errors.js';
 import type { Endpoint } from './names.js';
-import { resolveConnectOptions, DEFAULTS, type ConnectOptions, type ResolvedLimits, resolveLimits } from './options.js';
+import { checkOptionNames, CONNECT_OPTIONS, WAIT_OPTIONS } from './option-names.js';
+import { resolveConnectOptions, DEFAULTS, type ConnectOptions, type ResolvedLimits, resolveLimits, isResolvedLimits } from './options.js';
 import { onLaterTurn } from './later.js';
 import { nextLineLength } from './line.js';
 import { ReadBuffer } from './read-buffer.js';
@@ -156,7 +157,10 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    */
   constructor(options: ConnectOptions = {}) {
     super();
-    this.#limits = resolveLimits(checkObject(options, 'options'));
+    const raw = checkObject(options, 'options');
+    // A server hands its accepted sockets its own resolved limits: nothing to check again.
+    if (!isResolvedLimits(raw)) checkOptionNames(raw, CONNECT_OPTIONS);
+    this.#limits = resolveLimits(raw);
   }
 
   /** The current state (Qt's `state()`); see {@link SocketState}. */
@@ -717,6 +721,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
 
   #waitOptions(options: WaitOptions | undefined): { timeout: number; signal: AbortSignal | undefined } {
     const raw = checkObject(options, 'options');
+    checkOptionNames(raw, WAIT_OPTIONS);
     return { timeout: checkTimeout(raw.timeout, DEFAULTS.waitTimeout), signal: checkSignal(raw.signal) };
   }
 

@@ -15,6 +15,8 @@ import { currentPlatform } from '../src/platform.js';
 import { abstractWorks, distDir, finished, isLinux, uniqueName, waitForLine } from './helpers.js';
 
 const RAW = { abstract: true, auth: false, access: 'world' } as const;
+/** The client side of RAW (`access` is a server option). */
+const RAW_CLIENT = { abstract: true, auth: false } as const;
 const hasPython = isLinux && spawnSync('python3', ['-c', 'pass']).status === 0;
 const INTEROP_SKIP = !isLinux ? 'abstract names are Linux-only' : !abstractWorks ? `libuv ${process.versions.uv} pads abstract names: refused here (tested below)` : !hasPython && 'python3 is not installed';
 
@@ -57,7 +59,7 @@ describe('abstract names with a Python peer', () => {
     const peerDone = finished(peer);
     try {
       await waitForLine(peer, /^ready$/);
-      const socket = await connect(name, { ...RAW, timeout: 5000 });
+      const socket = await connect(name, { ...RAW_CLIENT, timeout: 5000 });
       await socket.write('hello');
       await socket.end();
       assert.equal(await readToEnd(socket), 'py:hello');
@@ -89,7 +91,7 @@ describe('abstract names with a Python peer', () => {
 });
 
 describe('abstract names from the CLI with a Python peer', () => {
-  const main = path.join(distDir, 'src', 'cli', 'main.js');
+  const main = path.join(distDir, 'cjs', 'cli', 'main.js');
 
   test('check --abstract finds a Python server, and connect --abstract --raw talks to it', { skip: INTEROP_SKIP }, async () => {
     const name = uniqueName('abs-cli');
@@ -144,11 +146,11 @@ describe('abstract names where libuv pads them', { skip: !isLinux && 'abstract n
 
   test('listen and connect with abstract: true are UNSUPPORTED on this runtime', { skip: refusedHere }, async () => {
     await assert.rejects(listen(uniqueName(), RAW), { code: 'UNSUPPORTED', message: /Node\.js 22/ });
-    await assert.rejects(connect(uniqueName(), { ...RAW, timeout: 1000 }), { code: 'UNSUPPORTED', message: /Node\.js 22/ });
+    await assert.rejects(connect(uniqueName(), { ...RAW_CLIENT, timeout: 1000 }), { code: 'UNSUPPORTED', message: /Node\.js 22/ });
   });
 
   test('the CLI refuses --abstract on this runtime (listen, connect, check, path)', { skip: refusedHere }, async () => {
-    const main = path.join(distDir, 'src', 'cli', 'main.js');
+    const main = path.join(distDir, 'cjs', 'cli', 'main.js');
     for (const args of [['listen', 'x', '--abstract', '--raw', '--access', 'world'], ['connect', 'x', '--abstract'], ['check', 'x', '--abstract'], ['path', 'x', '--abstract']]) {
       const result = await finished(spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
       assert.equal(result.code, 1, `${args.join(' ')}: ${result.stderr}`);

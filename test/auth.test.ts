@@ -11,7 +11,7 @@ import { connect, listen, LocalSocketError, type LocalServer } from '../src/inde
 import { defaultKeyPath, ensureKeyFile, readKeyFile } from '../src/auth/key.js';
 import { CLIENT_HELLO_SIZE, SERVER_PROOF_SIZE, RAW_SERVER_HINT, SILENT_SERVER, clientHello, clientProof, serverProof } from '../src/auth/handshake.js';
 import { currentPlatform } from '../src/platform.js';
-import { ABSTRACT_SKIP, finished, sharedTempDir, fullName, waitFor, isWindows, isWine, runFixture, tempDir, uniqueName, unprivilegedUser } from './helpers.js';
+import { ABSTRACT_SKIP, finished, sharedTempDir, fullName, waitFor, isWindows, isWine, runFixture, secondUserSkip, tempDir, uniqueName, unprivilegedUser } from './helpers.js';
 
 const KEY = Buffer.alloc(32, 7);
 const OTHER_KEY = Buffer.alloc(32, 9);
@@ -125,7 +125,7 @@ describe('per-user key file', () => {
     assert.throws(() => readKeyFile(link, currentPlatform()), (err) => codeOf(err) === 'ACCESS_DENIED');
   });
 
-  test('a key file owned by another user is refused', { skip: !unprivilegedUser() && (isWindows ? 'file owners: Wine runs everything as one user' : 'needs root to create a second user') }, () => {
+  test('a key file owned by another user is refused', { skip: !unprivilegedUser() && (isWindows ? 'file owners: Wine runs everything as one user' : secondUserSkip()) }, () => {
     const peer = unprivilegedUser()!;
     const file = path.join(dir, 'foreign-key');
     fs.writeFileSync(file, `${KEY.toString('hex')}\n`, { mode: 0o600 });
@@ -338,7 +338,7 @@ describe('squatting', () => {
   });
 });
 
-const noSecondUser = isWindows ? 'another Windows user and pipe ACLs: Wine runs everything as one user' : 'needs root and Linux to create a second user';
+const noSecondUser = isWindows ? 'another Windows user and pipe ACLs: Wine runs everything as one user' : secondUserSkip();
 describe('file-system access, with a second, unprivileged user', { skip: !unprivilegedUser() && noSecondUser }, () => {
   test("the other user cannot connect to a default server, can connect to an access: 'world' server with the key, and fails AUTH_FAILED with a wrong key", async () => {
     const peer = unprivilegedUser()!;

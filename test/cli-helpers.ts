@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { distDir, tempDir } from './helpers.js';
 
-export const MAIN = path.join(distDir, 'src', 'cli', 'main.js');
+export const MAIN = path.join(distDir, 'cjs', 'cli', 'main.js');
 export const ERROR_LINE = /^localsocket: [A-Z_]+: \S.*\n$/;
 
 /** A private home for the children: key file, runtime and config dirs. */

@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { connect } from '../src/index.js';
 import { distDir, finished, isLinux, uniqueName } from './helpers.js';
 
-const MAIN = path.join(distDir, 'src', 'cli', 'main.js');
+const MAIN = path.join(distDir, 'cjs', 'cli', 'main.js');
 
 /** Polls `read()` until it matches (output may already have arrived before we look). */
 async function until(read: () => string, pattern: RegExp, timeoutMs = 10_000): Promise<void> {

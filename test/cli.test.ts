@@ -1,6 +1,6 @@
 /**
  * The `localsocket` executable, driven as a child process exactly as a user
- * runs it: `node dist/src/cli/main.js ...`. Exit codes, the one-line error
+ * runs it: `node dist/cjs/cli/main.js ...`. Exit codes, the one-line error
  * format, and the socket files left (or not) on disk are checked from outside.
  */
 import assert from 'node:assert/strict';
@@ -15,7 +15,7 @@ import { ensurePrivateDir } from '../src/private-dir.js';
 import { until } from './cli-helpers.js';
 import { abstractWorks, distDir, isWindows, uniqueName } from './helpers.js';
 
-const MAIN = path.join(distDir, 'src', 'cli', 'main.js');
+const MAIN = path.join(distDir, 'cjs', 'cli', 'main.js');
 const ERROR_LINE = /^localsocket: [A-Z_]+: \S.*\n$/;
 
 interface Cli {
@@ -83,7 +83,8 @@ function resolvedPath(name: string): string {
 
 /** A socket file with nobody behind it: a raw server bound it and was killed with SIGKILL. */
 async function makeStaleSocket(file: string): Promise<void> {
-  const script = "const s=require('net').createServer();s.listen(process.argv[1],()=>process.stdout.write('ready\\n'));";
+  // The path is the last argument (Deno puts its own eval file name before it).
+  const script = "const s=require('net').createServer();s.listen(process.argv.at(-1),()=>process.stdout.write('ready\\n'));";
   const child = spawn(process.execPath, ['-e', script, file], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     child.stdout!.once('data', () => resolve());

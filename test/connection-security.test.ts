@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { connect, listen, LocalSocketError } from '../src/index.js';
-import { finished, isLinux, sharedTempDir, isWindows, isWine, WINE_SECOND_LISTEN, runFixture, tempDir, uniqueName, unprivilegedUser, waitForLine } from './helpers.js';
+import { finished, isLinux, sharedTempDir, isWindows, isWine, WINE_SECOND_LISTEN, runFixture, secondUserSkip, tempDir, uniqueName, unprivilegedUser, waitForLine } from './helpers.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -23,7 +23,7 @@ function scratch(): string {
   return d;
 }
 
-const needsSecondUser = !unprivilegedUser() && (isWindows ? 'another user: Wine runs everything as one user' : 'needs root on Linux to create a second user');
+const needsSecondUser = !unprivilegedUser() && (isWindows ? 'another user: Wine runs everything as one user' : secondUserSkip());
 
 test('two servers on one name exclude each other through the lock even when started together (20 rounds)', { skip: isWine && WINE_SECOND_LISTEN }, async () => {
   for (let round = 0; round < 20; round++) {

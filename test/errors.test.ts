@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { connect, listen, LocalServer, LocalSocket, LocalSocketError } from '../src/index.js';
-import { finished, fixture, fullName, sharedTempDir, isLinux, isWindows, isWine, runFixture, tempDir, uniqueName, unprivilegedUser, waitForLine, WINE_SECOND_LISTEN, type PeerUser } from './helpers.js';
+import { finished, fixture, fullName, sharedTempDir, isLinux, isWindows, isWine, runFixture, secondUserSkip, tempDir, uniqueName, unprivilegedUser, waitForLine, WINE_SECOND_LISTEN, type PeerUser } from './helpers.js';
 import { assertCleanMessage, busyListener, closeRawServer, delay, pair, rawServer, rejectsWith, settleWithin, throwsWith } from './finding-helpers.js';
 
 const RAW = { auth: false } as const;
@@ -120,7 +120,7 @@ test('CONNECTION_REFUSED: a socket file whose listener closed (kept through a ha
 
 const peer = unprivilegedUser();
 const secondPeer = unprivilegedUser('lsock-peer2');
-const noUsers = !peer || !secondPeer ? (isWindows ? 'other Windows users and pipe ACLs: Wine runs everything as one user' : 'needs root on Linux to create unprivileged users') : false;
+const noUsers = !peer || !secondPeer ? (isWindows ? 'other Windows users and pipe ACLs: Wine runs everything as one user' : secondUserSkip()) : false;
 
 test('ACCESS_DENIED: another user connecting to an access:"user" server at a full path (control: "world" lets it in)', { skip: noUsers }, async () => {
   const dir = sharedTempDir(); // 0755: the peer can reach the socket file, not open it

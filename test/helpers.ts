@@ -101,18 +101,24 @@ export function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 10
   });
 }
 
-/** Runs a fixture script with node; returns the child (stdout/stderr piped). */
+/**
+ * Runs a fixture script with node; returns the child (stdout/stderr piped).
+ * As another user, it runs the run's copy of the fixtures (which that user can
+ * reach wherever the checkout is) in an environment of that user's own: HOME,
+ * TMPDIR and XDG_CONFIG_HOME in its home for this run, plus `options.env`.
+ */
 export function runFixture(name: string, args: string[], options: { asUser?: PeerUser; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
-  const script = fixture(name);
   if (options.asUser) {
     const u = options.asUser;
+    const home = peerHome(u);
+    const env = { PATH: process.env.PATH, USER: u.name, LOGNAME: u.name, HOME: home, TMPDIR: path.join(home, 'tmp'), XDG_CONFIG_HOME: path.join(home, 'config'), ...options.env };
     return spawn(
       'setpriv',
-      [`--reuid=${u.uid}`, `--regid=${u.gid}`, '--clear-groups', '--reset-env', process.execPath, script, ...args],
-      { stdio: ['pipe', 'pipe', 'pipe'], env: { ...options.env, PATH: process.env.PATH } },
+      [`--reuid=${u.uid}`, `--regid=${u.gid}`, '--clear-groups', process.execPath, path.join(testPeers()!.root, 'dist', 'test', 'fixtures', name), ...args],
+      { stdio: ['pipe', 'pipe', 'pipe'], env },
     );
   }
-  return spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+  return spawn(process.execPath, [fixture(name), ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
 }
 
 /** Collects a child's stdout and exit code. */
@@ -140,25 +146,74 @@ export interface PeerUser {
   gid: number;
 }
 
+/** This run's second-user set-up, from scripts/run-tests.mjs (scripts/test-peers.mjs); null outside it. */
+interface TestPeers {
+  runId: string;
+  /** Reachable by every user: the copy of dist the peers run, and their homes. */
+  root: string;
+  /** The comment field of this run's users (names the wrapper that deletes them). */
+  comment: string;
+}
+
+function testPeers(): TestPeers | null {
+  const raw = process.env.LOCALSOCKET_TEST_PEERS;
+  return raw === undefined ? null : (JSON.parse(raw) as TestPeers);
+}
+
 /**
- * An unprivileged user for permission tests, created once with useradd, so
- * that no permission test passes only because root ignores file modes.
- * Returns null where that is impossible (not root, no useradd, Windows).
+ * Why tests that need a second user skip here, saying how to run them; false
+ * when `unprivilegedUser()` works.
  */
-export function unprivilegedUser(name = 'lsock-peer'): PeerUser | null {
-  if (!isRoot || !isLinux) return null;
+export function secondUserSkip(): string | false {
+  if (testPeers() !== null) return false;
+  return process.env.LOCALSOCKET_TEST_PEERS_SKIP
+    ?? 'second users are made by scripts/run-tests.mjs (npm test, as root on Linux), which deletes them afterwards: run the file through it';
+}
+
+function userExists(name: string): boolean {
   try {
     execFileSync('id', ['-u', name], { stdio: 'ignore' });
+    return true;
   } catch {
-    try {
-      execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', name], { stdio: 'ignore' });
-    } catch {
-      // Another test file may have created it at the same moment.
+    return false;
+  }
+}
+
+/** The user's home for this run (in the run's peer root, 0700, theirs), made on first use. */
+function peerHome(user: PeerUser): string {
+  const home = path.join(testPeers()!.root, 'home', user.name);
+  if (!fs.existsSync(path.join(home, 'tmp'))) {
+    for (const dir of [home, path.join(home, 'tmp'), path.join(home, 'config')]) {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      fs.chownSync(dir, user.uid, user.gid);
     }
   }
-  const uid = Number(execFileSync('id', ['-u', name]).toString().trim());
-  const gid = Number(execFileSync('id', ['-g', name]).toString().trim());
-  return { name, uid, gid };
+  return home;
+}
+
+/**
+ * An unprivileged user for permission tests, so that no permission test
+ * passes only because root ignores file modes. Each `name` is a different
+ * user, made for this test run (as `<name>-<run id>`) on first use and deleted
+ * with everything it left when the run ends (scripts/run-tests.mjs).
+ * Returns null where that is impossible; {@link secondUserSkip} says why.
+ */
+export function unprivilegedUser(name = 'lsock-peer'): PeerUser | null {
+  const peers = testPeers();
+  if (!isRoot || !isLinux || peers === null) return null;
+  const user = `${name}-${peers.runId}`;
+  // Test files run in parallel processes: another may be making the same user, or holding the passwd lock.
+  for (let attempt = 0; !userExists(user); attempt++) {
+    try {
+      execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', path.join(peers.root, 'home', user), '--shell', '/usr/sbin/nologin', '--comment', peers.comment, user], { stdio: 'ignore' });
+    } catch (err) {
+      if (attempt >= 50) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
+  }
+  const uid = Number(execFileSync('id', ['-u', user]).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', user]).toString().trim());
+  return { name: user, uid, gid };
 }
 
 /** Fails the test on any unhandled rejection or uncaught exception while `fn` runs and shortly after. */

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { connect, listen, LocalSocketError, resolveName, type LocalServer, type LocalSocket } from '../src/index.js';
 import { currentPlatform, type PlatformInfo } from '../src/platform.js';
-import { isLinux, isRoot, isWindows, tempDir, uniqueName, unprivilegedUser } from './helpers.js';
+import { isLinux, isWindows, secondUserSkip, tempDir, uniqueName, unprivilegedUser } from './helpers.js';
 import { rejectsWith } from './finding-helpers.js';
 
 function plat(overrides: Partial<PlatformInfo> = {}): PlatformInfo {
@@ -437,7 +437,7 @@ describe('the private directory (real listen/connect)', { skip: isLinux || proce
     await expectFallback((dir) => fs.writeFileSync(dir, 'not a directory'));
   });
 
-  test('a pre-existing private directory owned by another user: short names move to the fallback directory', { skip: !isRoot && 'needs root to chown' }, async () => {
+  test('a pre-existing private directory owned by another user: short names move to the fallback directory', { skip: secondUserSkip() }, async () => {
     const peer = unprivilegedUser();
     assert.ok(peer, 'an unprivileged user is available');
     await expectFallback((dir) => {
@@ -576,7 +576,7 @@ describe('long socket paths end to end', { skip: !isLinux && 'Linux only (macOS 
     }
   });
 
-  test('connect to a missing long path is SERVER_NOT_FOUND, not a truncated match', async () => {
+  test('connect to a missing long path is SERVER_NOT_FOUND, not a truncated match', async (t) => {
     const { base, dir } = longDir();
     try {
       // A live server at the path Node would truncate to must not be reached.
@@ -584,7 +584,12 @@ describe('long socket paths end to end', { skip: !isLinux && 'Linux only (macOS 
       const truncated = Buffer.from(full).subarray(0, 108).toString();
       assert.notEqual(truncated, full);
       const decoy = net.createServer((c) => c.end('decoy'));
-      await new Promise<void>((resolve) => decoy.listen(truncated, resolve));
+      const bound = await new Promise<boolean>((resolve) => {
+        decoy.once('error', () => resolve(false));
+        decoy.listen(truncated, () => resolve(true));
+      });
+      // Deno's node:net refuses a 108-byte path (no room for the terminating NUL): no decoy to ignore there.
+      if (!bound) return t.skip('this runtime cannot bind the 108-byte decoy path');
       try {
         assert.ok(fs.lstatSync(truncated).isSocket());
         await rejectsWith(connect(full, { timeout: 1000 }), 'SERVER_NOT_FOUND');

@@ -11,7 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { connect, listen, LocalServer, LocalSocketError, type LocalSocket } from '../src/index.js';
-import { ABSTRACT_SKIP, finished, fixture, fullName, sharedTempDir, isLinux, isWindows, runFixture, tempDir, uniqueName, unprivilegedUser, waitForLine, type PeerUser } from './helpers.js';
+import { ABSTRACT_SKIP, finished, fixture, fullName, sharedTempDir, isLinux, isWindows, runFixture, secondUserSkip, tempDir, uniqueName, unprivilegedUser, waitForLine, type PeerUser } from './helpers.js';
 import { rejectsWith } from './finding-helpers.js';
 
 const children = new Set<ChildProcess>();
@@ -372,7 +372,7 @@ describe('access', unix, () => {
   });
 
   const peer = unprivilegedUser();
-  const needPeer = { skip: (isWindows && 'Unix only') || (!peer && 'needs root to run a peer as another user') } as const;
+  const needPeer = { skip: (isWindows && 'Unix only') || (!peer && secondUserSkip()) } as const;
 
   async function peerConnect(file: string, asUser: PeerUser): Promise<string> {
     const child = track(runFixture('server-connect.js', [file, JSON.stringify({ auth: false })], { asUser }));

@@ -263,7 +263,7 @@ describe('busy pipes (every instance taken: ERROR_PIPE_BUSY)', windowsOnly, () =
   test('localsocket check reports a busy pipe as busy (a server is up), exit 0', async () => {
     const busy = await busyFor(60_000);
     try {
-      const cli = spawn(process.execPath, [path.join(distDir, 'src', 'cli', 'main.js'), 'check', busy.name], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const cli = spawn(process.execPath, [path.join(distDir, 'cjs', 'cli', 'main.js'), 'check', busy.name], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       cli.stdout!.on('data', (c: Buffer) => (out += c.toString()));
       cli.stderr!.on('data', (c: Buffer) => (out += c.toString()));

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import type { Access } from '../bind.js';
 import type { AuthOptions } from '../auth/options.js';
+import { closestName } from '../closest-name.js';
 import type { NameOptions } from '../names.js';
 
 /** A mistake in how the command was called. Printed as `INVALID_ARGUMENT`, exit status 2. */
@@ -74,11 +75,35 @@ function joinNegativeValues(args: string[], options: OptionSpecs): string[] {
 }
 
 /**
+ * The first `--name` in `args` that `options` does not have, with the closest
+ * option it does have: a typo is reported as the option the user meant.
+ * Values of string options and everything after `--` are not options.
+ */
+function unknownLongOption(command: string, args: string[], options: OptionSpecs): UsageError | null {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') return null;
+    if (!arg.startsWith('--')) continue;
+    const name = arg.slice(2).split('=', 1)[0]!;
+    const spec = options[name];
+    if (spec === undefined) {
+      const closest = closestName(name, Object.keys(options));
+      const quoted = JSON.stringify(`--${name.slice(0, 64)}`);
+      return new UsageError(`${command}: unknown option ${quoted}${closest === undefined ? '' : ` (did you mean "--${closest}"?)`}`);
+    }
+    if (spec.type === 'string' && !arg.includes('=')) i++;
+  }
+  return null;
+}
+
+/**
  * Parses `args` for `command`. `--help` short-circuits every other check, so
  * `localsocket listen --help` works without a NAME.
  */
 export function parseCommand(command: string, args: string[], options: OptionSpecs, positionalNames: readonly string[]): Parsed & { help: boolean } {
   let result: { values: Values; positionals: string[] };
+  const unknown = unknownLongOption(command, args, { ...options, ...HELP });
+  if (unknown) throw unknown;
   try {
     result = parseArgs({ args: joinNegativeValues(args, options), options: { ...options, ...HELP }, allowPositionals: true, strict: true }) as {
       values: Values;

@@ -5,6 +5,8 @@
  * (0 success, 1 failure, 2 usage error, 130 interrupted).
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { closestName } from '../closest-name.js';
 import { parseCommand, UsageError, type OptionSpecs, type Values } from './args.js';
 import { CALL_HELP, CALL_OPTIONS, runCall } from './call.js';
 import { CHECK_HELP, CHECK_OPTIONS, runCheck } from './check.js';
@@ -58,7 +60,8 @@ const LEADING = new Set(['--qt', '--abstract', '--help', '-h', '--version']);
 
 function version(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    // The command runs from the package's CommonJS build, dist/cjs/cli/: package.json is three levels up.
+    const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version?: string };
     return pkg.version ?? 'unknown';
   } catch {
     return 'unknown';
@@ -79,7 +82,10 @@ export async function main(argv: string[]): Promise<number> {
   const at = argv.findIndex((arg) => !arg.startsWith('-'));
   const leading = at === -1 ? argv : argv.slice(0, at);
   const unknown = leading.find((arg) => !LEADING.has(arg));
-  if (unknown !== undefined) throw new UsageError(`unknown option "${unknown}" before the command`);
+  if (unknown !== undefined) {
+    const closest = closestName(unknown, LEADING);
+    throw new UsageError(`unknown option ${JSON.stringify(unknown.slice(0, 64))} before the command${closest === undefined ? '' : ` (did you mean "${closest}"?)`}`);
+  }
   if (at === -1) {
     if (leading.includes('--version')) {
       process.stdout.write(`${version()}\n`);

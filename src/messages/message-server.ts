@@ -19,6 +19,7 @@ import { LocalSocketError } from '../errors.js';
 import type { ServerOptions } from '../options.js';
 import { LocalServer } from '../server.js';
 import type { LocalSocket } from '../socket.js';
+import { checkOptionNames, MESSAGE_SERVER_OPTIONS, pickOptions, SERVER_OPTIONS } from '../option-names.js';
 import { checkInteger, checkObject, checkTimeout, invalidArgument } from '../validate.js';
 import { checkCloseOptions, CloseCode, type CloseInfo, type CloseOptions } from './close.js';
 import { flushFrames, queuedBytes } from './encode.js';
@@ -106,6 +107,7 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
   constructor(options: MessageServerOptions = {}) {
     super();
     const raw = checkObject(options, 'options');
+    checkOptionNames(raw, MESSAGE_SERVER_OPTIONS);
     this.#maxMessageSize = raw.maxMessageSize === undefined
       ? DEFAULT_MAX_MESSAGE_SIZE
       : checkInteger(raw.maxMessageSize, 'maxMessageSize', 0, MAX_FRAME_LENGTH);
@@ -115,7 +117,7 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
     messageOptions.maxRequestsInFlight = checkMaxRequestsInFlight(raw.maxRequestsInFlight);
     // Resolved once, shared by every peer (no per-connection copy).
     this.#messageOptions = Object.freeze(messageOptions);
-    this.#server = new LocalServer(options);
+    this.#server = new LocalServer(pickOptions(options, SERVER_OPTIONS));
     this.#server.on('newConnection', this.#onNewConnection);
     this.#server.on('refused', (reason) => this.emit('refused', reason));
     this.#server.on('error', (err) => {

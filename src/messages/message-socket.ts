@@ -25,6 +25,7 @@ import { abortedError, timeoutError } from '../deadline.js';
 import { LocalSocketError, type RemoteErrorDetail } from '../errors.js';
 import type { ConnectOptions } from '../options.js';
 import { connect, LocalSocket } from '../socket.js';
+import { checkOptionNames, CONNECT_MESSAGES_OPTIONS, CONNECT_OPTIONS, MESSAGE_OPTIONS, pickOptions, REQUEST_OPTIONS } from '../option-names.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout, invalidArgument } from '../validate.js';
 import { quiet } from '../writer.js';
 import { ENVELOPE, envelopeFrame, flushFrames, queuedBytes, queueJsonFrame, sendBinaryFrame, sendJsonFrame, type NativeText } from './encode.js';
@@ -232,6 +233,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     super();
     if (!(socket instanceof LocalSocket)) throw invalidArgument('socket must be a LocalSocket');
     const raw = checkObject(options, 'options');
+    checkOptionNames(raw, MESSAGE_OPTIONS);
     this.maxMessageSize = raw.maxMessageSize === undefined
       ? DEFAULT_MAX_MESSAGE_SIZE
       : checkInteger(raw.maxMessageSize, 'maxMessageSize', 0, MAX_FRAME_LENGTH);
@@ -602,6 +604,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
       if (typeof method !== 'string') throw invalidArgument('method must be a string');
       if (options !== undefined) {
         const raw = checkObject(options, 'options');
+        checkOptionNames(raw, REQUEST_OPTIONS);
         timeout = checkTimeout(raw.timeout, this.requestTimeout);
         signal = checkSignal(raw.signal);
       }
@@ -943,6 +946,7 @@ function stringify(value: unknown, maxDepth: number): string {
  */
 export async function connectMessages(name: string, options: ConnectOptions & MessageOptions = {}): Promise<MessageSocket> {
   const raw = checkObject(options, 'options');
+  checkOptionNames(raw, CONNECT_MESSAGES_OPTIONS);
   const messageOptions: MessageOptions = {};
   if (raw.maxMessageSize !== undefined) messageOptions.maxMessageSize = raw.maxMessageSize as number;
   if (raw.requestTimeout !== undefined) messageOptions.requestTimeout = raw.requestTimeout as number;
@@ -951,7 +955,7 @@ export async function connectMessages(name: string, options: ConnectOptions & Me
   if (raw.maxMessageSize !== undefined) checkInteger(raw.maxMessageSize, 'maxMessageSize', 0, MAX_FRAME_LENGTH);
   checkMaxRequestsInFlight(raw.maxRequestsInFlight);
   checkTimeout(messageOptions.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout');
-  const socket = await connect(name, options);
+  const socket = await connect(name, pickOptions(options, CONNECT_OPTIONS));
   try {
     return new MessageSocket(socket, messageOptions);
   } catch (err) {

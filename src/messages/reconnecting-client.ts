@@ -34,6 +34,7 @@ import { EventEmitter } from 'node:events';
 import { sleep, waitWithDeadline, type WaitOptions } from '../deadline.js';
 import { LocalSocketError, type ErrorCode } from '../errors.js';
 import { DEFAULTS, type ConnectOptions } from '../options.js';
+import { checkOptionNames, CONNECT_MESSAGES_OPTIONS, pickOptions, RECONNECT_OPTIONS, REQUEST_OPTIONS, WAIT_OPTIONS } from '../option-names.js';
 import { checkBoolean, checkObject, checkSignal, checkTimeout, invalidArgument, optionalLimit } from '../validate.js';
 import { CloseCode, type CloseInfo } from './close.js';
 import { connectMessages, type MessageOptions, type MessageSocket, type NotificationHandler, type RequestHandler, type RequestOptions } from './message-socket.js';
@@ -179,6 +180,7 @@ let defaults: Resolved | null = null;
 
 function resolveOptions(options: unknown): Resolved {
   const raw = checkObject(options, 'options');
+  checkOptionNames(raw, RECONNECT_OPTIONS);
   // The common case (no backoff or timeout options) shares one frozen object: nothing per client.
   if (OWN_OPTIONS.every((k) => raw[k] === undefined)) return (defaults ??= Object.freeze(resolveFrom({})));
   return resolveFrom(raw);
@@ -397,6 +399,7 @@ export class ReconnectingClient {
    */
   waitForConnected(options?: WaitOptions): Promise<MessageSocket> {
     const raw = checkObject(options, 'options');
+    checkOptionNames(raw, WAIT_OPTIONS);
     const timeout = checkTimeout(raw.timeout, DEFAULTS.waitTimeout);
     const signal = checkSignal(raw.signal);
     return this.#waitForSocket('waitForConnected', timeout, signal);
@@ -443,6 +446,7 @@ export class ReconnectingClient {
 
   async #requestLater(method: string, params: unknown, options: RequestOptions | undefined): Promise<unknown> {
     const raw = checkObject(options, 'options');
+    checkOptionNames(raw, REQUEST_OPTIONS);
     const timeout = checkTimeout(raw.timeout, this.#resolved.requestTimeout);
     const signal = checkSignal(raw.signal);
     const started = Date.now();
@@ -467,6 +471,7 @@ export class ReconnectingClient {
     let signal: AbortSignal | undefined;
     try {
       const raw = checkObject(options, 'options');
+      checkOptionNames(raw, WAIT_OPTIONS);
       timeout = checkTimeout(raw.timeout, this.#resolved.requestTimeout);
       signal = checkSignal(raw.signal);
     } catch (err) {
@@ -559,7 +564,7 @@ export class ReconnectingClient {
       this[EMIT]('connecting', attempt);
       try {
         const socket: OwnedSocket = await connectMessages(this.#name, {
-          ...this.#options,
+          ...pickOptions(this.#options, CONNECT_MESSAGES_OPTIONS),
           timeout: this.#resolved.timeout,
           waitForServer: first && (this.#resolved.waitForServer || resume === 'restarting'),
           signal,

@@ -13,6 +13,7 @@
 import { EventEmitter } from 'node:events';
 import { sleep } from '../deadline.js';
 import { LocalSocketError, type ErrorCode } from '../errors.js';
+import { checkOptionNames, CONNECT_MESSAGES_OPTIONS, pickOptions, SINGLE_INSTANCE_OPTIONS } from '../option-names.js';
 import { checkObject, checkSignal, checkTimeout, invalidArgument } from '../validate.js';
 import { MessageServer, type MessageServerOptions } from './message-server.js';
 import { connectMessages } from './message-socket.js';
@@ -150,6 +151,7 @@ const RETRY: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['SERVER_NOT_FOUND', 'C
  */
 export async function singleInstance(name: string, options: SingleInstanceOptions = {}): Promise<PrimaryInstance | SecondaryInstance> {
   const raw = checkObject(options, 'options');
+  checkOptionNames(raw, SINGLE_INSTANCE_OPTIONS);
   const argv = raw.argv === undefined ? process.argv : raw.argv;
   if (!Array.isArray(argv) || !argv.every((a) => typeof a === 'string')) throw invalidArgument('argv must be an array of strings');
   const cwd = raw.cwd === undefined ? process.cwd() : raw.cwd;
@@ -173,7 +175,7 @@ export async function singleInstance(name: string, options: SingleInstanceOption
     const remaining = deadline - Date.now();
     if (remaining <= 0) throw new LocalSocketError('TIMEOUT', 'singleInstance: timed out', { cause: lastError });
     try {
-      const peer = await connectMessages(name, { ...serverOptions, timeout: remaining, waitForServer: false, ...(signal ? { signal } : {}) });
+      const peer = await connectMessages(name, { ...pickOptions(serverOptions, CONNECT_MESSAGES_OPTIONS), timeout: remaining, waitForServer: false, ...(signal ? { signal } : {}) });
       try {
         await peer.request(SECOND_INSTANCE_METHOD, { argv, cwd }, { timeout: Math.max(deadline - Date.now(), 1), ...(signal ? { signal } : {}) });
       } finally {
