@@ -36,7 +36,7 @@ const SERVER: Every<ServerOptions> = {
   ...LIMITS, ...NAMING, ...AUTH,
   maxHandshakes: true, access: true, maxPendingConnections: true, maxConnections: true, fd: true,
 };
-const MESSAGE: Every<MessageOptions> = { maxMessageSize: true, requestTimeout: true };
+const MESSAGE: Every<MessageOptions> = { maxMessageSize: true, requestTimeout: true, maxRequestsInFlight: true };
 const MESSAGE_SERVER: Every<MessageServerOptions> = { ...SERVER, ...MESSAGE };
 
 /** `connect()`, `new LocalSocket()`, `connectToServer()`. */
