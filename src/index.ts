@@ -22,6 +22,12 @@ export {
 export { FrameDecoder, FrameType, encodeFrameHeader, FRAME_HEADER_BYTES, DEFAULT_MAX_MESSAGE_SIZE, type FrameHandler, type FrameSliceHandler } from './messages/frame.js';
 /** JSON-RPC error codes, and the error a handler throws to choose its reply's code. */
 export { RpcError, RpcErrorCode, CANCEL_METHOD } from './messages/rpc.js';
+/** Typed contracts: a protocol declared once as a type, checked by the compiler on both sides (types only). */
+export type {
+  MessageContract, ContractSide, Untyped, UntypedSide, Role, OtherRole,
+  RequestMethod, RequestParams, RequestResult, RequestArgs, NotificationMethod, NotificationParams, NotifyArgs, NotifyWaitArgs,
+  ContractRequestHandler, ContractNotificationHandler,
+} from './messages/contract.js';
 /** A message server: the peer list, handlers shared by every peer, broadcast that a slow peer cannot stall. */
 export {
   MessageServer, listenMessages,

@@ -21,6 +21,7 @@ import { quiet } from '../writer.js';
 import { ENVELOPE, envelopeFrame, flushFrames, queueJsonFrame, sendBinaryFrame, sendJsonFrame, type NativeText } from './encode.js';
 import { envelope, readEnvelope } from './envelope.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, FrameDecoder, FrameType, MAX_FRAME_LENGTH } from './frame.js';
+import type { AnyMessageSocket, AnyNotificationHandler, AnyRequestHandler, ContractNotificationHandler, ContractRequestHandler, MessageContract, NotificationMethod, NotifyArgs, OtherRole, RequestArgs, RequestMethod, RequestResult, Role, Untyped } from './contract.js';
 import { CANCEL_METHOD, isErrorObject, isRequestId, remoteError, RpcErrorCode, toErrorObject } from './rpc.js';
 
 /** Options of a message connection. */
@@ -43,12 +44,12 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
-/** What a request handler gets besides the params. */
-export interface RequestContext {
+/** What a request handler gets besides the params (`C` and `R`: the connection's contract and role, see MessageSocket). */
+export interface RequestContext<C extends MessageContract = Untyped, R extends Role = Role> {
   /** Fires when the requester cancels (or times out) the request, or when the connection ends. */
   readonly signal: AbortSignal;
   /** The connection the request came on: the handler may call the requester back. */
-  readonly peer: MessageSocket;
+  readonly peer: MessageSocket<C, R>;
   /** The request's id. */
   readonly id: number;
 }
@@ -79,7 +80,7 @@ const MAX_ID = 0x7fff_ffff;
 
 /** Back-pointer from a LocalSocket to the MessageSocket that reads it. */
 const kOwner = Symbol('localsocket.messageSocket');
-type Owned = LocalSocket & { [kOwner]?: MessageSocket };
+type Owned = LocalSocket & { [kOwner]?: AnyMessageSocket };
 
 /** An outgoing request waiting for its reply. */
 interface Pending {
@@ -96,13 +97,13 @@ interface Pending {
 
 /** An incoming request being handled asynchronously. Its AbortController is made only if the handler reads `signal`. */
 class Incoming implements RequestContext {
-  readonly peer: MessageSocket;
+  readonly peer: AnyMessageSocket;
   readonly id: number;
   settled = false;
   #controller: AbortController | null = null;
   #cancelled: LocalSocketError | null = null;
 
-  constructor(peer: MessageSocket, id: number) {
+  constructor(peer: AnyMessageSocket, id: number) {
     this.peer = peer;
     this.id = id;
   }
@@ -143,7 +144,7 @@ function rethrow(err: unknown): never {
  * Messages (JSON and binary) and JSON-RPC 2.0 requests and notifications over
  * one connected LocalSocket. Either side may call the other.
  */
-export class MessageSocket extends EventEmitter<MessageSocketEvents> {
+export class MessageSocket<C extends MessageContract = Untyped, R extends Role = 'client'> extends EventEmitter<MessageSocketEvents> {
   /** The connection carrying the messages. Do not read from it: this object does. */
   readonly socket: LocalSocket;
   /** Largest message payload accepted and sent, in bytes. */
@@ -165,8 +166,8 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
    */
   #timer: NodeJS.Timeout | null = null;
   #incoming: Map<number, Incoming> | null = null;
-  #handlers: Map<string, RequestHandler> | null = null;
-  #notificationHandlers: Map<string, NotificationHandler> | null = null;
+  #handlers: Map<string, AnyRequestHandler> | null = null;
+  #notificationHandlers: Map<string, AnyNotificationHandler> | null = null;
 
   /**
    * Wraps a connected LocalSocket (from `connect()`, or one taken from a LocalServer) and takes over its reading.
@@ -224,7 +225,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     self.#emitError(err);
   }
 
-  static #pullSoon(self: MessageSocket): void {
+  static #pullSoon(self: AnyMessageSocket): void {
     self.#pull();
   }
 
@@ -243,7 +244,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   }
 
   /** Called by the decoder for each frame, with `this` the MessageSocket: no closure per connection or frame. */
-  static #onFrame(this: MessageSocket, type: number, source: Buffer, start: number, end: number): void {
+  static #onFrame(this: AnyMessageSocket, type: number, source: Buffer, start: number, end: number): void {
     if (!this.#open) return;
     if (type === FrameType.BINARY) {
       this.#emitSafely('binary', source.subarray(start, end));
@@ -415,13 +416,13 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   }
 
   /** A request with its own timeout expired. */
-  static #onTimeout(pending: Pending, self: MessageSocket): void {
+  static #onTimeout(pending: Pending, self: AnyMessageSocket): void {
     pending.timer = null;
     self.#giveUp(pending, timeoutError('request'));
   }
 
   /** The shared timer: expires the oldest default-timeout requests that are due, then re-arms for the next. */
-  static #onSharedTimer(self: MessageSocket): void {
+  static #onSharedTimer(self: AnyMessageSocket): void {
     self.#timer = null;
     const pending = self.#pending;
     if (pending === null) return;
@@ -438,7 +439,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   }
 
   #armShared(ms: number): void {
-    this.#timer = setTimeout(MessageSocket.#onSharedTimer, Math.ceil(ms), this);
+    this.#timer = setTimeout<[AnyMessageSocket]>(MessageSocket.#onSharedTimer, Math.ceil(ms), this);
     this.#timer.unref();
   }
 
@@ -469,6 +470,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
    *   message on `remote`), `TIMEOUT` or `ABORTED` (both also cancel it on the peer), `MESSAGE_TOO_LARGE`
    *   (nothing sent), `PEER_CLOSED` when the connection ends first, `INVALID_STATE` once closed here.
    */
+  request<M extends RequestMethod<C, OtherRole<R>>>(method: M, ...args: RequestArgs<C, OtherRole<R>, M>): Promise<RequestResult<C, OtherRole<R>, M>>;
   request(method: string, params?: unknown, options?: RequestOptions): Promise<unknown> {
     if (typeof method !== 'string') throw invalidArgument('method must be a string');
     let timeout = this.requestTimeout;
@@ -496,7 +498,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
       pending.deadline = performance.now() + timeout;
       if (this.#timer === null) this.#armShared(timeout);
     } else {
-      pending.timer = setTimeout(MessageSocket.#onTimeout, timeout, pending, this);
+      pending.timer = setTimeout<[Pending, AnyMessageSocket]>(MessageSocket.#onTimeout, timeout, pending, this);
     }
     if (signal !== undefined) {
       pending.onAbort = () => this.#giveUp(pending, abortedError(signal));
@@ -513,6 +515,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
    * @throws LocalSocketError `INVALID_ARGUMENT` (at once) for a non-string method or unserialisable params;
    *   the promise rejects with `MESSAGE_TOO_LARGE` (nothing sent), `INVALID_STATE` once closed, or the write's I/O error.
    */
+  notify<M extends NotificationMethod<C, OtherRole<R>>>(method: M, ...args: NotifyArgs<C, OtherRole<R>, M>): Promise<void>;
   notify(method: string, params?: unknown): Promise<void> {
     if (typeof method !== 'string') throw invalidArgument('method must be a string');
     const json = params === undefined ? null : stringify(params);
@@ -573,7 +576,8 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
    * @returns this
    * @throws LocalSocketError `INVALID_ARGUMENT` for a non-string method or a handler that is not a function.
    */
-  handle(method: string, handler: RequestHandler): this {
+  handle<M extends RequestMethod<C, R>>(method: M, handler: ContractRequestHandler<C, R, M>): this;
+  handle(method: string, handler: AnyRequestHandler): this {
     if (typeof method !== 'string') throw invalidArgument('method must be a string');
     if (typeof handler !== 'function') throw invalidArgument('handler must be a function');
     (this.#handlers ??= new Map()).set(method, handler);
@@ -588,7 +592,8 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
    * @returns this
    * @throws LocalSocketError `INVALID_ARGUMENT` for a non-string method or a handler that is not a function.
    */
-  onNotification(method: string, handler: NotificationHandler): this {
+  onNotification<M extends NotificationMethod<C, R>>(method: M, handler: ContractNotificationHandler<C, R, M>): this;
+  onNotification(method: string, handler: AnyNotificationHandler): this {
     if (typeof method !== 'string') throw invalidArgument('method must be a string');
     if (typeof handler !== 'function') throw invalidArgument('handler must be a function');
     (this.#notificationHandlers ??= new Map()).set(method, handler);
@@ -702,7 +707,7 @@ function stringify(value: unknown): string {
  * @returns The open MessageSocket.
  * @throws LocalSocketError every code `connect()` rejects with; `INVALID_ARGUMENT` for bad message options.
  */
-export async function connectMessages(name: string, options: ConnectOptions & MessageOptions = {}): Promise<MessageSocket> {
+export async function connectMessages<C extends MessageContract = Untyped>(name: string, options: ConnectOptions & MessageOptions = {}): Promise<MessageSocket<C>> {
   const raw = checkObject(options, 'options');
   const messageOptions: MessageOptions = {};
   if (raw.maxMessageSize !== undefined) messageOptions.maxMessageSize = raw.maxMessageSize as number;

@@ -15,7 +15,8 @@ import { sleep, waitWithDeadline, type WaitOptions } from '../deadline.js';
 import { LocalSocketError, type ErrorCode } from '../errors.js';
 import { DEFAULTS, type ConnectOptions } from '../options.js';
 import { checkBoolean, checkObject, checkSignal, checkTimeout, invalidArgument, optionalLimit } from '../validate.js';
-import { connectMessages, type MessageOptions, type MessageSocket, type NotificationHandler, type RequestHandler, type RequestOptions } from './message-socket.js';
+import type { AnyMessageSocket, AnyNotificationHandler, AnyRequestHandler, ContractNotificationHandler, ContractRequestHandler, MessageContract, NotificationMethod, NotifyWaitArgs, RequestArgs, RequestMethod, RequestResult, Untyped } from './contract.js';
+import { connectMessages, type MessageOptions, type MessageSocket, type RequestOptions } from './message-socket.js';
 
 /**
  * States of a {@link ReconnectingClient}:
@@ -98,8 +99,8 @@ const FATAL: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['AUTH_FAILED', 'INVALI
 const OWNER = Symbol('reconnectingClient');
 /** The client's handler of a lost connection (a symbol: not part of the public API). */
 const LOST = Symbol('lost');
-interface OwnedSocket extends MessageSocket {
-  [OWNER]?: ReconnectingClient;
+interface OwnedSocket extends AnyMessageSocket {
+  [OWNER]?: ReconnectingClient<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
 function onSocketClose(this: OwnedSocket, reason: LocalSocketError | null): void {
@@ -189,7 +190,7 @@ export function backoffDelay(attempt: number, options: { initialDelay: number; m
  * client.onNotification('changed', (params) => console.log('changed', params));
  * console.log(await client.request('status'));
  */
-export class ReconnectingClient {
+export class ReconnectingClient<C extends MessageContract = Untyped> {
   /**
    * Created when the first listener is added: an idle client nobody listens to
    * carries no listener table (the events API is EventEmitter's, through this object).
@@ -203,7 +204,7 @@ export class ReconnectingClient {
   /** Only while connecting or waiting: aborts the attempt or the backoff when the client closes. */
   #attemptAbort: AbortController | null = null;
   /** Created on the first handle()/onNotification(): most clients register few or none. */
-  #handlers: { requests: Map<string, RequestHandler>; notifications: Map<string, NotificationHandler> } | null = null;
+  #handlers: { requests: Map<string, AnyRequestHandler>; notifications: Map<string, AnyNotificationHandler> } | null = null;
   #closeReason: LocalSocketError | null = null;
   /**
    * Who waits for a connection (waitForConnected, requests while reconnecting). Kept apart from the
@@ -327,8 +328,8 @@ export class ReconnectingClient {
   }
 
   /** The connection in use, or null while there is none. It is replaced after each reconnect. */
-  get socket(): MessageSocket | null {
-    return this.#socket;
+  get socket(): MessageSocket<C> | null {
+    return this.#socket as MessageSocket<C> | null;
   }
 
   /** How many times a connection was established (1 after the first, 2 after the first reconnect...). */
@@ -400,6 +401,7 @@ export class ReconnectingClient {
    *   PEER_CLOSED (the connection dropped while in flight), INVALID_STATE (closed),
    *   MESSAGE_TOO_LARGE, INVALID_ARGUMENT
    */
+  request<M extends RequestMethod<C, 'server'>>(method: M, ...args: RequestArgs<C, 'server', M>): Promise<RequestResult<C, 'server', M>>;
   request(method: string, params?: unknown, options?: RequestOptions): Promise<unknown> {
     const socket = this.#socket;
     // Fast path: connected, nothing to wait for.
@@ -426,6 +428,7 @@ export class ReconnectingClient {
    * @returns resolves once the notification is handed to the kernel
    * @throws LocalSocketError TIMEOUT, ABORTED, INVALID_STATE (closed), PEER_CLOSED, MESSAGE_TOO_LARGE
    */
+  notify<M extends NotificationMethod<C, 'server'>>(method: M, ...args: NotifyWaitArgs<C, 'server', M>): Promise<void>;
   notify(method: string, params?: unknown, options?: WaitOptions): Promise<void> {
     const socket = this.#socket;
     if (socket !== null && this.#state === 'connected') return socket.notify(method, params);
@@ -442,7 +445,8 @@ export class ReconnectingClient {
    * @returns this client
    * @throws LocalSocketError INVALID_ARGUMENT
    */
-  handle(method: string, handler: RequestHandler): this {
+  handle<M extends RequestMethod<C, 'client'>>(method: M, handler: ContractRequestHandler<C, 'client', M>): this;
+  handle(method: string, handler: AnyRequestHandler): this {
     if (typeof method !== 'string') throw invalidArgument('method must be a string');
     if (typeof handler !== 'function') throw invalidArgument('handler must be a function');
     (this.#handlers ??= { requests: new Map(), notifications: new Map() }).requests.set(method, handler);
@@ -457,7 +461,8 @@ export class ReconnectingClient {
    * @returns this client
    * @throws LocalSocketError INVALID_ARGUMENT
    */
-  onNotification(method: string, handler: NotificationHandler): this {
+  onNotification<M extends NotificationMethod<C, 'client'>>(method: M, handler: ContractNotificationHandler<C, 'client', M>): this;
+  onNotification(method: string, handler: AnyNotificationHandler): this {
     if (typeof method !== 'string') throw invalidArgument('method must be a string');
     if (typeof handler !== 'function') throw invalidArgument('handler must be a function');
     (this.#handlers ??= { requests: new Map(), notifications: new Map() }).notifications.set(method, handler);
@@ -605,8 +610,8 @@ export class ReconnectingClient {
  * @throws LocalSocketError TIMEOUT, AUTH_FAILED, INVALID_NAME, INVALID_ARGUMENT, ABORTED,
  *   or the last attempt's error when `maxAttempts` ran out
  */
-export async function connectReconnecting(name: string, options: ReconnectOptions = {}): Promise<ReconnectingClient> {
-  const client = new ReconnectingClient(name, options);
+export async function connectReconnecting<C extends MessageContract = Untyped>(name: string, options: ReconnectOptions = {}): Promise<ReconnectingClient<C>> {
+  const client = new ReconnectingClient<C>(name, options);
   client.start();
   const raw = checkObject(options, 'options');
   const timeout = checkTimeout(raw.timeout, DEFAULTS.connectTimeout);
