@@ -43,3 +43,5 @@ export {
   singleInstance, PrimaryInstance, SECOND_INSTANCE_METHOD,
   type SingleInstanceOptions, type SecondaryInstance, type SecondInstanceInfo, type PrimaryInstanceEvents,
 } from './messages/single-instance.js';
+/** diagnostics_channel names (docs/DIAGNOSTICS.md lists each payload). */
+export { DiagnosticChannels } from './diagnostics.js';

@@ -13,6 +13,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { abortedError, timeoutError } from '../deadline.js';
+import * as diagnostics from '../diagnostics.js';
 import { LocalSocketError, type RemoteErrorDetail } from '../errors.js';
 import type { ConnectOptions } from '../options.js';
 import { connect, LocalSocket } from '../socket.js';
@@ -194,6 +195,7 @@ export class MessageSocket<C extends MessageContract = Untyped, R extends Role =
     socket.on('error', MessageSocket.#onSocketError);
     // Bytes already buffered (e.g. sent right after the handshake) are read once listeners can be attached.
     if (socket.bytesAvailable > 0) process.nextTick(MessageSocket.#pullSoon, this);
+    if (diagnostics.messageOpen.hasSubscribers) diagnostics.messageOpen.publish({ socket: this });
   }
 
   /** True until the connection ends or close()/abort() is called. */
@@ -504,6 +506,7 @@ export class MessageSocket<C extends MessageContract = Untyped, R extends Role =
       pending.onAbort = () => this.#giveUp(pending, abortedError(signal));
       signal.addEventListener('abort', pending.onAbort, { once: true });
     }
+    if (diagnostics.tracingRequests()) diagnostics.traceRequest(this, method, id, promise);
     return promise;
   }
 
@@ -674,6 +677,7 @@ export class MessageSocket<C extends MessageContract = Untyped, R extends Role =
         context.cancel(why);
       }
     }
+    if (diagnostics.messageClose.hasSubscribers) diagnostics.messageClose.publish({ socket: this, reason });
     this.emit('close', reason);
   }
 }
