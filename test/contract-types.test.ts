@@ -65,7 +65,7 @@ export function wrongUses(
     // @ts-expect-error: wrong result use: sum resolves to a number
     const wrongUse: string = await client.request('sum', [1]);
     // @ts-expect-error: wrong result use: status has no 'count'
-    (await client.request('status')).count;
+    void (await client.request('status')).count;
     return wrongUse;
   });
   // @ts-expect-error: wrong handler: the server answers no 'product'

@@ -80,13 +80,14 @@ function dialFailure(err: unknown, endpoint: Endpoint): DialResult {
  * check is an authenticated connection that closes, not a refused peer in the
  * server's log.
  */
-export async function dial(endpoint: Endpoint, values: Values): Promise<DialResult> {
+export async function dial(endpoint: Endpoint, values: Values, onConnected?: () => void): Promise<DialResult> {
   let transport;
   try {
     transport = await dialOnce(endpoint, DIAL_TIMEOUT_MS, undefined, currentPlatform().uid);
   } catch (err) {
     return dialFailure(err, endpoint);
   }
+  onConnected?.(); // e.g. `ls` looking for the server's end of this connection
   let key;
   try {
     key = checkKey(values);

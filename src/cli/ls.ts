@@ -17,7 +17,7 @@ import { checkPrivateDir } from '../private-dir.js';
 import { flag, type OptionSpecs, type Values } from './args.js';
 import { dial, type DialResult } from './check.js';
 import { EXIT } from './output.js';
-import { socketOwners } from './socket-owner.js';
+import { ownerFromConnection, readUnixTable, type UnixRow } from './socket-owner.js';
 
 export const LS_OPTIONS: OptionSpecs = {
   json: { type: 'boolean' },
@@ -82,10 +82,12 @@ function stateOf(result: DialResult): Pick<Entry, 'state' | 'authenticated'> {
 
 async function probe(name: string, values: Values, uid: number | undefined): Promise<Entry> {
   const endpoint = resolveName(name, {}, currentPlatform());
-  const result = await dial(endpoint, values);
+  const before = readUnixTable();
+  let after: UnixRow[] | null = null;
+  const result = await dial(endpoint, values, () => (after = readUnixTable()));
   const { state, authenticated } = stateOf(result);
-  const owners = state === 'live' ? socketOwners(endpoint.address, uid) : null;
-  return { name, path: endpoint.address, state, detail: result.detail, authenticated, pid: owners?.[0] ?? null };
+  const pid = state === 'live' && before !== null && after !== null ? ownerFromConnection(before, after, endpoint.address, uid) : null;
+  return { name, path: endpoint.address, state, detail: result.detail, authenticated, pid };
 }
 
 /** Removes a stale entry if it is still the same stale socket file (a server may have taken the name meanwhile). */
@@ -120,7 +122,9 @@ export async function runLs(values: Values): Promise<number> {
     throw new LocalSocketError('UNSUPPORTED', 'ls: listing named pipes is not supported on Windows');
   }
   const dir = privateDirectory(platform);
-  const entries = await Promise.all(socketNames(dir, platform.uid).map((name) => probe(name, values, platform.uid)));
+  // One at a time: each probe tells its server's connection from the others by what appeared meanwhile.
+  const entries: Entry[] = [];
+  for (const name of socketNames(dir, platform.uid)) entries.push(await probe(name, values, platform.uid));
   const removed: Entry[] = [];
   if (flag(values, 'clean')) {
     for (const entry of entries) if (entry.state === 'stale' && (await removeStale(entry, values))) removed.push(entry);

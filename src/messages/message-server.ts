@@ -201,7 +201,7 @@ export class MessageServer<C extends MessageContract = Untyped> extends EventEmi
    * aborted, `peerLeft` reports RESOURCE_EXHAUSTED) instead of growing memory
    * or delaying the others.
    * @param method - the JSON-RPC method name
-   * @param params - any JSON value, or undefined for none
+   * @param args - the params (as the contract declares them; optional when they may be undefined). params: any JSON value, or undefined for none
    * @returns how many peers the notification was queued to
    * @throws LocalSocketError INVALID_ARGUMENT (bad method, params not serialisable),
    *   MESSAGE_TOO_LARGE (over `maxMessageSize`; nothing is sent to anyone)

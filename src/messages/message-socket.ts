@@ -464,8 +464,7 @@ export class MessageSocket<C extends MessageContract = Untyped, R extends Role =
   /**
    * Sends a request and waits for its reply.
    * @param method - The method name.
-   * @param params - Any JSON-serialisable value, or undefined for none.
-   * @param options - `timeout` (ms, default `requestTimeout`) and `signal`.
+   * @param args - the params (as the contract declares them; optional when they may be undefined), then the options. params: Any JSON-serialisable value, or undefined for none; options: `timeout` (ms, default `requestTimeout`) and `signal`.
    * @returns The peer's result.
    * @throws LocalSocketError `INVALID_ARGUMENT` (at once) for a non-string method, bad options or
    *   params that cannot be serialised. The promise rejects with `REMOTE_ERROR` (the peer's code and
@@ -513,7 +512,7 @@ export class MessageSocket<C extends MessageContract = Untyped, R extends Role =
   /**
    * Sends a notification (no reply).
    * @param method - The method name.
-   * @param params - Any JSON-serialisable value, or undefined for none.
+   * @param args - the params (as the contract declares them; optional when they may be undefined). params: Any JSON-serialisable value, or undefined for none.
    * @returns Resolves when the frame has reached the kernel.
    * @throws LocalSocketError `INVALID_ARGUMENT` (at once) for a non-string method or unserialisable params;
    *   the promise rejects with `MESSAGE_TOO_LARGE` (nothing sent), `INVALID_STATE` once closed, or the write's I/O error.

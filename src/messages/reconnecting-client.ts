@@ -394,8 +394,7 @@ export class ReconnectingClient<C extends MessageContract = Untyped> {
    * the next connection first. `timeout` covers the wait and the request
    * together. Never resent: see the class description.
    * @param method - the JSON-RPC method
-   * @param params - any JSON value, or undefined for none
-   * @param options - `timeout` (ms; default `requestTimeout`, 30000) and `signal`
+   * @param args - the params (as the contract declares them; optional when they may be undefined), then the options. params: any JSON value, or undefined for none; options: `timeout` (ms; default `requestTimeout`, 30000) and `signal`
    * @returns the result
    * @throws LocalSocketError REMOTE_ERROR (the handler's error), TIMEOUT, ABORTED,
    *   PEER_CLOSED (the connection dropped while in flight), INVALID_STATE (closed),
@@ -423,8 +422,7 @@ export class ReconnectingClient<C extends MessageContract = Untyped> {
    * Sends a notification; while reconnecting, waits for the next connection
    * first (within `timeout`). Resolves once handed to the kernel.
    * @param method - the JSON-RPC method
-   * @param params - any JSON value, or undefined for none
-   * @param options - `timeout` for the wait (ms; default `requestTimeout`) and `signal`
+   * @param args - the params (as the contract declares them; optional when they may be undefined), then the options. params: any JSON value, or undefined for none; options: `timeout` for the wait (ms; default `requestTimeout`) and `signal`
    * @returns resolves once the notification is handed to the kernel
    * @throws LocalSocketError TIMEOUT, ABORTED, INVALID_STATE (closed), PEER_CLOSED, MESSAGE_TOO_LARGE
    */
