@@ -24,7 +24,7 @@ export { FrameDecoder, FrameType, encodeFrameHeader, FRAME_HEADER_BYTES, DEFAULT
 export { RpcError, RpcErrorCode, CANCEL_METHOD } from './messages/rpc.js';
 /** Typed contracts: a protocol declared once as a type, checked by the compiler on both sides (types only). */
 export type {
-  MessageContract, ContractSide, Untyped, UntypedSide, Role, OtherRole,
+  MessageContract, ContractSide, Untyped, UntypedSide, Role, OtherRole, SideOf, RequestsOf, NotificationsOf,
   RequestMethod, RequestParams, RequestResult, RequestArgs, NotificationMethod, NotificationParams, NotifyArgs, NotifyWaitArgs,
   ContractRequestHandler, ContractNotificationHandler,
 } from './messages/contract.js';

@@ -44,9 +44,15 @@ export interface MessageContract {
 /** The side of an untyped contract: any method, `unknown` params and results. */
 export interface UntypedSide {
   /** Any method, any params, any result. */
-  requests: { [method: string]: (params?: unknown) => unknown };
+  requests: {
+    /** Any method: unknown params, unknown result. */
+    [method: string]: (params?: unknown) => unknown;
+  };
   /** Any method, any params. */
-  notifications: { [method: string]: unknown };
+  notifications: {
+    /** Any method: unknown params. */
+    [method: string]: unknown;
+  };
 }
 
 /** The default contract: everything allowed, nothing known (`request()` resolves to `unknown`). */
@@ -63,11 +69,19 @@ export type Role = 'client' | 'server';
 /** The other end. */
 export type OtherRole<R extends Role> = R extends 'client' ? 'server' : 'client';
 
-/** True for `any` (the layer's own view of every socket, see AnyMessageSocket). */
-type IsAny<T> = 0 extends 1 & T ? true : false;
-type SideOf<C, R extends Role> = IsAny<C> extends true ? UntypedSide : C extends { [K in R]: infer S } ? S : Record<never, never>;
-type RequestsOf<S> = S extends { requests: infer Q } ? Q : Record<never, never>;
-type NotificationsOf<S> = S extends { notifications: infer N } ? N : Record<never, never>;
+/** The half of contract `C` that side `R` answers and receives. */
+// `0 extends 1 & C` holds only for `any`: the layer's own view of every socket (AnyMessageSocket) is untyped.
+export type SideOf<C, R extends Role> = 0 extends 1 & C ? UntypedSide : C extends { [K in R]: infer S } ? S : Record<never, never>;
+/** The requests of a contract side (none when it declares none). */
+export type RequestsOf<S> = S extends {
+  /** The side's requests. */
+  requests: infer Q;
+} ? Q : Record<never, never>;
+/** The notifications of a contract side (none when it declares none). */
+export type NotificationsOf<S> = S extends {
+  /** The side's notifications. */
+  notifications: infer N;
+} ? N : Record<never, never>;
 
 /** The method names of the requests side `R` answers in contract `C`. */
 export type RequestMethod<C, R extends Role> = keyof RequestsOf<SideOf<C, R>> & string;
