@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { distDir, tempDir } from './helpers.js';
 
 const README = path.resolve(distDir, '..', 'README.md');
@@ -62,6 +63,10 @@ test('the typed tour in the README compiles, runs, and prints what the README sa
     assert.equal(errors.length, 1, errors.join('\n'));
     assert.match(errors[0]!, /not assignable to type 'number'/);
 
+    // Node imports absolute paths as file URLs only (a Windows drive letter is not a scheme).
+    const emitted = path.join(home, 'tour.js');
+    fs.writeFileSync(emitted, fs.readFileSync(emitted, 'utf8').replaceAll(JSON.stringify(index), JSON.stringify(pathToFileURL(index).href)));
+    assert.ok(fs.readFileSync(emitted, 'utf8').includes(pathToFileURL(index).href), 'the emitted tour imports this build');
     const runtime = path.join(home, 'run');
     fs.mkdirSync(runtime, { mode: 0o700 });
     fs.chmodSync(runtime, 0o700);
