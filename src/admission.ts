@@ -26,6 +26,7 @@ import {
   serverProof,
   verifyClientProof,
 } from './auth/handshake.js';
+import * as diagnostics from './diagnostics.js';
 import { LocalSocketError } from './errors.js';
 
 const kCandidate = Symbol('localsocket.candidate');
@@ -130,6 +131,7 @@ export class Admission {
       if (silentFor < Math.max(MIN_STALL_MS, typical)) return false;
       if (candidate.stage === 'proof' && silentFor < Math.max(MIN_STALL_ANSWERED_MS, typical)) continue;
       this.#remove(candidate);
+      if (diagnostics.evicted.hasSubscribers) diagnostics.evicted.publish({ server: this.#host, stage: candidate.stage, silentMs: silentFor });
       this.#busy(candidate.transport, 'a peer made no progress: dropped to make room');
       return true;
     }

@@ -23,6 +23,8 @@ export interface ConnectPlan {
   waitForServer: boolean;
   signal: AbortSignal;
   uid: number | undefined;
+  /** Dials made so far by `establish` (for the connect diagnostics). */
+  attempts?: number;
 }
 
 /**
@@ -103,6 +105,7 @@ export async function establish(plan: ConnectPlan): Promise<net.Socket> {
   const { endpoint, auth, deadline, signal } = plan;
   let lastRefusal: LocalSocketError | null = null;
   for (let attempt = 0; ; attempt++) {
+    plan.attempts = attempt + 1;
     try {
       return await attemptOnce(endpoint, auth, deadline, signal, plan.uid);
     } catch (caught) {

@@ -23,6 +23,12 @@ export { FrameDecoder, FrameType, encodeFrameHeader, FRAME_HEADER_BYTES, DEFAULT
 /** JSON-RPC error codes, and the error a handler throws to choose its reply's code. */
 export { RpcError, RpcErrorCode, CANCEL_METHOD } from './messages/rpc.js';
 export { CloseCode, CLOSE_METHOD, MAX_CLOSE_REASON_BYTES, type CloseInfo, type CloseOptions } from './messages/close.js';
+/** Typed contracts: a protocol declared once as a type, checked by the compiler on both sides (types only). */
+export type {
+  MessageContract, ContractSide, Untyped, UntypedSide, Role, OtherRole, SideOf, RequestsOf, NotificationsOf,
+  RequestMethod, RequestParams, RequestResult, RequestArgs, NotificationMethod, NotificationParams, NotifyArgs, NotifyWaitArgs,
+  ContractRequestHandler, ContractNotificationHandler,
+} from './messages/contract.js';
 /** A message server: the peer list, handlers shared by every peer, broadcast that a slow peer cannot stall. */
 export {
   MessageServer, listenMessages,
@@ -38,3 +44,5 @@ export {
   singleInstance, PrimaryInstance, SECOND_INSTANCE_METHOD,
   type SingleInstanceOptions, type SecondaryInstance, type SecondInstanceInfo, type PrimaryInstanceEvents,
 } from './messages/single-instance.js';
+/** diagnostics_channel names (docs/DIAGNOSTICS.md lists each payload). */
+export { DiagnosticChannels } from './diagnostics.js';

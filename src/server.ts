@@ -10,6 +10,7 @@ import { BUSY_MESSAGE } from './auth/handshake.js';
 import { resolveAuth, type ResolvedAuth } from './auth/options.js';
 import { bindAbstract, bindFd, bindPipe, bindUnixPath, type Binding } from './bind.js';
 import { waitWithDeadline, type WaitOptions } from './deadline.js';
+import * as diagnostics from './diagnostics.js';
 import { LocalSocketError } from './errors.js';
 import { endpointOfFd } from './fd-name.js';
 import { resolveName, type Endpoint } from './names.js';
@@ -173,7 +174,7 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     server.on('error', (err) => this.#emitError(new LocalSocketError('UNKNOWN', 'server error', { cause: err })));
     server.maxConnections = Number.isFinite(this.#options.maxConnections) ? this.#options.maxConnections : 0x7fffffff;
     // net turns peers away itself at maxConnections, before 'connection': report those too.
-    server.on('drop', () => this.emit('refused', new LocalSocketError('RESOURCE_EXHAUSTED', 'connection refused: connection limit reached')));
+    server.on('drop', () => this.refused(new LocalSocketError('RESOURCE_EXHAUSTED', 'connection refused: connection limit reached')));
     this.#state = 'listening';
     let bindSettled!: () => void;
     this.#bindDone = new Promise<void>((resolve) => (bindSettled = resolve));
@@ -217,6 +218,7 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     }
     this.#server = server;
     bindSettled();
+    if (diagnostics.serverListening.hasSubscribers) diagnostics.serverListening.publish({ server: this, endpoint: this.fullServerName });
   }
 
   /**
@@ -257,6 +259,7 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
   /** @internal Admission: a peer was turned away. */
   refused(reason: LocalSocketError): void {
     this.emit('refused', reason);
+    diagnostics.publishRefusal(this, reason);
   }
 
   #refuse(transport: net.Socket, why: string): void {
@@ -265,7 +268,7 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
       transport.end(BUSY_MESSAGE);
       transport.destroySoon();
     } else refuse(transport);
-    this.emit('refused', new LocalSocketError('RESOURCE_EXHAUSTED', `connection refused: ${why}`));
+    this.refused(new LocalSocketError('RESOURCE_EXHAUSTED', `connection refused: ${why}`));
   }
 
   #enqueue(transport: net.Socket, leftover: Buffer): void {
@@ -392,6 +395,7 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     this.#server = null;
     if (server) await stopListening(server);
     await this.#bindDone;
+    if (diagnostics.serverClosed.hasSubscribers) diagnostics.serverClosed.publish({ server: this });
     this.emit('close');
   }
 

@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import { Duplex } from 'node:stream';
 import { establish, planConnect } from './connector.js';
+import * as diagnostics from './diagnostics.js';
 import { followSignal, waitWithDeadline, type WaitOptions } from './deadline.js';
 import { fromSystemError } from './error-map.js';
 import { closePathError, LocalSocketError } from './errors.js';
@@ -278,7 +279,9 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
       unfollow = followSignal(controller, opts.signal);
       const plan = planConnect(name, opts.names, options as Record<string, unknown>, opts.timeout, opts.waitForServer, controller.signal);
       this.#endpoint = plan.endpoint;
-      const transport = await establish(plan);
+      const transport = await (diagnostics.tracingConnects()
+        ? diagnostics.traceConnect(plan.endpoint.address, plan.auth !== null, () => plan.attempts ?? 0, establish(plan))
+        : establish(plan));
       if (this.#state !== 'connecting') {
         // Aborted while the last step completed: nothing may outlive the attempt.
         transport.destroy();

@@ -40,9 +40,9 @@ Options:
 const DIAL_TIMEOUT_MS = 1000;
 const HANDSHAKE_WAIT_MS = 1000;
 
-type Answer = 'answers' | 'busy' | 'refused' | 'missing' | 'denied' | 'error';
+export type Answer = 'answers' | 'busy' | 'refused' | 'missing' | 'denied' | 'error';
 
-interface DialResult {
+export interface DialResult {
   answer: Answer;
   detail: string;
 }
@@ -80,13 +80,14 @@ function dialFailure(err: unknown, endpoint: Endpoint): DialResult {
  * check is an authenticated connection that closes, not a refused peer in the
  * server's log.
  */
-async function dial(endpoint: Endpoint, values: Values): Promise<DialResult> {
+export async function dial(endpoint: Endpoint, values: Values, onConnected?: () => void): Promise<DialResult> {
   let transport;
   try {
     transport = await dialOnce(endpoint, DIAL_TIMEOUT_MS, undefined, currentPlatform().uid);
   } catch (err) {
     return dialFailure(err, endpoint);
   }
+  onConnected?.(); // e.g. `ls` looking for the server's end of this connection
   let key;
   try {
     key = checkKey(values);

@@ -13,6 +13,7 @@ import { CHECK_HELP, CHECK_OPTIONS, runCheck } from './check.js';
 import { CONNECT_HELP, CONNECT_OPTIONS, runConnect } from './connect.js';
 import { DEMO_HELP, DEMO_OPTIONS, runDemo } from './demo.js';
 import { LISTEN_HELP, LISTEN_OPTIONS, runListen } from './listen.js';
+import { LS_HELP, LS_OPTIONS, runLs } from './ls.js';
 import { NOTIFY_HELP, NOTIFY_OPTIONS, runNotify } from './notify.js';
 import { EXIT, reportError } from './output.js';
 import { PATH_HELP, PATH_OPTIONS, runPath } from './path.js';
@@ -32,6 +33,7 @@ const COMMANDS: Record<string, Command> = {
   call: { summary: 'send a request to the message server NAME, print the result', help: CALL_HELP, options: CALL_OPTIONS, positionals: ['NAME', 'METHOD', '[PARAMS_JSON]'], run: (v, [name, method, params]) => runCall(v, name!, method!, params) },
   notify: { summary: 'send a notification to the message server NAME', help: NOTIFY_HELP, options: NOTIFY_OPTIONS, positionals: ['NAME', 'METHOD', '[PARAMS_JSON]'], run: (v, [name, method, params]) => runNotify(v, name!, method!, params) },
   check: { summary: 'what is at NAME: endpoint, live or stale, owner and mode', help: CHECK_HELP, options: CHECK_OPTIONS, positionals: ['NAME'], run: (v, [name]) => runCheck(v, name!) },
+  ls: { summary: 'the names in your private directory: live, stale, which pid', help: LS_HELP, options: LS_OPTIONS, positionals: [], run: (v) => runLs(v) },
   path: { summary: 'print the endpoint NAME resolves to', help: PATH_HELP, options: PATH_OPTIONS, positionals: ['NAME'], run: (v, [name]) => runPath(v, name!) },
 };
 

@@ -25,7 +25,8 @@ import { checkCloseOptions, CloseCode, type CloseInfo, type CloseOptions } from 
 import { flushFrames, queuedBytes } from './encode.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, FRAME_HEADER_BYTES, FrameType, MAX_FRAME_LENGTH, tooLarge, writeFrameHeader } from './frame.js';
 import { MAX_JSON_DEPTH, textTooDeep } from './json-depth.js';
-import { checkMaxRequestsInFlight, dropConnection, MessageSocket, type MessageOptions, type NotificationHandler, type RequestHandler } from './message-socket.js';
+import type { AnyMessageSocket, AnyNotificationHandler, AnyRequestHandler, ContractNotificationHandler, ContractRequestHandler, MessageContract, NotificationMethod, NotifyArgs, RequestMethod, Untyped } from './contract.js';
+import { checkMaxRequestsInFlight, dropConnection, MessageSocket, type MessageOptions } from './message-socket.js';
 
 /** Options of a MessageServer: every LocalServer option, and the message options applied to each peer. */
 export interface MessageServerOptions extends ServerOptions, MessageOptions {}
@@ -57,8 +58,8 @@ const OWNER = Symbol('messageServer');
 /** The server's handler of a peer's close (a symbol: not part of the public API). */
 const PEER_CLOSED = Symbol('peerClosed');
 
-interface OwnedPeer extends MessageSocket {
-  [OWNER]?: MessageServer;
+interface OwnedPeer extends AnyMessageSocket {
+  [OWNER]?: MessageServer<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
 function onPeerClose(this: OwnedPeer, reason: LocalSocketError | null, info: CloseInfo): void {
@@ -90,13 +91,13 @@ function frameOf(type: number, payload: string | Uint8Array, max: number): Buffe
  * server.handle('sum', (params) => (params as number[]).reduce((a, b) => a + b, 0));
  * server.on('peerJoined', (peer) => server.broadcast('joined', { peers: server.peerCount }));
  */
-export class MessageServer extends EventEmitter<MessageServerEvents> {
+export class MessageServer<C extends MessageContract = Untyped> extends EventEmitter<MessageServerEvents> {
   readonly #server: LocalServer;
   readonly #messageOptions: MessageOptions;
   readonly #maxMessageSize: number;
   readonly #peers = new Set<OwnedPeer>();
-  readonly #handlers = new Map<string, RequestHandler>();
-  readonly #notificationHandlers = new Map<string, NotificationHandler>();
+  readonly #handlers = new Map<string, AnyRequestHandler>();
+  readonly #notificationHandlers = new Map<string, AnyNotificationHandler>();
   #closing: Promise<void> | null = null;
 
   /**
@@ -145,8 +146,8 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
    * come and go; changing it changes nothing).
    * @returns a frozen array of the peers connected now
    */
-  get peers(): readonly MessageSocket[] {
-    return Object.freeze([...this.#peers]);
+  get peers(): readonly MessageSocket<C, 'server'>[] {
+    return Object.freeze([...this.#peers]) as readonly MessageSocket<C, 'server'>[];
   }
 
   /** How many peers are connected now. */
@@ -175,7 +176,8 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
    * @returns this server
    * @throws LocalSocketError INVALID_ARGUMENT if `method` is not a string or `handler` not a function
    */
-  handle(method: string, handler: RequestHandler): this {
+  handle<M extends RequestMethod<C, 'server'>>(method: M, handler: ContractRequestHandler<C, 'server', M>): this;
+  handle(method: string, handler: AnyRequestHandler): this {
     if (typeof method !== 'string') throw invalidArgument('method must be a string');
     if (typeof handler !== 'function') throw invalidArgument('handler must be a function');
     this.#handlers.set(method, handler);
@@ -190,7 +192,8 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
    * @returns this server
    * @throws LocalSocketError INVALID_ARGUMENT if `method` is not a string or `handler` not a function
    */
-  onNotification(method: string, handler: NotificationHandler): this {
+  onNotification<M extends NotificationMethod<C, 'server'>>(method: M, handler: ContractNotificationHandler<C, 'server', M>): this;
+  onNotification(method: string, handler: AnyNotificationHandler): this {
     if (typeof method !== 'string') throw invalidArgument('method must be a string');
     if (typeof handler !== 'function') throw invalidArgument('handler must be a function');
     this.#notificationHandlers.set(method, handler);
@@ -206,11 +209,12 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
    * go out within its `closeTimeout`; `peerLeft` reports RESOURCE_EXHAUSTED)
    * instead of growing memory or delaying the others.
    * @param method - the JSON-RPC method name
-   * @param params - any JSON value, or undefined for none
+   * @param args - the params (as the contract declares them; optional when they may be undefined). params: any JSON value, or undefined for none
    * @returns how many peers the notification was queued to
    * @throws LocalSocketError INVALID_ARGUMENT (bad method, params not serialisable or nested deeper than 127 levels),
    *   MESSAGE_TOO_LARGE (over `maxMessageSize`; nothing is sent to anyone)
    */
+  broadcast<M extends NotificationMethod<C, 'client'>>(method: M, ...args: NotifyArgs<C, 'client', M>): number;
   broadcast(method: string, params?: unknown): number {
     if (typeof method !== 'string') throw invalidArgument('method must be a string');
     const message = params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params };
@@ -297,7 +301,7 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
   };
 
   /** @internal Called by a peer's close event. */
-  [PEER_CLOSED](peer: MessageSocket, reason: LocalSocketError | null, info: CloseInfo): void {
+  [PEER_CLOSED](peer: OwnedPeer, reason: LocalSocketError | null, info: CloseInfo): void {
     if (!this.#peers.delete(peer)) return;
     this.emit('peerLeft', peer, reason, info);
   }
@@ -340,8 +344,8 @@ export class MessageServer extends EventEmitter<MessageServerEvents> {
  * @throws LocalSocketError (rejects) as {@link LocalServer.listen}: ADDRESS_IN_USE, INVALID_NAME,
  *   ACCESS_DENIED, INVALID_ARGUMENT (also for bad options), UNSUPPORTED, TIMEOUT, ABORTED, RESOURCE_EXHAUSTED
  */
-export async function listenMessages(name: string | { fd: number }, options: MessageServerOptions = {}): Promise<MessageServer> {
-  const server = new MessageServer(options);
+export async function listenMessages<C extends MessageContract = Untyped>(name: string | { fd: number }, options: MessageServerOptions = {}): Promise<MessageServer<C>> {
+  const server = new MessageServer<C>(options);
   await server.listen(name);
   return server;
 }

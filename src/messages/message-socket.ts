@@ -22,6 +22,7 @@ import { isUtf8 } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { BUSY_MESSAGE } from '../auth/handshake.js';
 import { abortedError, timeoutError } from '../deadline.js';
+import * as diagnostics from '../diagnostics.js';
 import { LocalSocketError, type RemoteErrorDetail } from '../errors.js';
 import type { ConnectOptions } from '../options.js';
 import { connect, LocalSocket } from '../socket.js';
@@ -33,6 +34,7 @@ import { CLOSE_METHOD, CloseCode, checkCloseOptions, closeCodeFor, closeGraceful
 import { envelope, readEnvelope } from './envelope.js';
 import { bytesTooDeep, MAX_JSON_DEPTH, textTooDeep } from './json-depth.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, FrameDecoder, FrameType, MAX_FRAME_LENGTH } from './frame.js';
+import type { AnyMessageSocket, AnyNotificationHandler, AnyRequestHandler, ContractNotificationHandler, ContractRequestHandler, MessageContract, NotificationMethod, NotifyArgs, OtherRole, RequestArgs, RequestMethod, RequestResult, Role, Untyped } from './contract.js';
 import { CANCEL_METHOD, isErrorObject, isRequestId, remoteError, RpcErrorCode, toErrorObject } from './rpc.js';
 
 /** Options of a message connection. */
@@ -62,12 +64,12 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
-/** What a request handler gets besides the params. */
-export interface RequestContext {
+/** What a request handler gets besides the params (`C` and `R`: the connection's contract and role, see MessageSocket). */
+export interface RequestContext<C extends MessageContract = Untyped, R extends Role = Role> {
   /** Fires when the requester cancels (or times out) the request, or when the connection ends. */
   readonly signal: AbortSignal;
   /** The connection the request came on: the handler may call the requester back. */
-  readonly peer: MessageSocket;
+  readonly peer: MessageSocket<C, R>;
   /** The request's id. */
   readonly id: number;
 }
@@ -120,7 +122,7 @@ export const dropConnection = Symbol('localsocket.dropConnection');
 
 /** Back-pointer from a LocalSocket to the MessageSocket that reads it. */
 const kOwner = Symbol('localsocket.messageSocket');
-type Owned = LocalSocket & { [kOwner]?: MessageSocket };
+type Owned = LocalSocket & { [kOwner]?: AnyMessageSocket };
 
 /** An outgoing request waiting for its reply. */
 interface Pending {
@@ -137,13 +139,13 @@ interface Pending {
 
 /** An incoming request being handled asynchronously. Its AbortController is made only if the handler reads `signal`. */
 class Incoming implements RequestContext {
-  readonly peer: MessageSocket;
+  readonly peer: AnyMessageSocket;
   readonly id: number;
   settled = false;
   #controller: AbortController | null = null;
   #cancelled: LocalSocketError | null = null;
 
-  constructor(peer: MessageSocket, id: number) {
+  constructor(peer: AnyMessageSocket, id: number) {
     this.peer = peer;
     this.id = id;
   }
@@ -184,7 +186,7 @@ function rethrow(err: unknown): never {
  * Messages (JSON and binary) and JSON-RPC 2.0 requests and notifications over
  * one connected LocalSocket. Either side may call the other.
  */
-export class MessageSocket extends EventEmitter<MessageSocketEvents> {
+export class MessageSocket<C extends MessageContract = Untyped, R extends Role = 'client'> extends EventEmitter<MessageSocketEvents> {
   /** The connection carrying the messages. Do not read from it: this object does. */
   readonly socket: LocalSocket;
   /** Largest message payload accepted and sent, in bytes. */
@@ -217,10 +219,10 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   #incoming: Map<number, Incoming> | null = null;
   /** Handlers running now, cancelled ones included: what maxRequestsInFlight bounds. */
   #running = 0;
-  #handlers: Map<string, RequestHandler> | null = null;
+  #handlers: Map<string, AnyRequestHandler> | null = null;
   /** Whether the connection's first bytes were looked at (a BUSY from a server that dropped us, see #pull). */
   #firstBytesSeen = false;
-  #notificationHandlers: Map<string, NotificationHandler> | null = null;
+  #notificationHandlers: Map<string, AnyNotificationHandler> | null = null;
 
   /**
    * Wraps a connected LocalSocket (from `connect()`, or one taken from a LocalServer) and takes over its reading.
@@ -249,6 +251,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     socket.on('error', MessageSocket.#onSocketError);
     // Bytes already buffered (e.g. sent right after the handshake) are read once listeners can be attached.
     if (socket.bytesAvailable > 0) process.nextTick(MessageSocket.#pullSoon, this);
+    if (diagnostics.messageOpen.hasSubscribers) diagnostics.messageOpen.publish({ socket: this });
   }
 
   /** True until the connection ends or close()/abort() is called. */
@@ -290,7 +293,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
     self.#emitError(err);
   }
 
-  static #pullSoon(self: MessageSocket): void {
+  static #pullSoon(self: AnyMessageSocket): void {
     self.#pull();
   }
 
@@ -318,7 +321,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   }
 
   /** Called by the decoder for each frame, with `this` the MessageSocket: no closure per connection or frame. */
-  static #onFrame(this: MessageSocket, type: number, source: Buffer, start: number, end: number): void {
+  static #onFrame(this: AnyMessageSocket, type: number, source: Buffer, start: number, end: number): void {
     if (!this.#open) return;
     if (type === FrameType.BINARY) {
       this.#emitSafely('binary', source.subarray(start, end));
@@ -469,7 +472,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
    * for the peer (and something was queued before it: a lone frame may be larger), the peer is not
    * reading what it asks for, and it is dropped with RESOURCE_EXHAUSTED.
    */
-  #queueOwn<A, B, C>(send: (this: MessageSocket, a: A, b: B, c: C) => void, a: A, b: B, c: C): void {
+  #queueOwn<A, B, C>(send: (this: this, a: A, b: B, c: C) => void, a: A, b: B, c: C): void {
     const socket = this.socket;
     const before = queuedBytes(socket);
     send.call(this, a, b, c);
@@ -538,13 +541,13 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   }
 
   /** A request with its own timeout expired. */
-  static #onTimeout(pending: Pending, self: MessageSocket): void {
+  static #onTimeout(pending: Pending, self: AnyMessageSocket): void {
     pending.timer = null;
     self.#giveUp(pending, timeoutError('request'));
   }
 
   /** The shared timer: expires the oldest default-timeout requests that are due, then re-arms for the next. */
-  static #onSharedTimer(self: MessageSocket): void {
+  static #onSharedTimer(self: AnyMessageSocket): void {
     self.#timer = null;
     const pending = self.#pending;
     if (pending === null) return;
@@ -561,7 +564,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   }
 
   #armShared(ms: number): void {
-    this.#timer = setTimeout(MessageSocket.#onSharedTimer, Math.ceil(ms), this);
+    this.#timer = setTimeout<[AnyMessageSocket]>(MessageSocket.#onSharedTimer, Math.ceil(ms), this);
     this.#timer.unref();
   }
 
@@ -588,14 +591,14 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
   /**
    * Sends a request and waits for its reply.
    * @param method - The method name.
-   * @param params - Any JSON-serialisable value, or undefined for none.
-   * @param options - `timeout` (ms, default `requestTimeout`) and `signal`.
+   * @param args - the params (as the contract declares them; optional when they may be undefined), then the options. params: Any JSON-serialisable value, or undefined for none; options: `timeout` (ms, default `requestTimeout`) and `signal`.
    * @returns The peer's result.
    * @throws LocalSocketError (rejects; never thrown) `INVALID_ARGUMENT` for a non-string method, bad options or
    *   params that cannot be serialised or nest deeper than 127 levels; `REMOTE_ERROR` (the peer's code and
    *   message on `remote`), `TIMEOUT` or `ABORTED` (both also cancel it on the peer), `MESSAGE_TOO_LARGE`
    *   (nothing sent), `PEER_CLOSED` when the connection ends first, `INVALID_STATE` once closed here.
    */
+  request<M extends RequestMethod<C, OtherRole<R>>>(method: M, ...args: RequestArgs<C, OtherRole<R>, M>): Promise<RequestResult<C, OtherRole<R>, M>>;
   request(method: string, params?: unknown, options?: RequestOptions): Promise<unknown> {
     let timeout = this.requestTimeout;
     let signal: AbortSignal | undefined;
@@ -630,24 +633,26 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
       pending.deadline = performance.now() + timeout;
       if (this.#timer === null) this.#armShared(timeout);
     } else {
-      pending.timer = setTimeout(MessageSocket.#onTimeout, timeout, pending, this);
+      pending.timer = setTimeout<[Pending, AnyMessageSocket]>(MessageSocket.#onTimeout, timeout, pending, this);
     }
     if (signal !== undefined) {
       pending.onAbort = () => this.#giveUp(pending, abortedError(signal));
       signal.addEventListener('abort', pending.onAbort, { once: true });
     }
+    if (diagnostics.tracingRequests()) diagnostics.traceRequest(this, method, id, promise);
     return promise;
   }
 
   /**
    * Sends a notification (no reply).
    * @param method - The method name.
-   * @param params - Any JSON-serialisable value, or undefined for none.
+   * @param args - the params (as the contract declares them; optional when they may be undefined). params: Any JSON-serialisable value, or undefined for none.
    * @returns Resolves when the frame has reached the kernel.
    * @throws LocalSocketError (rejects; never thrown) `INVALID_ARGUMENT` for a non-string method or params that
    *   cannot be serialised or nest deeper than 127 levels; `MESSAGE_TOO_LARGE` (nothing sent), `INVALID_STATE`
    *   once closed, or the write's I/O error.
    */
+  notify<M extends NotificationMethod<C, OtherRole<R>>>(method: M, ...args: NotifyArgs<C, OtherRole<R>, M>): Promise<void>;
   notify(method: string, params?: unknown): Promise<void> {
     try {
       if (typeof method !== 'string') throw invalidArgument('method must be a string');
@@ -715,7 +720,8 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
    * @returns this
    * @throws LocalSocketError `INVALID_ARGUMENT` for a non-string method or a handler that is not a function.
    */
-  handle(method: string, handler: RequestHandler): this {
+  handle<M extends RequestMethod<C, R>>(method: M, handler: ContractRequestHandler<C, R, M>): this;
+  handle(method: string, handler: AnyRequestHandler): this {
     if (typeof method !== 'string') throw invalidArgument('method must be a string');
     if (typeof handler !== 'function') throw invalidArgument('handler must be a function');
     (this.#handlers ??= new Map()).set(method, handler);
@@ -730,7 +736,8 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
    * @returns this
    * @throws LocalSocketError `INVALID_ARGUMENT` for a non-string method or a handler that is not a function.
    */
-  onNotification(method: string, handler: NotificationHandler): this {
+  onNotification<M extends NotificationMethod<C, R>>(method: M, handler: ContractNotificationHandler<C, R, M>): this;
+  onNotification(method: string, handler: AnyNotificationHandler): this {
     if (typeof method !== 'string') throw invalidArgument('method must be a string');
     if (typeof handler !== 'function') throw invalidArgument('handler must be a function');
     (this.#notificationHandlers ??= new Map()).set(method, handler);
@@ -882,6 +889,7 @@ export class MessageSocket extends EventEmitter<MessageSocketEvents> {
         context.cancel(why);
       }
     }
+    if (diagnostics.messageClose.hasSubscribers) diagnostics.messageClose.publish({ socket: this, reason, info });
     this.emit('close', reason, info);
   }
 }
@@ -944,7 +952,7 @@ function stringify(value: unknown, maxDepth: number): string {
  * @returns The open MessageSocket.
  * @throws LocalSocketError every code `connect()` rejects with; `INVALID_ARGUMENT` for bad message options.
  */
-export async function connectMessages(name: string, options: ConnectOptions & MessageOptions = {}): Promise<MessageSocket> {
+export async function connectMessages<C extends MessageContract = Untyped>(name: string, options: ConnectOptions & MessageOptions = {}): Promise<MessageSocket<C>> {
   const raw = checkObject(options, 'options');
   checkOptionNames(raw, CONNECT_MESSAGES_OPTIONS);
   const messageOptions: MessageOptions = {};

@@ -37,7 +37,8 @@ import { DEFAULTS, type ConnectOptions } from '../options.js';
 import { checkOptionNames, CONNECT_MESSAGES_OPTIONS, pickOptions, RECONNECT_OPTIONS, REQUEST_OPTIONS, WAIT_OPTIONS } from '../option-names.js';
 import { checkBoolean, checkObject, checkSignal, checkTimeout, invalidArgument, optionalLimit } from '../validate.js';
 import { CloseCode, type CloseInfo } from './close.js';
-import { connectMessages, type MessageOptions, type MessageSocket, type NotificationHandler, type RequestHandler, type RequestOptions } from './message-socket.js';
+import type { AnyMessageSocket, AnyNotificationHandler, AnyRequestHandler, ContractNotificationHandler, ContractRequestHandler, MessageContract, NotificationMethod, NotifyWaitArgs, RequestArgs, RequestMethod, RequestResult, Untyped } from './contract.js';
+import { connectMessages, type MessageOptions, type MessageSocket, type RequestOptions } from './message-socket.js';
 
 /**
  * States of a {@link ReconnectingClient}:
@@ -130,8 +131,8 @@ const FATAL: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['AUTH_FAILED', 'INVALI
 const OWNER = Symbol('reconnectingClient');
 /** The client's handler of a lost connection (a symbol: not part of the public API). */
 const LOST = Symbol('lost');
-interface OwnedSocket extends MessageSocket {
-  [OWNER]?: ReconnectingClient;
+interface OwnedSocket extends AnyMessageSocket {
+  [OWNER]?: ReconnectingClient<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
 function onSocketClose(this: OwnedSocket, reason: LocalSocketError | null, info: CloseInfo): void {
@@ -225,7 +226,7 @@ export function backoffDelay(attempt: number, options: { initialDelay: number; m
  * client.onNotification('changed', (params) => console.log('changed', params));
  * console.log(await client.request('status'));
  */
-export class ReconnectingClient {
+export class ReconnectingClient<C extends MessageContract = Untyped> {
   /**
    * Created when the first listener is added: an idle client nobody listens to
    * carries no listener table (the events API is EventEmitter's, through this object).
@@ -239,7 +240,7 @@ export class ReconnectingClient {
   /** Only while connecting or waiting: aborts the attempt or the backoff when the client closes. */
   #attemptAbort: AbortController | null = null;
   /** Created on the first handle()/onNotification(): most clients register few or none. */
-  #handlers: { requests: Map<string, RequestHandler>; notifications: Map<string, NotificationHandler> } | null = null;
+  #handlers: { requests: Map<string, AnyRequestHandler>; notifications: Map<string, AnyNotificationHandler> } | null = null;
   #closeReason: LocalSocketError | null = null;
   /**
    * Who waits for a connection (waitForConnected, requests while reconnecting). Kept apart from the
@@ -363,8 +364,8 @@ export class ReconnectingClient {
   }
 
   /** The connection in use, or null while there is none. It is replaced after each reconnect. */
-  get socket(): MessageSocket | null {
-    return this.#socket;
+  get socket(): MessageSocket<C> | null {
+    return this.#socket as MessageSocket<C> | null;
   }
 
   /** How many times a connection was established (1 after the first, 2 after the first reconnect...). */
@@ -430,13 +431,13 @@ export class ReconnectingClient {
    * the next connection first. `timeout` covers the wait and the request
    * together. Never resent: see the class description.
    * @param method - the JSON-RPC method
-   * @param params - any JSON value, or undefined for none
-   * @param options - `timeout` (ms; default `requestTimeout`, 30000) and `signal`
+   * @param args - the params (as the contract declares them; optional when they may be undefined), then the options. params: any JSON value, or undefined for none; options: `timeout` (ms; default `requestTimeout`, 30000) and `signal`
    * @returns the result
    * @throws LocalSocketError REMOTE_ERROR (the handler's error), TIMEOUT, ABORTED,
    *   PEER_CLOSED (the connection dropped while in flight), INVALID_STATE (closed),
    *   MESSAGE_TOO_LARGE, INVALID_ARGUMENT
    */
+  request<M extends RequestMethod<C, 'server'>>(method: M, ...args: RequestArgs<C, 'server', M>): Promise<RequestResult<C, 'server', M>>;
   request(method: string, params?: unknown, options?: RequestOptions): Promise<unknown> {
     const socket = this.#socket;
     // Fast path: connected, nothing to wait for.
@@ -459,11 +460,11 @@ export class ReconnectingClient {
    * Sends a notification; while reconnecting, waits for the next connection
    * first (within `timeout`). Resolves once handed to the kernel.
    * @param method - the JSON-RPC method
-   * @param params - any JSON value, or undefined for none
-   * @param options - `timeout` for the wait (ms; default `requestTimeout`) and `signal`
+   * @param args - the params (as the contract declares them; optional when they may be undefined), then the options. params: any JSON value, or undefined for none; options: `timeout` for the wait (ms; default `requestTimeout`) and `signal`
    * @returns resolves once the notification is handed to the kernel
    * @throws LocalSocketError TIMEOUT, ABORTED, INVALID_STATE (closed), PEER_CLOSED, MESSAGE_TOO_LARGE
    */
+  notify<M extends NotificationMethod<C, 'server'>>(method: M, ...args: NotifyWaitArgs<C, 'server', M>): Promise<void>;
   notify(method: string, params?: unknown, options?: WaitOptions): Promise<void> {
     const socket = this.#socket;
     if (socket !== null && this.#state === 'connected') return socket.notify(method, params);
@@ -488,7 +489,8 @@ export class ReconnectingClient {
    * @returns this client
    * @throws LocalSocketError INVALID_ARGUMENT
    */
-  handle(method: string, handler: RequestHandler): this {
+  handle<M extends RequestMethod<C, 'client'>>(method: M, handler: ContractRequestHandler<C, 'client', M>): this;
+  handle(method: string, handler: AnyRequestHandler): this {
     if (typeof method !== 'string') throw invalidArgument('method must be a string');
     if (typeof handler !== 'function') throw invalidArgument('handler must be a function');
     (this.#handlers ??= { requests: new Map(), notifications: new Map() }).requests.set(method, handler);
@@ -503,7 +505,8 @@ export class ReconnectingClient {
    * @returns this client
    * @throws LocalSocketError INVALID_ARGUMENT
    */
-  onNotification(method: string, handler: NotificationHandler): this {
+  onNotification<M extends NotificationMethod<C, 'client'>>(method: M, handler: ContractNotificationHandler<C, 'client', M>): this;
+  onNotification(method: string, handler: AnyNotificationHandler): this {
     if (typeof method !== 'string') throw invalidArgument('method must be a string');
     if (typeof handler !== 'function') throw invalidArgument('handler must be a function');
     (this.#handlers ??= { requests: new Map(), notifications: new Map() }).notifications.set(method, handler);
@@ -663,8 +666,8 @@ export class ReconnectingClient {
  * @throws LocalSocketError TIMEOUT, AUTH_FAILED, INVALID_NAME, INVALID_ARGUMENT, ABORTED,
  *   or the last attempt's error when `maxAttempts` ran out
  */
-export async function connectReconnecting(name: string, options: ReconnectOptions = {}): Promise<ReconnectingClient> {
-  const client = new ReconnectingClient(name, options);
+export async function connectReconnecting<C extends MessageContract = Untyped>(name: string, options: ReconnectOptions = {}): Promise<ReconnectingClient<C>> {
+  const client = new ReconnectingClient<C>(name, options);
   client.start();
   const raw = checkObject(options, 'options');
   const timeout = checkTimeout(raw.timeout, DEFAULTS.connectTimeout);
