@@ -26,7 +26,7 @@ let lastWriter: net.Socket | null = null;
 
 before(() => {
   net.Socket.prototype.write = function guardedWrite(this: net.Socket, ...args: unknown[]): boolean {
-    lastWriter = this;
+    lastWriter = this; // eslint-disable-line @typescript-eslint/no-this-alias -- the transport a test injects a fault into
     if (this.destroyed) lateWrites.push(new Error('write to a destroyed transport').stack ?? 'write after destroy');
     return (originalWrite as (...a: unknown[]) => boolean).apply(this, args);
   } as typeof originalWrite;
