@@ -472,21 +472,21 @@ export class MessageSocket<C extends MessageContract = Untyped, R extends Role =
    * for the peer (and something was queued before it: a lone frame may be larger), the peer is not
    * reading what it asks for, and it is dropped with RESOURCE_EXHAUSTED.
    */
-  #queueOwn<A, B, C>(send: (this: this, a: A, b: B, c: C) => void, a: A, b: B, c: C): void {
+  #queueOwn<T>(send: (this: this, id: number, value: T) => void, id: number, value: T): void {
     const socket = this.socket;
     const before = queuedBytes(socket);
-    send.call(this, a, b, c);
+    send.call(this, id, value);
     if (before > 0 && this.#open && queuedBytes(socket) > socket.maxWriteBuffer) {
       this.#fail(new LocalSocketError('RESOURCE_EXHAUSTED', 'peer dropped: what it asked for queued past its write limit (it does not read)'));
     }
   }
 
   #replyResult(id: number, result: unknown): void {
-    this.#queueOwn(this.#replyResultNow, id, result, undefined);
+    this.#queueOwn(this.#replyResultNow, id, result);
   }
 
   #replyError(id: number, error: RemoteErrorDetail): void {
-    this.#queueOwn(this.#replyErrorNow, id, error, undefined);
+    this.#queueOwn(this.#replyErrorNow, id, error);
   }
 
   #replyResultNow(id: number, result: unknown): void {
@@ -574,7 +574,7 @@ export class MessageSocket<C extends MessageContract = Untyped, R extends Role =
     this.#pending.delete(pending.id);
     this.#disarm(pending);
     pending.reject(err);
-    if (this.#open) this.#queueOwn(this.#sendCancel, pending.id, undefined, undefined);
+    if (this.#open) this.#queueOwn(this.#sendCancel, pending.id, undefined);
   }
 
   #sendCancel(id: number): void {
