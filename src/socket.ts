@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import { Duplex } from 'node:stream';
 import { establish, planConnect } from './connector.js';
+import { reachedEndpoint } from './dial.js';
 import { followSignal, waitWithDeadline, type WaitOptions } from './deadline.js';
 import { fromSystemError } from './error-map.js';
 import { closePathError, LocalSocketError } from './errors.js';
@@ -260,6 +261,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
       const plan = planConnect(name, opts.names, options as Record<string, unknown>, opts.timeout, opts.waitForServer, controller.signal);
       this.#endpoint = plan.endpoint;
       const transport = await establish(plan);
+      this.#endpoint = reachedEndpoint(plan.endpoint, transport);
       if (this.#state !== 'connecting') {
         // Aborted while the last step completed: nothing may outlive the attempt.
         transport.destroy();
