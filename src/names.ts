@@ -5,7 +5,6 @@
  */
 // Unix rules are POSIX paths whatever the host, so they resolve (and are tested) the same on Windows.
 import { posix as path } from 'node:path';
-import type { AuthOptions } from './auth/options.js';
 import { recordFile } from './endpoint/pipe-record.js';
 import { LocalSocketError } from './errors.js';
 import { MAX_PIPE_NAME_CHARS, maxSocketPathBytes, type PlatformInfo } from './platform.js';
@@ -79,8 +78,16 @@ export function privateDirectory(p: PlatformInfo): string {
   return path.join(p.tmpdir, `localsocket-${p.uid ?? 'user'}`);
 }
 
-/** What {@link resolveName} reads: the name options, and whether auth is on (raw names stay plain pipes on Windows). */
-export type ResolveOptions = NameOptions & Pick<AuthOptions, 'auth'>;
+/** What {@link resolveName} reads: the name options, and whether auth is on. */
+export interface ResolveOptions extends NameOptions {
+  /**
+   * As the `auth` option of `listen`/`connect`: on Windows a short name with auth
+   * is published through a record; raw mode (`false`) keeps the plain `\\.\pipe\<name>`.
+   * No effect on Unix names.
+   * @defaultValue true
+   */
+  auth?: boolean;
+}
 
 function resolvePipe(name: string, options: ResolveOptions, p: PlatformInfo): Endpoint {
   if (options.abstract) throw new LocalSocketError('UNSUPPORTED', 'abstract names exist only on Linux');

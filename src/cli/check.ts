@@ -13,6 +13,7 @@ import type { ResolvedAuth } from '../auth/options.js';
 import { authenticate } from '../connector.js';
 import { dialOnce } from '../dial.js';
 import { LocalSocketError } from '../errors.js';
+import { findPublishedPipe } from '../endpoint/pipe-record.js';
 import { resolveName, type Endpoint } from '../names.js';
 import { currentPlatform } from '../platform.js';
 import { checkPrivateDir } from '../private-dir.js';
@@ -153,6 +154,17 @@ function describeDirectory(endpoint: Endpoint): string {
   return text;
 }
 
+/** Windows default names: the pipe the record names, or why there is none to dial. */
+function describePublished(record: string): string {
+  try {
+    const found = findPublishedPipe(record, currentPlatform());
+    return `${found.pipe}, from the record ${record} (server pid ${found.pid})`;
+  } catch (err) {
+    const message = err instanceof LocalSocketError ? err.message : 'cannot read it';
+    return `none (${message}; record ${record})`;
+  }
+}
+
 function row(label: string, value: string): string {
   return `${`${label}:`.padEnd(11)}${value}\n`;
 }
@@ -172,6 +184,7 @@ export async function runCheck(values: Values, name: string): Promise<number> {
   } else if (endpoint.kind === 'abstract') {
     out += row('socket', 'abstract: no file and no file permissions (only the handshake keeps others out)');
   } else {
+    if (endpoint.record) out += row('pipe', describePublished(endpoint.address));
     out += row('socket', 'named pipe: no file; access is set by the pipe security descriptor');
   }
   process.stdout.write(out);

@@ -22,7 +22,7 @@ import { ensurePrivateDir } from '../private-dir.js';
 import { listen, type LocalServer } from '../server.js';
 import { connect, type LocalSocket } from '../socket.js';
 import { integerOption, type OptionSpecs, type Values } from './args.js';
-import { displayAddress, EXIT, errorLine, formatBytes, formatMs, formatRate } from './output.js';
+import { displayAddress, EXIT, errorLine, formatAddress, formatBytes, formatMs, formatRate } from './output.js';
 import { Progress } from './progress.js';
 import { echo } from './serve.js';
 import { onTerminate } from './signals.js';
@@ -361,7 +361,7 @@ async function runSteps(ctx: Context, total: number, progress: Progress): Promis
   const server = await staleStep(ctx, name, endpoint);
   cleanup.add(() => server.close());
   serveEcho(server, open);
-  say(`  server listening on ${displayAddress(endpoint)}`);
+  say(`  server listening on ${formatAddress(server.fullServerName ?? endpoint.address)}`);
 
   const client = await connectStep(ctx, name, open);
 
