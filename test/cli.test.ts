@@ -220,6 +220,7 @@ describe('localsocket CLI', () => {
       assert.match(result.stdout, /^server: +a server answers; authenticated \(it holds our key\)$/m);
       if (isWindows) {
         assert.match(result.stdout, /^kind: +pipe$/m);
+        assert.match(result.stdout, /^record: +.*\.pipe \(server pid \d+\)$/m, 'the record the pipe name was read from');
         assert.match(result.stdout, /^socket: +named pipe: /m);
       } else {
         assert.match(result.stdout, /^socket: +live; socket, mode 0660, owner uid \d+/m);
@@ -291,14 +292,20 @@ describe('localsocket CLI', () => {
     // A named pipe goes away with its server: there is no stale one to reclaim on Windows.
     assert.match(stdout, isWindows ? /skipped: named pipes vanish with their server/ : /listen\(\) proved it stale, removed it and took the name/);
     assert.match(stdout, /sent "hello" +-> +echoed "hello"/);
-    assert.match(stdout, /the client refused it: AUTH_FAILED: /);
-    assert.match(stdout, /application bytes the impostor received: 0$/m);
+    if (isWindows) {
+      // A default name has no fixed pipe: the pipe an attacker would guess is never opened.
+      assert.match(stdout, /the client never opened it: SERVER_NOT_FOUND: /);
+      assert.match(stdout, /bytes the squatter received: 0$/m);
+    } else {
+      assert.match(stdout, /the client refused it: AUTH_FAILED: /);
+      assert.match(stdout, /application bytes the impostor received: 0$/m);
+    }
     assert.match(stdout, /64 MiB went there and back in .*SHA-256 of both sides match/);
     assert.match(stdout, /^report$/m);
     assert.match(stdout, /^ {2}connect, handshake included +[\d.]+ m?s \(median of 20/m);
     assert.match(stdout, /^ {2}64 MiB echo +[\d.]+ m?s, [\d.]+ MiB\/s each way$/m);
     assert.match(stdout, isWindows ? /^ {2}stale socket +skipped \(named pipes vanish with their server\)$/m : /^ {2}stale socket +reclaimed in /m);
-    assert.match(stdout, /^ {2}impostor +refused \(AUTH_FAILED\)$/m);
+    assert.match(stdout, isWindows ? /^ {2}impostor +never opened \(SERVER_NOT_FOUND: no record of ours names that pipe\)$/m : /^ {2}impostor +refused \(AUTH_FAILED\)$/m);
     assert.match(stdout, /^demo finished: everything worked$/m);
     const endpoint = stdout.match(/^ {2}endpoint: +(.+)$/m)?.[1];
     assert.ok(endpoint, 'the demo names its endpoint');

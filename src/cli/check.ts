@@ -154,14 +154,14 @@ function describeDirectory(endpoint: Endpoint): string {
   return text;
 }
 
-/** Windows default names: the pipe the record names, or why there is none to dial. */
-function describePublished(record: string): string {
+/** Windows default names: the pipe the record names, or why there is none to dial; and the record. */
+function describePublished(record: string): { endpoint: string; record: string } {
   try {
     const found = findPublishedPipe(record, currentPlatform());
-    return `${found.pipe}, from the record ${record} (server pid ${found.pid})`;
+    return { endpoint: found.pipe, record: `${record} (server pid ${found.pid})` };
   } catch (err) {
     const message = err instanceof LocalSocketError ? err.message : 'cannot read it';
-    return `none (${message}; record ${record})`;
+    return { endpoint: `none published (${message})`, record };
   }
 }
 
@@ -172,7 +172,9 @@ function row(label: string, value: string): string {
 export async function runCheck(values: Values, name: string): Promise<number> {
   const endpoint = resolveName(name, nameOptions(values), currentPlatform());
   const result = await dial(endpoint, values);
-  let out = row('name', name) + row('endpoint', displayAddress(endpoint)) + row('kind', endpoint.kind);
+  // Windows default names: the endpoint is the pipe the record names now, and the record is shown beside it.
+  const shown: { endpoint: string; record?: string } = endpoint.record ? describePublished(endpoint.address) : { endpoint: displayAddress(endpoint) };
+  let out = row('name', name) + row('endpoint', shown.endpoint) + (shown.record !== undefined ? row('record', shown.record) : '') + row('kind', endpoint.kind);
   out += row('server', result.detail);
   if (endpoint.kind === 'unix') {
     const file = describeFile(endpoint.address);
@@ -184,7 +186,6 @@ export async function runCheck(values: Values, name: string): Promise<number> {
   } else if (endpoint.kind === 'abstract') {
     out += row('socket', 'abstract: no file and no file permissions (only the handshake keeps others out)');
   } else {
-    if (endpoint.record) out += row('pipe', describePublished(endpoint.address));
     out += row('socket', 'named pipe: no file; access is set by the pipe security descriptor');
   }
   process.stdout.write(out);
