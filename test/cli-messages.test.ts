@@ -264,7 +264,9 @@ describe('localsocket call: servers that are not there yet, raw mode', () => {
       try {
         const where = isWindows ? 'LOCALAPPDATA' : 'XDG_CONFIG_HOME';
         const env = { ...home.env, [where]: other.env[where] };
-        const refused = await run({ ...home, env }, ['call', name, 'ping']);
+        // Windows: the pipe record lives under %LOCALAPPDATA% too, so that client is given the published pipe itself.
+        const pipe = /^listening on (.+) \(messages\)$/m.exec(server.stderr())![1]!;
+        const refused = await run({ ...home, env }, ['call', isWindows ? pipe : name, 'ping']);
         assert.equal(refused.code, 1);
         assert.match(refused.stderr, /^localsocket: AUTH_FAILED: /);
       } finally {
