@@ -40,7 +40,8 @@ export function planConnect(
   signal: AbortSignal,
 ): ConnectPlan {
   const platform = currentPlatform();
-  const endpoint = resolveName(name, names, platform);
+  // Raw mode keeps plain pipe names on Windows; `auth` itself is checked by resolveAuth below.
+  const endpoint = resolveName(name, { ...names, auth: rawOptions.auth !== false }, platform);
   const auth = resolveAuth(rawOptions, platform);
   return { endpoint, auth, deadline: Date.now() + timeout, waitForServer, signal, uid: platform.uid };
 }

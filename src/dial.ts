@@ -12,12 +12,29 @@ import { abortedError, timeoutError } from './deadline.js';
 import { fromSystemError } from './error-map.js';
 import { LocalSocketError } from './errors.js';
 import type { Endpoint } from './names.js';
-import { maxSocketPathBytes } from './platform.js';
+import { findPublishedPipe } from './endpoint/pipe-record.js';
+import { currentPlatform, maxSocketPathBytes } from './platform.js';
 import { openPrivateDir } from './private-dir.js';
 import { shortPathFor, type ShortPath } from './short-path.js';
 
+/** The pipe a connection was dialed to, when it was read from a record (for `fullServerName`). */
+const dialedPipes = new WeakMap<net.Socket, string>();
+
+/**
+ * The endpoint a dialed connection actually reached: for a Windows record
+ * endpoint, the published pipe; otherwise `endpoint` itself.
+ * @param endpoint - what the name resolved to.
+ * @param transport - a connection made by {@link dialOnce}.
+ */
+export function reachedEndpoint(endpoint: Endpoint, transport: net.Socket): Endpoint {
+  const pipe = dialedPipes.get(transport);
+  return pipe === undefined ? endpoint : { kind: 'pipe', name: endpoint.name, address: pipe, longPath: false };
+}
+
 /** The path to hand to connect() for `endpoint`, and what to release once connect() was made. */
 function reachFor(endpoint: Endpoint, uid: number | undefined): ShortPath {
+  // Windows default names: the record is read again at every dial, so a restarted server is found at its new pipe.
+  if (endpoint.record) return { path: findPublishedPipe(endpoint.address, currentPlatform()).pipe, release: () => {} };
   if (endpoint.privateDir && process.platform === 'linux') {
     const dir = openPrivateDir(endpoint.privateDir, uid, false);
     const reach = dir.join(path.basename(endpoint.address));
@@ -45,6 +62,7 @@ export function dialOnce(endpoint: Endpoint, timeoutMs: number, signal?: AbortSi
   }
   return new Promise<net.Socket>((resolve, reject) => {
     const socket = net.createConnection({ path: reach.path, allowHalfOpen: true });
+    if (endpoint.record) dialedPipes.set(socket, reach.path);
     const timer = setTimeout(() => fail(timeoutError('connect')), Math.max(timeoutMs, 0));
     const onAbort = (): void => fail(abortedError(signal!));
     signal?.addEventListener('abort', onAbort, { once: true });

@@ -5,6 +5,7 @@
  */
 // Unix rules are POSIX paths whatever the host, so they resolve (and are tested) the same on Windows.
 import { posix as path } from 'node:path';
+import { recordFile } from './endpoint/pipe-record.js';
 import { LocalSocketError } from './errors.js';
 import { MAX_PIPE_NAME_CHARS, maxSocketPathBytes, type PlatformInfo } from './platform.js';
 
@@ -17,8 +18,18 @@ export interface Endpoint {
   kind: EndpointKind;
   /** The name as given. */
   name: string;
-  /** What the OS sees: a socket path, `\0name` for abstract, or `\\.\pipe\name`. */
+  /**
+   * What the OS sees: a socket path, `\0name` for abstract, or `\\.\pipe\name`.
+   * When `record` is true (Windows), the record file that names the pipe instead.
+   */
   address: string;
+  /**
+   * Windows, a short name with auth on: the pipe name is random, chosen at each
+   * listen and published in the record file `address`, in the user's private
+   * `%LOCALAPPDATA%\localsocket\pipes` (so no other user can predict it, take it
+   * first or keep it). `fullServerName` gives the pipe once listening or connected.
+   */
+  record?: boolean;
   /** For short names: the private per-user directory that must be created and checked. */
   privateDir?: string;
   /** The Unix path is longer than sun_path; reachable only through a directory descriptor (Linux). */
@@ -91,7 +102,18 @@ export function privateDirectory(p: PlatformInfo): string {
   return shared;
 }
 
-function resolvePipe(name: string, options: NameOptions): Endpoint {
+/** What {@link resolveName} reads: the name options, and whether auth is on. */
+export interface ResolveOptions extends NameOptions {
+  /**
+   * As the `auth` option of `listen`/`connect`: on Windows a short name with auth
+   * is published through a record; raw mode (`false`) keeps the plain `\\.\pipe\<name>`.
+   * No effect on Unix names.
+   * @defaultValue true
+   */
+  auth?: boolean;
+}
+
+function resolvePipe(name: string, options: ResolveOptions, p: PlatformInfo): Endpoint {
   if (options.abstract) throw new LocalSocketError('UNSUPPORTED', 'abstract names exist only on Linux');
   let address: string;
   if (name.startsWith(PIPE_PREFIX)) address = name;
@@ -106,6 +128,10 @@ function resolvePipe(name: string, options: NameOptions): Endpoint {
     throw invalidName('a pipe name cannot contain a backslash');
   }
   if (address.length > MAX_PIPE_NAME_CHARS) throw invalidName(`longer than ${MAX_PIPE_NAME_CHARS} characters`);
+  // Spelt out in full, Qt's names and raw mode keep the plain pipe: the peer may be a program that knows only that name.
+  if (address !== name && !options.qtCompatible && options.auth !== false) {
+    return { kind: 'pipe', name, address: recordFile(name, p), record: true, longPath: false };
+  }
   return { kind: 'pipe', name, address, longPath: false };
 }
 
@@ -161,19 +187,21 @@ function qtTempPath(p: PlatformInfo): string {
 /**
  * Server name to endpoint, without touching the file system (except to
  * canonicalise `$TMPDIR` for `qtCompatible` names). A short name is a file in
- * a private per-user directory on Unix and `\\.\pipe\<name>` on Windows; a
- * name with a slash is a path.
+ * a private per-user directory on Unix; on Windows it is a random pipe
+ * published in a record file (`record: true`, `address` = the record file),
+ * or `\\.\pipe\<name>` with `auth: false` or `qtCompatible`; a name with a
+ * slash is a path (a full `\\.\pipe\...` name on Windows).
  *
  * @param name - the server name.
- * @param options - `qtCompatible` or `abstract`.
+ * @param options - `qtCompatible` or `abstract`, and `auth` (default true) as given to `listen`/`connect`.
  * @param p - the machine facts; `currentPlatform()` for this one.
  * @returns the endpoint: kind, OS address, and the private directory to create if any.
  * @throws {@link LocalSocketError} `INVALID_NAME` for an empty name, a NUL byte, `.`/`..`, or a name too long for the platform;
  *   `UNSUPPORTED` for `abstract` off Linux or on a runtime that pads abstract names (Node 20).
  */
-export function resolveName(name: unknown, options: NameOptions, p: PlatformInfo): Endpoint {
+export function resolveName(name: unknown, options: ResolveOptions, p: PlatformInfo): Endpoint {
   const checked = checkBasicName(name);
-  if (p.platform === 'win32') return resolvePipe(checked, options);
+  if (p.platform === 'win32') return resolvePipe(checked, options, p);
   if (options.abstract) return resolveAbstract(checked, p);
   if (options.qtCompatible) {
     const address = checked.startsWith('/') ? checked : `${qtTempPath(p)}/${checked}`;

@@ -12,6 +12,7 @@ import { bindAbstract, bindFd, bindPipe, bindUnixPath, type Binding } from './bi
 import { waitWithDeadline, type WaitOptions } from './deadline.js';
 import * as diagnostics from './diagnostics.js';
 import { LocalSocketError } from './errors.js';
+import { bindPipeRecord } from './endpoint/pipe-claim.js';
 import { endpointOfFd } from './fd-name.js';
 import { resolveName, type Endpoint } from './names.js';
 import { DEFAULTS, resolveServerOptions, type ResolvedServer, type ServerOptions } from './options.js';
@@ -188,13 +189,17 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
         this.#binding = await bindFd(server, fd);
         this.#endpoint = endpointOfFd(fd) ?? this.#endpoint;
       } else {
-        const endpoint = resolveName(name, this.#options.names, platform);
+        const endpoint = resolveName(name, { ...this.#options.names, auth: this.#auth !== null }, platform);
         if (endpoint.kind === 'abstract' && !this.#auth && this.#options.access !== 'world') {
           // The abstract namespace has no file permissions: only the handshake can keep others out.
           throw new LocalSocketError('INVALID_ARGUMENT', "listen: an abstract name without auth is open to every local user; pass access: 'world' to accept that");
         }
         this.#endpoint = endpoint;
-        if (endpoint.kind === 'pipe') this.#binding = await bindPipe(server, endpoint, this.#options.access, backlog);
+        if (endpoint.kind === 'pipe' && endpoint.record) {
+          const bound = await bindPipeRecord(server, endpoint, this.#options.access, backlog, platform, () => this.#state === 'listening');
+          this.#binding = bound;
+          this.#endpoint = { kind: 'pipe', name: endpoint.name, address: bound.address, longPath: false };
+        } else if (endpoint.kind === 'pipe') this.#binding = await bindPipe(server, endpoint, this.#options.access, backlog);
         else if (endpoint.kind === 'abstract') this.#binding = await bindAbstract(server, endpoint, backlog);
         else {
           checkServerRuntime(platform);

@@ -9,6 +9,7 @@ import type net from 'node:net';
 import { Duplex } from 'node:stream';
 import { establish, planConnect } from './connector.js';
 import * as diagnostics from './diagnostics.js';
+import { reachedEndpoint } from './dial.js';
 import { followSignal, waitWithDeadline, type WaitOptions } from './deadline.js';
 import { fromSystemError } from './error-map.js';
 import { closePathError, LocalSocketError } from './errors.js';
@@ -282,6 +283,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
       const transport = await (diagnostics.tracingConnects()
         ? diagnostics.traceConnect(plan.endpoint.address, plan.auth !== null, () => plan.attempts ?? 0, establish(plan))
         : establish(plan));
+      this.#endpoint = reachedEndpoint(plan.endpoint, transport);
       if (this.#state !== 'connecting') {
         // Aborted while the last step completed: nothing may outlive the attempt.
         transport.destroy();

@@ -284,7 +284,8 @@ describe('mutual handshake (version 2)', () => {
       await assert.rejects(connect(server.serverName!, { keyFile, timeout: 3000 }), (err) => codeOf(err) === 'AUTH_FAILED' && (err as Error).message.includes(keyFile) && !(err as Error).message.includes(OTHER_KEY.toString('hex')));
       // A default key created by this very connect (a fresh XDG_CONFIG_HOME, %LOCALAPPDATA% on Windows): the message says so.
       const env = isWindows ? { LOCALAPPDATA: path.join(dir, 'config') } : { XDG_CONFIG_HOME: path.join(dir, 'config') };
-      const result = await finished(runFixture('auth-default-key-connect.js', [server.serverName!], { env }));
+      // Windows: the pipe record lives under %LOCALAPPDATA% too, so the child (another one) is given the full pipe name.
+      const result = await finished(runFixture('auth-default-key-connect.js', [isWindows ? server.fullServerName! : server.serverName!], { env }));
       assert.match(result.stdout, /AUTH_FAILED/);
       assert.match(result.stdout, /just created/);
       const expected = defaultKeyPath({ ...currentPlatform(), env: { ...process.env, ...env } });
@@ -409,7 +410,9 @@ describe('raw mode', () => {
 
   test('an authenticating client and a raw server do not silently connect', async () => {
     const server = await listen(uniqueName(), { auth: false });
-    await assert.rejects(connect(server.serverName!, { key: KEY, handshakeTimeout: 300 }), (err) => codeOf(err) === 'TIMEOUT');
+    await assert.rejects(connect(server.serverName!, { key: KEY, handshakeTimeout: 300 }), (err) => codeOf(err) === (isWindows ? 'SERVER_NOT_FOUND' : 'TIMEOUT'));
+    // Windows: a short name with auth is a published random pipe, never the raw server's plain pipe; the full name reaches it.
+    if (isWindows) await assert.rejects(connect(server.fullServerName!, { key: KEY, handshakeTimeout: 300 }), (err) => codeOf(err) === 'TIMEOUT');
     await server.close();
   });
 

@@ -90,7 +90,8 @@ describe('localsocket listen --messages, call, notify', () => {
 
   it('a binary message is printed as base64; a plain JSON message as "message"', async () => {
     // The server's endpoint as the child resolved it (a pipe name has no directory).
-    const endpoint = isWindows ? name : path.join(home.env.XDG_RUNTIME_DIR!, 'localsocket', name);
+    // Windows: the pipe the child published (its record is under the child's %LOCALAPPDATA%, not ours).
+    const endpoint = isWindows ? /^listening on (.+) \(messages\)$/m.exec(server.stderr())![1]! : path.join(home.env.XDG_RUNTIME_DIR!, 'localsocket', name);
     const peer = await connectMessages(endpoint, { keyFile: home.keyFile });
     try {
       await peer.sendBinary(Buffer.from([0, 1, 2, 255]));
@@ -105,7 +106,8 @@ describe('localsocket listen --messages, call, notify', () => {
   });
 
   it('a peer that sends a bad frame is dropped (a line on stderr); the server goes on', async () => {
-    const endpoint = isWindows ? name : path.join(home.env.XDG_RUNTIME_DIR!, 'localsocket', name);
+    // Windows: the pipe the child published (its record is under the child's %LOCALAPPDATA%, not ours).
+    const endpoint = isWindows ? /^listening on (.+) \(messages\)$/m.exec(server.stderr())![1]! : path.join(home.env.XDG_RUNTIME_DIR!, 'localsocket', name);
     const socket = await connect(endpoint, { keyFile: home.keyFile });
     try {
       await socket.write(Buffer.from([0x58, 0, 0, 0, 1, 0x21]));
@@ -264,7 +266,9 @@ describe('localsocket call: servers that are not there yet, raw mode', () => {
       try {
         const where = isWindows ? 'LOCALAPPDATA' : 'XDG_CONFIG_HOME';
         const env = { ...home.env, [where]: other.env[where] };
-        const refused = await run({ ...home, env }, ['call', name, 'ping']);
+        // Windows: the pipe record lives under %LOCALAPPDATA% too, so that client is given the published pipe itself.
+        const pipe = /^listening on (.+) \(messages\)$/m.exec(server.stderr())![1]!;
+        const refused = await run({ ...home, env }, ['call', isWindows ? pipe : name, 'ping']);
         assert.equal(refused.code, 1);
         assert.match(refused.stderr, /^localsocket: AUTH_FAILED: /);
       } finally {

@@ -216,9 +216,10 @@ describe('resolveName: Qt-compatible mode', () => {
 });
 
 describe('resolveName: Windows named pipes (injected platform)', () => {
-  test('a short name maps to \\\\.\\pipe\\<name>', () => {
-    const ep = resolveName('myapp', {}, win32({ env: { XDG_RUNTIME_DIR: '/run/user/1000' } }));
+  test('a short name maps to \\\\.\\pipe\\<name> in raw mode; with auth (the default) to a published random pipe (pipe-record.test.ts)', () => {
+    const ep = resolveName('myapp', { auth: false }, win32({ env: { XDG_RUNTIME_DIR: '/run/user/1000' } }));
     assert.deepEqual(ep, { kind: 'pipe', name: 'myapp', address: '\\\\.\\pipe\\myapp', longPath: false });
+    assert.equal(resolveName('myapp', {}, win32({ env: { XDG_RUNTIME_DIR: '/run/user/1000' } })).record, true);
   });
 
   test('a full local pipe name passes through', () => {
@@ -240,7 +241,7 @@ describe('resolveName: Windows named pipes (injected platform)', () => {
   test('pipe names over 256 characters are INVALID_NAME; 256 is fine', () => {
     const prefix = '\\\\.\\pipe\\';
     const fits = 'p'.repeat(256 - prefix.length);
-    assert.equal(resolveName(fits, {}, win32()).address.length, 256);
+    assert.equal(resolveName(fits, { auth: false }, win32()).address.length, 256);
     assert.equal(code(() => resolveName(`${fits}p`, {}, win32())), 'INVALID_NAME');
     assert.equal(code(() => resolveName(`${prefix}${fits}p`, {}, win32())), 'INVALID_NAME');
     assert.equal(code(() => resolveName(`${fits}p`, { qtCompatible: true }, win32())), 'INVALID_NAME');

@@ -86,7 +86,7 @@ function exitOf(child: ChildProcess, timeoutMs = 15_000): Promise<number | null>
 describe('pipe names', windowsOnly, () => {
   test('a short name is \\\\.\\pipe\\<name>, a full pipe name passes through, and the server reports it', async () => {
     const name = uniqueName('win');
-    assert.equal(resolveName(name, {}, currentPlatform()).address, `${PIPE}${name}`);
+    assert.equal(resolveName(name, RAW, currentPlatform()).address, `${PIPE}${name}`);
     const server = await listen(name, RAW);
     echoAll(server);
     try {

@@ -13,6 +13,7 @@ import type { ResolvedAuth } from '../auth/options.js';
 import { authenticate } from '../connector.js';
 import { dialOnce } from '../dial.js';
 import { LocalSocketError } from '../errors.js';
+import { findPublishedPipe } from '../endpoint/pipe-record.js';
 import { resolveName, type Endpoint } from '../names.js';
 import { currentPlatform } from '../platform.js';
 import { checkPrivateDir } from '../private-dir.js';
@@ -156,6 +157,17 @@ function describeDirectory(endpoint: Endpoint): string {
   return text;
 }
 
+/** Windows default names: the pipe the record names, or why there is none to dial; and the record. */
+function describePublished(record: string): { endpoint: string; record: string } {
+  try {
+    const found = findPublishedPipe(record, currentPlatform());
+    return { endpoint: found.pipe, record: `${record} (server pid ${found.pid})` };
+  } catch (err) {
+    const message = err instanceof LocalSocketError ? err.message : 'cannot read it';
+    return { endpoint: `none published (${message})`, record };
+  }
+}
+
 function row(label: string, value: string): string {
   return `${`${label}:`.padEnd(11)}${value}\n`;
 }
@@ -163,7 +175,9 @@ function row(label: string, value: string): string {
 export async function runCheck(values: Values, name: string): Promise<number> {
   const endpoint = resolveName(name, nameOptions(values), currentPlatform());
   const result = await dial(endpoint, values);
-  let out = row('name', name) + row('endpoint', displayAddress(endpoint)) + row('kind', endpoint.kind);
+  // Windows default names: the endpoint is the pipe the record names now, and the record is shown beside it.
+  const shown: { endpoint: string; record?: string } = endpoint.record ? describePublished(endpoint.address) : { endpoint: displayAddress(endpoint) };
+  let out = row('name', name) + row('endpoint', shown.endpoint) + (shown.record !== undefined ? row('record', shown.record) : '') + row('kind', endpoint.kind);
   out += row('server', result.detail);
   if (endpoint.kind === 'unix') {
     const file = describeFile(endpoint.address);

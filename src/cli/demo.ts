@@ -22,7 +22,7 @@ import { ensurePrivateDir } from '../private-dir.js';
 import { listen, type LocalServer } from '../server.js';
 import { connect, type LocalSocket } from '../socket.js';
 import { integerOption, type OptionSpecs, type Values } from './args.js';
-import { displayAddress, EXIT, errorLine, formatBytes, formatMs, formatRate } from './output.js';
+import { displayAddress, EXIT, errorLine, formatAddress, formatBytes, formatMs, formatRate } from './output.js';
 import { Progress } from './progress.js';
 import { echo } from './serve.js';
 import { onTerminate } from './signals.js';
@@ -155,7 +155,7 @@ async function crashedServer(endpoint: Endpoint, cleanup: Cleanup): Promise<{ pi
  * A plain `net` server squatting on a name: it sends a forged handshake hello
  * and a forged proof, and counts what the client sends beyond its proof.
  */
-async function impostor(endpoint: Endpoint, cleanup: Cleanup): Promise<{ applicationBytes: () => number }> {
+async function impostor(endpoint: Endpoint, cleanup: Cleanup): Promise<{ applicationBytes: () => number; bytesReceived: () => number }> {
   let received = 0;
   const helloBytes = CLIENT_HELLO_SIZE; // what an honest client sends before it has checked the server
   const server = net.createServer((peer) => {
@@ -175,7 +175,7 @@ async function impostor(endpoint: Endpoint, cleanup: Cleanup): Promise<{ applica
     server.listen(endpoint.address, () => resolve());
   });
   cleanup.add(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return { applicationBytes: () => Math.max(0, received - helloBytes) };
+  return { applicationBytes: () => Math.max(0, received - helloBytes), bytesReceived: () => received };
 }
 
 /** Writes `total` random bytes in 1 MiB chunks while reading the echo; compares SHA-256 of both. */
@@ -298,6 +298,10 @@ async function impostorStep(ctx: Context, name: string, endpoint: Endpoint): Pro
     say(`  ${report.impostor}`);
     return;
   }
+  if (endpoint.record) {
+    await squatterStep(ctx, name);
+    return;
+  }
   const fake = await unlessAborted(impostor(endpoint, cleanup), signal);
   say(`  a plain net server holds ${displayAddress(endpoint)}`);
   say('  and answers with a forged handshake (it does not have the key)');
@@ -313,6 +317,30 @@ async function impostorStep(ctx: Context, name: string, endpoint: Endpoint): Pro
   const leaked = fake.applicationBytes();
   say(`  application bytes the impostor received: ${leaked}`);
   if (leaked !== 0) throw new DemoFailure('the impostor received application data');
+}
+
+/**
+ * Step 3 on Windows: a default name has no fixed pipe to squat. A plain server
+ * on the pipe an attacker would guess (\\.\pipe\NAME) is never opened: the
+ * client reads the user's private record, finds no server, and says so.
+ */
+async function squatterStep(ctx: Context, name: string): Promise<void> {
+  const { key, cleanup, signal, report } = ctx;
+  const guessed = resolveName(name, { auth: false }, currentPlatform());
+  const fake = await unlessAborted(impostor(guessed, cleanup), signal);
+  say(`  a plain net server holds ${displayAddress(guessed)}, the pipe an attacker would guess`);
+  try {
+    const victim = await unlessAborted(connect(name, { key, timeout: 5000, signal }), signal);
+    victim.abort();
+    throw new DemoFailure('the client connected to a server that is not ours');
+  } catch (err) {
+    if (!(err instanceof LocalSocketError) || err.code !== 'SERVER_NOT_FOUND') throw err;
+    report.impostor = `never opened (${err.code}: no record of ours names that pipe)`;
+    say(`  the client never opened it: ${err.code}: ${err.message}`);
+  }
+  const leaked = fake.bytesReceived();
+  say(`  bytes the squatter received: ${leaked}`);
+  if (leaked !== 0) throw new DemoFailure('the squatter received bytes');
 }
 
 async function runSteps(ctx: Context, total: number, progress: Progress): Promise<void> {
@@ -333,7 +361,7 @@ async function runSteps(ctx: Context, total: number, progress: Progress): Promis
   const server = await staleStep(ctx, name, endpoint);
   cleanup.add(() => server.close());
   serveEcho(server, open);
-  say(`  server listening on ${displayAddress(endpoint)}`);
+  say(`  server listening on ${formatAddress(server.fullServerName ?? endpoint.address)}`);
 
   const client = await connectStep(ctx, name, open);
 
