@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { connect, listen, LocalServer, LocalSocket, LocalSocketError } from '../src/index.js';
-import { finished, fixture, fullName, sharedTempDir, isLinux, isWindows, isWine, runFixture, secondUserSkip, tempDir, uniqueName, unprivilegedUser, waitForLine, WINE_SECOND_LISTEN, type PeerUser } from './helpers.js';
+import { finished, fixture, fullName, sharedTempDir, isLinux, isWindows, runFixture, secondUserSkip, tempDir, uniqueName, unprivilegedUser, waitForLine, type PeerUser } from './helpers.js';
 import { assertCleanMessage, busyListener, closeRawServer, delay, pair, rawServer, rejectsWith, settleWithin, throwsWith } from './finding-helpers.js';
 
 const RAW = { auth: false } as const;
