@@ -11,7 +11,6 @@ import { resolveAuth, type ResolvedAuth } from './auth/options.js';
 import { bindAbstract, bindFd, bindPipe, bindUnixPath, type Binding } from './bind.js';
 import { waitWithDeadline, type WaitOptions } from './deadline.js';
 import { LocalSocketError } from './errors.js';
-import { codeForSystemError } from './error-map.js';
 import { endpointOfFd } from './fd-name.js';
 import { resolveName, type Endpoint } from './names.js';
 import { DEFAULTS, resolveServerOptions, type ResolvedServer, type ServerOptions } from './options.js';
@@ -43,8 +42,7 @@ export interface LocalServerEvents {
   newConnection: [];
   /**
    * A peer was turned away, with why: `RESOURCE_EXHAUSTED` (connection limit
-   * or pending queue full, no handshake slot, out of descriptors: EMFILE on
-   * accept, the server keeps listening), `AUTH_FAILED` (wrong key),
+   * or pending queue full, no handshake slot), `AUTH_FAILED` (wrong key),
    * `PROTOCOL_ERROR` (not a localsocket handshake), `TIMEOUT` (handshake too
    * slow) or `PEER_CLOSED` (left during the handshake). No Qt counterpart.
    */
@@ -170,7 +168,7 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     if (this.#auth) this.#admission = new Admission(this.#auth.key, this.#auth.handshakeTimeout, this.#options.maxHandshakes, this);
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
     server.on('connection', this.#onConnection);
-    server.on('error', this.#onServerError);
+    server.on('error', (err) => this.#emitError(new LocalSocketError('UNKNOWN', 'server error', { cause: err })));
     server.maxConnections = Number.isFinite(this.#options.maxConnections) ? this.#options.maxConnections : 0x7fffffff;
     // net turns peers away itself at maxConnections, before 'connection': report those too.
     server.on('drop', () => this.emit('refused', new LocalSocketError('RESOURCE_EXHAUSTED', 'connection refused: connection limit reached')));
@@ -382,19 +380,6 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     await this.#bindDone;
     this.emit('close');
   }
-
-  /**
-   * An accept that failed for lack of descriptors or memory (EMFILE, ENFILE,
-   * ENOBUFS, ENOMEM) turns one peer away; the server keeps listening (libuv
-   * closes the waiting connections, and the clients retry as for busy).
-   */
-  #onServerError = (err: NodeJS.ErrnoException): void => {
-    if (err.syscall === 'accept' && codeForSystemError(err, 'accept') === 'RESOURCE_EXHAUSTED') {
-      this.emit('refused', new LocalSocketError('RESOURCE_EXHAUSTED', `connection refused: out of resources (${err.code})`, { cause: err }));
-      return;
-    }
-    this.#emitError(new LocalSocketError('UNKNOWN', 'server error', { cause: err }));
-  };
 
   #emitError(err: LocalSocketError): void {
     if (this.listenerCount('error') > 0) this.emit('error', err);

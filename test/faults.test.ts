@@ -91,7 +91,7 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
   }
 }
 
-test('a server out of file descriptors keeps running, refuses with RESOURCE_EXHAUSTED, and serves again once descriptors are free', { timeout: 120_000, skip: !isLinux && 'lowers the descriptor limit with ulimit -n (Linux)' }, async () => {
+test('a server out of file descriptors keeps running, turns clients away with a stated refusal, and serves again once descriptors are free', { timeout: 120_000, skip: !isLinux && 'lowers the descriptor limit with ulimit -n (Linux)' }, async () => {
   const server = await startServer([], 64);
   const held: MessageSocket[] = [];
   try {
@@ -102,22 +102,21 @@ test('a server out of file descriptors keeps running, refuses with RESOURCE_EXHA
     let refusal: string | null = null;
     for (let i = 0; i < 200 && refusal === null; i++) {
       try {
-        held.push(await connectMessages(server.name, { key, timeout: 2000 }));
+        // A generous deadline: only running out of descriptors may stop this loop, not a slow machine.
+        held.push(await connectMessages(server.name, { key, timeout: 30_000 }));
       } catch (err) {
         refusal = err instanceof LocalSocketError ? err.code : String(err);
       }
     }
     // The server has no descriptor to answer with: libuv accepts the waiting connection on a
-    // reserved descriptor and closes it, so the client sees "closed before the handshake"
-    // (CONNECTION_REFUSED, retried until its deadline) or, if it got in line, busy.
+    // reserved descriptor and closes it (the server is not told), so the client sees "closed
+    // before the handshake" (CONNECTION_REFUSED, retried until its deadline) or, if it got in line, busy.
     assert.ok(refusal === 'RESOURCE_EXHAUSTED' || refusal === 'CONNECTION_REFUSED', `the client turned away fails with a stated refusal, got ${refusal}`);
-    assert.ok(server.count('refused RESOURCE_EXHAUSTED') > 0, `the server reports the refusals as RESOURCE_EXHAUSTED: ${server.lines.join(' | ')}`);
     assert.equal(server.count('error'), 0, 'no server error: running out of descriptors is a refusal');
     // Still running: every connection it holds is served.
     const answers = await Promise.all(held.map((s) => s.request('ping', undefined, { timeout: 60_000 })));
     assert.ok(answers.every((a) => a === 'pong'));
-    const full = await stats(first);
-    console.log(`fd exhaustion: limit 64; client turned away: ${refusal}; server fds ${before.fds} with 1 client, ${full.fds} with ${held.length} (then refused); refusals reported: ${server.count('refused RESOURCE_EXHAUSTED')}`);
+    console.log(`fd exhaustion: limit 64; client turned away: ${refusal}; server fds ${before.fds} with 1 client; ${held.length} clients held when the next was refused; server lines: ${server.lines.length}`);
     // Free some descriptors: the server serves new clients again.
     const freed = held.splice(1, 10);
     await Promise.all(freed.map((s) => s.close()));
@@ -213,10 +212,15 @@ test('a client killed in the middle of a 100 MiB message: the server frees it an
     sender.kill('SIGKILL');
     await waitFor(() => server.count('left') >= 1, 60_000, 'the server to see the sender leave');
     assert.equal(server.count('binary'), 0, 'the message was never completed');
-    const after = await stats(observer);
-    assert.equal(after.peers, 1, 'only the observer is left');
     const MiB = 1024 * 1024;
-    // The partial message (its 100 MiB buffer) is freed.
+    // The partial message (its 100 MiB buffer) is freed: polled (each poll runs a full GC in the
+    // server), since the connection's teardown finishes at the server's pace.
+    let after = await stats(observer);
+    for (let i = 0; i < 300 && after.arrayBuffers >= baseline.arrayBuffers + 8 * MiB; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      after = await stats(observer);
+    }
+    assert.equal(after.peers, 1, 'only the observer is left');
     assert.ok(after.arrayBuffers < baseline.arrayBuffers + 8 * MiB, `arrayBuffers ${after.arrayBuffers} vs ${baseline.arrayBuffers} before`);
     // And the server carries on: a new client's message goes through.
     const next = await connectMessages(server.name, { key, timeout: 30_000, maxMessageSize: 2 * MiB });
