@@ -78,6 +78,8 @@ export class Admission {
   #answered = 0;
   /** Recent honest handshake time (moving average, ms). */
   #typicalMs = 1;
+  /** Newcomers that found every slot taken, waiting for the end of this loop turn (see add). */
+  #waiting: net.Socket[] = [];
 
   constructor(key: Buffer, timeoutMs: number, maxHandshakes: number, host: AdmissionHost) {
     this.#key = key;
@@ -90,13 +92,49 @@ export class Admission {
     return this.#candidates.size;
   }
 
-  /** Starts the handshake for a new peer, making room or telling it BUSY. */
+  /**
+   * Starts the handshake for a new peer, making room or telling it BUSY.
+   *
+   * When every slot is taken, the decision waits for the end of this turn of
+   * the event loop (setImmediate runs after the turn's reads): silence is
+   * judged only after we have read what peers sent while our loop was busy or
+   * blocked. Otherwise, after a blocked stretch (a slow handler, a GC pause, a
+   * stopped process), the accept that comes first in the turn would find
+   * every peer "silent" and drop honest ones whose bytes wait unread, some of
+   * which already saw their connect() resolve.
+   */
   add(transport: net.Socket): void {
-    const now = Date.now();
-    if (this.#candidates.size >= this.#maxHandshakes && !this.#evictStalled(now)) {
+    if (this.#candidates.size < this.#maxHandshakes) {
+      this.#start(transport, Date.now());
+      return;
+    }
+    // At most maxHandshakes newcomers wait for the judgement (paused, nothing read); past that, busy at once.
+    if (this.#waiting.length >= this.#maxHandshakes) {
       this.#busy(transport, 'too many handshakes in progress');
       return;
     }
+    transport.on('error', noop);
+    this.#waiting.push(transport);
+    if (this.#waiting.length === 1) setImmediate(onJudge, this);
+  }
+
+  /** @internal Makes room for the newcomers that waited for the end of the turn, or tells them BUSY. */
+  judge(): void {
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const transport of waiting) {
+      transport.off('error', noop);
+      if (transport.destroyed) continue;
+      const now = Date.now();
+      if (this.#candidates.size >= this.#maxHandshakes && !this.#evictStalled(now)) {
+        this.#busy(transport, 'too many handshakes in progress');
+        continue;
+      }
+      this.#start(transport, now);
+    }
+  }
+
+  #start(transport: net.Socket, now: number): void {
     const candidate: Candidate = {
       admission: this,
       transport,
@@ -120,6 +158,7 @@ export class Admission {
   /** Drops every peer still in the handshake (the server is closing). */
   clear(): void {
     for (const candidate of [...this.#candidates]) this.#drop(candidate, null);
+    for (const transport of this.#waiting.splice(0)) transport.destroy();
   }
 
   /** Drops the longest-silent peer if it has stalled (see the file comment); false if none has. */
@@ -223,6 +262,13 @@ export class Admission {
 
   /** @internal */
   onTimeout(candidate: Candidate): void {
+    // Timers run before the loop reads sockets: after a blocked stretch, the peer's
+    // last bytes may be waiting. Judged after this turn's reads (setImmediate runs after them).
+    setImmediate(onCandidateLate, candidate);
+  }
+
+  /** @internal */
+  onLate(candidate: Candidate): void {
     this.#drop(candidate, new LocalSocketError('TIMEOUT', 'connection refused: handshake timed out'));
   }
 }
@@ -241,4 +287,12 @@ function onCandidateClose(this: WithCandidate): void {
 
 function onCandidateTimeout(candidate: Candidate): void {
   candidate.admission.onTimeout(candidate);
+}
+
+function onCandidateLate(candidate: Candidate): void {
+  candidate.admission.onLate(candidate);
+}
+
+function onJudge(admission: Admission): void {
+  admission.judge();
 }

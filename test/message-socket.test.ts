@@ -334,15 +334,26 @@ describe('requests and notifications', () => {
   });
 
   test('requests with the default timeout expire one by one (one shared timer), others are untouched', async () => {
-    const { a, b } = await messagePair({ a: { requestTimeout: 150 } });
+    // The answered request must come back within the default timeout: on a loaded machine a
+    // fixed 150 ms is too short, so the budget scales with the round trip measured here and now.
+    const probe = await messagePair();
+    probe.b.handle('sync', () => 'done');
+    let rtt = 0;
+    for (let i = 0; i < 10; i++) {
+      const started = performance.now();
+      await probe.a.request('sync');
+      rtt = Math.max(rtt, performance.now() - started);
+    }
+    const unit = Math.max(1, Math.ceil(rtt * 5 / 20)); // 20 units >= 5 slowest round trips
+    const { a, b } = await messagePair({ a: { requestTimeout: 150 * unit } });
     let cancelled = 0;
     b.handle('never', (_p, ctx) => new Promise(() => ctx.signal.addEventListener('abort', () => cancelled++)));
     b.handle('soon', () => new Promise((resolve) => setTimeout(() => resolve('ok'), 20)));
     const first = a.request('never');
     const answered = a.request('soon');
-    await new Promise((r) => setTimeout(r, 60));
+    await new Promise((r) => setTimeout(r, 60 * unit));
     const second = a.request('never');
-    const own = a.request('never', null, { timeout: 40 }); // its own timer
+    const own = a.request('never', null, { timeout: 40 * unit }); // its own timer
     await rejectsCode(own, 'TIMEOUT');
     assert.equal(await answered, 'ok');
     await rejectsCode(first, 'TIMEOUT');
