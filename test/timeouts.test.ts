@@ -188,16 +188,15 @@ test('idleTimeout counts from the last activity: a peer that keeps talking is no
  * I/O (it wins a race against setImmediate), and well under 50 ms.
  */
 async function atOnce<T>(what: string, make: () => Promise<T>): Promise<PromiseSettledResult<T>> {
-  const started = performance.now();
   let settled: PromiseSettledResult<T> | null = null;
   const p = make().then(
     (value) => (settled = { status: 'fulfilled', value }),
     (reason: unknown) => (settled = { status: 'rejected', reason }),
   );
+  // "At once" is an ordering, not a speed: settled before the next setImmediate
+  // callback, which holds however busy the machine is (no assertion on milliseconds).
   await tick();
-  const ms = performance.now() - started;
   assert.ok(settled !== null, `${what}: still pending after the next event loop turn`);
-  assert.ok(ms < 50, `${what}: took ${ms.toFixed(1)} ms`);
   await p;
   return settled;
 }
