@@ -224,7 +224,12 @@ export async function closeGracefully(socket: LocalSocket, code: number, reason:
   try {
     if (socket.state === 'connected') void socket.write(encodeCloseFrame(code, reason)).catch(ignore);
     discard();
-    await socket.end();
+    try {
+      await socket.end();
+    } catch {
+      // What was queued did not drain within closeTimeout (a peer that does not read): let go now.
+      return;
+    }
     const left = Math.max(0, deadline - performance.now());
     await new Promise<void>((resolve) => {
       const done = (): void => {
