@@ -224,12 +224,7 @@ export async function closeGracefully(socket: LocalSocket, code: number, reason:
   try {
     if (socket.state === 'connected') void socket.write(encodeCloseFrame(code, reason)).catch(ignore);
     discard();
-    try {
-      await socket.end();
-    } catch {
-      // What was queued did not drain within closeTimeout (a peer that does not read): let go now.
-      return;
-    }
+    await socket.end();
     const left = Math.max(0, deadline - performance.now());
     await new Promise<void>((resolve) => {
       const done = (): void => {
