@@ -411,7 +411,9 @@ describe('handlers after the connection ends', () => {
         assert.equal(decoder.buffered, 0, 'whole frames only');
         assert.ok(sentAfterEnd.every((m) => m.method === CLOSE_METHOD && m.id === undefined), `after the end, only the close frame: ${JSON.stringify(sentAfterEnd).slice(0, 200)}`);
         assert.ok(sentAfterEnd.length <= 1, 'at most one close frame');
-        assert.equal(queuedBytes(peer.socket), 0);
+        // What may still be queued is that close frame (a pipe may not have taken it yet), nothing more.
+        const closeFrameBytes = writtenAfterEnd.reduce((sum, chunk) => sum + chunk.length, 0);
+        assert.ok(queuedBytes(peer.socket) <= closeFrameBytes, `${queuedBytes(peer.socket)} bytes queued, the close frame is ${closeFrameBytes}`);
         for (const answer of await Promise.all(answers)) assert.ok(answer instanceof LocalSocketError, 'the requester saw the end, not a result');
         client.abort();
       } finally {
