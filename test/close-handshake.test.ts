@@ -375,11 +375,17 @@ describe('the CLI', () => {
     await until(cli.stderr, /^listening on /m, 'listen --messages');
     const client = await connectMessages(name, { keyFile: h.keyFile });
     const closed = next<[LocalSocketError | null, CloseInfo]>(client, 'close');
-    cli.child.kill('SIGTERM');
-    const [reason, info] = await closed;
-    assert.equal(reason?.code, 'PEER_CLOSED');
-    assert.deepEqual(info, { clean: true, by: 'peer', code: 1001, reason: 'shutting down', error: null });
-    assert.equal((await cli.exited).code, 0);
+    // On Windows, Node's kill('SIGTERM') terminates the process outright (no handler runs), so
+    // there is no signal to answer with a close frame: only the client part below applies there.
+    if (!isWindows) {
+      cli.child.kill('SIGTERM');
+      const [reason, info] = await closed;
+      assert.equal(reason?.code, 'PEER_CLOSED');
+      assert.deepEqual(info, { clean: true, by: 'peer', code: 1001, reason: 'shutting down', error: null });
+      assert.equal((await cli.exited).code, 0);
+    } else {
+      client.abort();
+    }
 
     // The other way round: the CLI as a client.
     const own = nameIn(h, 'node-server');

@@ -10,10 +10,11 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import {
-  connect, connectMessages, encodeFrameHeader, FrameDecoder, FrameType, listenMessages, LocalSocketError,
+  CLOSE_METHOD, CloseCode, connect, connectMessages, encodeFrameHeader, FrameDecoder, FrameType, listenMessages, LocalSocketError,
   MessageServer, MessageSocket, RpcErrorCode,
   type LocalSocket, type MessageServerOptions,
 } from '../src/index.js';
+import { cutReason, encodeCloseFrame } from '../src/messages/close.js';
 import { queuedBytes } from '../src/messages/encode.js';
 import { DEFAULT_MAX_REQUESTS_IN_FLIGHT } from '../src/messages/message-socket.js';
 import { WAITING_FACTOR, Writer } from '../src/writer.js';
@@ -131,7 +132,8 @@ describe('replies to a peer that does not read', () => {
   for (const paramsBytes of [1000, 10]) {
     test(`a peer pipelining requests (${paramsBytes}-byte params) and never reading is dropped with RESOURCE_EXHAUSTED; its queue never passes maxWriteBuffer`, { timeout: GUARD_MS * 2 }, async () => {
       const maxWriteBuffer = 256 * KiB;
-      const s = await server({ maxWriteBuffer });
+      // A short closeTimeout only shortens the linger of the close handshake after the drop.
+      const s = await server({ maxWriteBuffer, closeTimeout: 500 });
       s.handle('echo', (params) => params);
       try {
         // The client reads nothing (16 KiB read buffer, never read): the replies back up on the server.
@@ -152,11 +154,23 @@ describe('replies to a peer that does not read', () => {
         const [gone, reason] = await left;
         assert.equal(gone, peer);
         assert.equal(reason?.code, 'RESOURCE_EXHAUSTED', `dropped with ${reason?.code}`);
-        await sending;
         assert.ok(maxQueued <= maxWriteBuffer, `queued ${maxQueued} bytes for the peer, over its ${maxWriteBuffer}`);
         // It was dropped because its replies were piling up, not for anything else: more were asked for than fit.
         assert.ok(requests * one.length > maxWriteBuffer, `only ${requests} requests arrived`);
-        assert.equal(queuedBytes(peer.socket), 0, 'nothing stays queued for a dropped peer');
+        // The drop sends the 1013 close frame behind what is queued and lingers (a slow reader still
+        // learns why it was dropped) until closeTimeout at most. Meanwhile the queue holds at most the
+        // reply that crossed W and the close frame, and the connection still counts for the server.
+        // Not events.once: the linger ending at closeTimeout is reported as an 'error' (TIMEOUT) first.
+        const lingered = new Promise<void>((resolve) => {
+          if (peer.socket.state === 'unconnected') resolve();
+          else peer.socket.once('disconnected', () => resolve());
+        });
+        const lingerBound = maxWriteBuffer + one.length + encodeCloseFrame(CloseCode.OVERLOADED, cutReason(reason!.message)).length;
+        assert.ok(queuedBytes(peer.socket) <= lingerBound, `queued ${queuedBytes(peer.socket)} bytes while lingering, over ${lingerBound}`);
+        await lingered;
+        assert.equal(queuedBytes(peer.socket), 0, 'nothing stays queued once the dropped connection is gone');
+        await waitFor(() => s.server.connectionCount === 0, GUARD_MS, 'the dropped connection is let go');
+        await sending;
         client.abort();
       } finally {
         await s.close();
@@ -368,12 +382,17 @@ describe('handlers after the connection ends', () => {
         await waitFor(() => hold.running === 5, GUARD_MS, 'five handlers running');
         // Not events.once: it would reject on the peer's 'error' event (the protocol-error case).
         const closed = new Promise((resolve) => peer.once('close', resolve));
-        // Every write on the peer's socket after its end is recorded: there must be none.
-        let writesAfterEnd = 0;
+        // Every write on the peer's socket after its end is recorded. The close handshake's own
+        // close frame may be among them (it is sent once the connection has ended); no answer may.
+        const writtenAfterEnd: Buffer[] = [];
         const write = peer.socket.write.bind(peer.socket);
-        peer.socket.write = ((...args: Parameters<LocalSocket['write']>) => {
-          if (!peer.isOpen) writesAfterEnd++;
-          return write(...args);
+        peer.socket.write = ((data: Uint8Array | string, offset?: number, length?: number) => {
+          if (!peer.isOpen) {
+            const bytes = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data);
+            const start = offset ?? 0;
+            writtenAfterEnd.push(bytes.subarray(start, length === undefined ? undefined : start + length));
+          }
+          return write(data, offset, length);
         }) as LocalSocket['write'];
         await end(client, s);
         await closed;
@@ -381,8 +400,20 @@ describe('handlers after the connection ends', () => {
         hold.release({ big: 'r'.repeat(100 * KiB) });
         await waitFor(() => hold.running === 0, GUARD_MS, 'handlers returned');
         await new Promise((r) => setImmediate(r));
-        assert.equal(writesAfterEnd, 0, 'nothing written for handlers that returned after the end');
-        assert.equal(queuedBytes(peer.socket), 0);
+        const sentAfterEnd: Array<{ id?: unknown; method?: unknown }> = [];
+        const decoder = new FrameDecoder(16 * MiB);
+        for (const chunk of writtenAfterEnd) {
+          decoder.push(chunk, (type, payload) => {
+            assert.equal(type, FrameType.JSON, 'only a JSON frame may follow the end');
+            sentAfterEnd.push(JSON.parse(payload.toString('utf8')) as { id?: unknown; method?: unknown });
+          });
+        }
+        assert.equal(decoder.buffered, 0, 'whole frames only');
+        assert.ok(sentAfterEnd.every((m) => m.method === CLOSE_METHOD && m.id === undefined), `after the end, only the close frame: ${JSON.stringify(sentAfterEnd).slice(0, 200)}`);
+        assert.ok(sentAfterEnd.length <= 1, 'at most one close frame');
+        // What may still be queued is that close frame (a pipe may not have taken it yet), nothing more.
+        const closeFrameBytes = writtenAfterEnd.reduce((sum, chunk) => sum + chunk.length, 0);
+        assert.ok(queuedBytes(peer.socket) <= closeFrameBytes, `${queuedBytes(peer.socket)} bytes queued, the close frame is ${closeFrameBytes}`);
         for (const answer of await Promise.all(answers)) assert.ok(answer instanceof LocalSocketError, 'the requester saw the end, not a result');
         client.abort();
       } finally {

@@ -207,7 +207,8 @@ function ignore(): void {}
  * Ends a connection by the handshake: queues the close frame behind what is queued, sends
  * end-of-stream once it is flushed, and reads (discarding) until the peer closes too, all within
  * the socket's closeTimeout; past it the socket is aborted. Memory: the queued bytes (at most
- * maxWriteBuffer) plus the close frame, held at most closeTimeout.
+ * maxWriteBuffer, plus the one frame that crossed it on a drop) and the close frame, held at most
+ * closeTimeout.
  * @param socket - the connection.
  * @param code - the close code.
  * @param reason - the reason (already cut).
