@@ -71,8 +71,13 @@ const allProjects = [
   { name: 'ts-bundler-esm', type: 'module', ts: { module: 'esnext', moduleResolution: 'bundler' } },
 ];
 
-/** The size budget of the packed tarball. */
-const MAX_PACKED_BYTES = 150_000;
+/**
+ * The size budget of the packed tarball: what it holds today (182 kB: one
+ * copy of the library and CLI, its declarations, the Python peer, the test
+ * vectors and the docs) plus room, so a second copy or source maps (each
+ * well over 100 kB) still fail it.
+ */
+const MAX_PACKED_BYTES = 200_000;
 const exec = process.argv.find((a) => a.startsWith('--exec='))?.slice('--exec='.length);
 const execKind = exec === undefined ? 'node' : path.basename(exec).replace(/\.exe$/, '');
 if (!['node', 'bun', 'deno'].includes(execKind)) throw new Error(`--exec must be a bun or deno executable, not ${exec}`);
