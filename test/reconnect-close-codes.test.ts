@@ -54,6 +54,8 @@ interface Setup {
 async function setup(options: { initialDelay?: number; maxDelay?: number } = {}): Promise<Setup> {
   const name = uniqueName('rcc');
   const server = await listenMessages(name, { key });
+  // Closed after the client (cleanups run in reverse): a listening server keeps the test process alive.
+  cleanups.push(() => server.close());
   const client = await connectReconnecting(name, { key, initialDelay: options.initialDelay ?? 10, maxDelay: options.maxDelay ?? 50 });
   cleanups.push(() => client.close());
   const events: string[] = [];
