@@ -10,8 +10,7 @@
 // --js-only: the ESM and CommonJS projects only (no TypeScript compile), for
 // checking the package on other Node versions, where the types do not change.
 // --exec=BIN: run the projects on Bun or Deno (BIN their executable) instead
-// of this node. On Bun a server cannot listen on a Unix socket name
-// (src/runtime-support.ts): there the expected outcome is that UNSUPPORTED.
+// of this node; the expected output is the same on every runtime.
 // The packed size must stay within MAX_PACKED_BYTES: the tarball is what every
 // user downloads.
 import { execFileSync } from 'node:child_process';
@@ -31,14 +30,7 @@ const path = require_path();
 async function main() {
   const dir = process.env.CONSUMER_DIR || '.';
   const name = path.join(dir, 'server.sock');
-  let server;
-  try {
-    server = await listen(name);
-  } catch (err) {
-    if (!isLocalSocketError(err, 'UNSUPPORTED')) throw err;
-    console.log('unsupported: ' + err.code + ' ' + err.message);
-    return;
-  }
+  const server = await listen(name);
   server.on('newConnection', () => {
     for (let s = server.nextPendingConnection(); s; s = server.nextPendingConnection()) {
       const socket = s;
@@ -79,15 +71,20 @@ const allProjects = [
   { name: 'ts-bundler-esm', type: 'module', ts: { module: 'esnext', moduleResolution: 'bundler' } },
 ];
 
-/** The size budget of the packed tarball. */
-const MAX_PACKED_BYTES = 150_000;
+/**
+ * The size budget of the packed tarball: what it holds today (182 kB: one
+ * copy of the library and CLI, its declarations, the Python peer, the test
+ * vectors and the docs) plus room, so a second copy or source maps (each
+ * well over 100 kB) still fail it.
+ */
+const MAX_PACKED_BYTES = 200_000;
 const exec = process.argv.find((a) => a.startsWith('--exec='))?.slice('--exec='.length);
 const execKind = exec === undefined ? 'node' : path.basename(exec).replace(/\.exe$/, '');
 if (!['node', 'bun', 'deno'].includes(execKind)) throw new Error(`--exec must be a bun or deno executable, not ${exec}`);
 /** How each runtime runs a script. */
 const runScript = (entry) => (execKind === 'deno' ? [exec, ['run', '--allow-all', entry]] : [exec ?? process.execPath, [entry]]);
-/** What the program prints where everything works, and on Bun (src/runtime-support.ts). */
-const expected = execKind === 'bun' && process.platform === 'linux' ? /^unsupported: UNSUPPORTED listen: Bun \S+ cannot bind an abstract socket address/ : /^ok ping SERVER_NOT_FOUND$/;
+/** What the program prints where everything works, on every runtime. */
+const expected = /^ok ping SERVER_NOT_FOUND$/;
 
 const projects = process.argv.includes('--js-only') ? allProjects.filter((p) => !p.ts) : allProjects;
 const root = mkdtempSync(path.join(os.tmpdir(), 'localsocket-consumers-'));

@@ -50,7 +50,8 @@ function testCommand(bin) {
   if (bin === undefined) return [process.execPath, ['--test', ...options, ...files]];
   const kind = path.basename(bin).replace(/\.exe$/, '');
   // Bun takes a path as a file only with a directory part; otherwise as a name filter.
-  if (kind === 'bun') return [bin, ['test', ...files.map((f) => (path.isAbsolute(f) ? f : `./${f}`))]];
+  // Bun's runner stops any test after 5 s by default; node:test has no such limit and our tests carry their own guards.
+  if (kind === 'bun') return [bin, ['test', '--timeout', '120000', ...files.map((f) => (path.isAbsolute(f) ? f : `./${f}`))]];
   if (kind === 'deno') return [bin, ['test', '--allow-all', '--no-check', ...files]];
   throw new Error(`run-tests: --runtime must be a bun or deno executable, not ${bin}`);
 }

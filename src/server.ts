@@ -19,7 +19,6 @@ import { DEFAULTS, resolveServerOptions, type ResolvedServer, type ServerOptions
 import { currentPlatform } from './platform.js';
 import { adopt, handOut, LocalSocket } from './socket.js';
 import { checkOptionNames, FD_NAME_OPTIONS, WAIT_OPTIONS } from './option-names.js';
-import { checkServerRuntime } from './runtime-support.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout } from './validate.js';
 
 /**
@@ -201,10 +200,7 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
           this.#endpoint = { kind: 'pipe', name: endpoint.name, address: bound.address, longPath: false };
         } else if (endpoint.kind === 'pipe') this.#binding = await bindPipe(server, endpoint, this.#options.access, backlog);
         else if (endpoint.kind === 'abstract') this.#binding = await bindAbstract(server, endpoint, backlog);
-        else {
-          checkServerRuntime(platform);
-          this.#binding = await bindUnixPath(server, endpoint, this.#options.access, backlog, platform, () => this.#state === 'listening');
-        }
+        else this.#binding = await bindUnixPath(server, endpoint, this.#options.access, backlog, platform, () => this.#state === 'listening');
       }
     } catch (err) {
       const closedMeanwhile = this.#state !== 'listening';

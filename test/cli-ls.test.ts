@@ -62,6 +62,8 @@ describe('localsocket ls', { skip: isWindows && 'Windows has no private socket d
       await killed.exited;
       const dir = path.join(home.env.XDG_RUNTIME_DIR!, 'localsocket');
       assert.ok(fs.lstatSync(path.join(dir, 'crashed')).isSocket(), 'the killed server left its socket file');
+      // A live server's name lock lives in the same directory, under a dot-name: never listed.
+      assert.ok(fs.lstatSync(path.join(dir, '.locks')).isDirectory(), 'the name locks are in the private directory');
       // Not names: a dot-file (a lock, a record) and a regular file.
       fs.writeFileSync(path.join(dir, '.alive.lock'), '');
       fs.writeFileSync(path.join(dir, 'notes.txt'), 'not a socket');
@@ -105,6 +107,28 @@ describe('localsocket ls', { skip: isWindows && 'Windows has no private socket d
       assert.deepEqual(after.map((e) => [e.name, e.state, e.removed]), [['alive', 'live', false], ['foreign', 'live', false]]);
       // The live servers still serve.
       assert.equal((await run(home, ['connect', 'alive'], 'still here')).stdout, 'still here');
+    } finally {
+      for (const cli of servers) await stop(cli);
+      home.remove();
+    }
+  });
+
+  test('when <tmp>/localsocket-<uid> is taken, ls lists the fallback directory the short names moved to', { skip: (isWindows || process.getuid === undefined) && 'the temp-dir fallback is for Unix users' }, async () => {
+    const home = makeHome();
+    delete home.env.XDG_RUNTIME_DIR;
+    // Something that is not our directory where the private directory would be: short names move to the config dir.
+    fs.writeFileSync(path.join(home.dir, `localsocket-${process.getuid!()}`), 'squat');
+    const servers: Cli[] = [];
+    try {
+      const live = await listening(home, ['listen', 'moved', '--echo']);
+      servers.push(live);
+      const fallback = path.join(home.env.XDG_CONFIG_HOME!, 'localsocket', 'sockets');
+      assert.ok(fs.lstatSync(path.join(fallback, 'moved')).isSocket(), 'the server is in the fallback directory');
+      const json = await run(home, ['ls', '--json']);
+      assert.equal(json.code, 0, json.stderr);
+      const entries = parse(json.stdout);
+      assert.deepEqual(entries.map((e) => [e.name, e.path, e.state, e.authenticated]), [['moved', path.join(fallback, 'moved'), 'live', true]]);
+      if (isLinux) assert.equal(entries[0]!.pid, live.child.pid);
     } finally {
       for (const cli of servers) await stop(cli);
       home.remove();

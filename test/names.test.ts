@@ -490,7 +490,7 @@ describe('long socket paths end to end', { skip: !isLinux && 'Linux only (macOS 
     return { base, dir };
   }
 
-  test('Node would truncate such a path: a raw net server binds somewhere else', async () => {
+  test('Node would truncate such a path: a raw net server binds somewhere else', { skip: (process.versions as Record<string, string | undefined>).bun !== undefined && "Bun's node:net binds a long path whole: this checks Node's own net module, the reason for the library's long-path binding" }, async () => {
     const { base, dir } = longDir();
     try {
       const full = path.join(dir, 'raw-node.sock');

@@ -399,10 +399,17 @@ export class ReconnectingClient<C extends MessageContract = Untyped> {
    *   or the error the client gave up with
    */
   waitForConnected(options?: WaitOptions): Promise<MessageSocket> {
-    const raw = checkObject(options, 'options');
-    checkOptionNames(raw, WAIT_OPTIONS);
-    const timeout = checkTimeout(raw.timeout, DEFAULTS.waitTimeout);
-    const signal = checkSignal(raw.signal);
+    let timeout: number;
+    let signal: AbortSignal | undefined;
+    try {
+      const raw = checkObject(options, 'options');
+      checkOptionNames(raw, WAIT_OPTIONS);
+      timeout = checkTimeout(raw.timeout, DEFAULTS.waitTimeout);
+      signal = checkSignal(raw.signal);
+    } catch (err) {
+      // A promise-returning method never throws: bad options reject.
+      return Promise.reject(err);
+    }
     return this.#waitForSocket('waitForConnected', timeout, signal);
   }
 
@@ -466,8 +473,6 @@ export class ReconnectingClient<C extends MessageContract = Untyped> {
    */
   notify<M extends NotificationMethod<C, 'server'>>(method: M, ...args: NotifyWaitArgs<C, 'server', M>): Promise<void>;
   notify(method: string, params?: unknown, options?: WaitOptions): Promise<void> {
-    const socket = this.#socket;
-    if (socket !== null && this.#state === 'connected') return socket.notify(method, params);
     let timeout: number;
     let signal: AbortSignal | undefined;
     try {
@@ -476,9 +481,11 @@ export class ReconnectingClient<C extends MessageContract = Untyped> {
       timeout = checkTimeout(raw.timeout, this.#resolved.requestTimeout);
       signal = checkSignal(raw.signal);
     } catch (err) {
-      // A promise-returning method never throws: bad options reject.
+      // A promise-returning method never throws: bad options reject, connected or not.
       return Promise.reject(err);
     }
+    const socket = this.#socket;
+    if (socket !== null && this.#state === 'connected') return socket.notify(method, params);
     return this.#waitForSocket('notify', timeout, signal).then((s) => s.notify(method, params));
   }
 
