@@ -5,10 +5,9 @@
  * connections) is reclaimed at once, with nothing left behind.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { listen } from '../src/index.js';
@@ -25,6 +24,12 @@ const skip = !isLinux && 'the socket-in-a-directory lock is Linux-only (elsewher
 function lockFor(socketPath: string): string {
   const key = createHash('sha256').update(socketPath).digest('hex').slice(0, 32);
   return path.join(process.env.XDG_CONFIG_HOME!, 'localsocket', 'locks', key);
+}
+
+/** A process listening on `name` inside `dir` (bound relative to its working directory), then running `more`. */
+function holdInside(dir: string, name: string, more: string): ChildProcess {
+  const code = `const server = require('net').createServer((c) => c.destroy()).listen(${JSON.stringify(name)}, () => console.log('holding')); ${more}`;
+  return spawn(process.execPath, ['-e', code], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
 function scratch(): string {
@@ -48,8 +53,13 @@ test('a live holder of the lock is waited for, never removed; once it lets go th
   const target = path.join(scratch(), 'app.sock');
   const lock = lockFor(target);
   fs.mkdirSync(lock, { recursive: true, mode: 0o700 });
-  const holder = net.createServer((c) => c.destroy());
-  await new Promise<void>((resolve) => holder.listen(path.join(lock, 'holder.sock'), () => resolve()));
+  // A holder in another process, bound by a relative name from inside the lock: the full path may
+  // pass sun_path's 108 bytes in a deep temp directory, and net would truncate it without a word.
+  // Its release is the library's: remove its socket, then rmdir() the lock (which fails, harmlessly,
+  // once a waiting server has taken it over).
+  const release = `server.close(() => { try { require('fs').rmdirSync(process.cwd()); } catch {} })`;
+  const holder = holdInside(lock, 'holder.sock', `process.stdin.on('end', () => ${release}); process.stdin.resume()`);
+  await waitForLine(holder, /^holding/);
   let started = false;
   const starting = listen(target).then((s) => {
     started = true;
@@ -59,8 +69,8 @@ test('a live holder of the lock is waited for, never removed; once it lets go th
   for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 10));
   assert.equal(started, false, 'not started while the lock is held');
   assert.ok(fs.lstatSync(path.join(lock, 'holder.sock')).isSocket(), 'the live holder is left alone');
-  await new Promise<void>((resolve) => holder.close(() => resolve()));
-  fs.rmdirSync(lock);
+  holder.stdin!.end(); // it lets go of the lock and exits
+  await finished(holder);
   const server = await starting;
   await server.close();
 });
@@ -70,7 +80,7 @@ test('a lock whose holder was killed (its socket refuses) is reclaimed at once',
   const lock = lockFor(target);
   fs.mkdirSync(lock, { recursive: true, mode: 0o700 });
   const dead = path.join(lock, 'dead.sock');
-  const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(dead)}, () => console.log('holding'))`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = holdInside(lock, 'dead.sock', '');
   await waitForLine(child, /^holding/);
   child.kill('SIGKILL');
   await finished(child).catch(() => {});

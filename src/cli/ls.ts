@@ -17,7 +17,7 @@ import { checkPrivateDir } from '../private-dir.js';
 import { flag, type OptionSpecs, type Values } from './args.js';
 import { dial, type DialResult } from './check.js';
 import { EXIT } from './output.js';
-import { ownerFromConnection, readUnixTable, type UnixRow } from './socket-owner.js';
+import { ownersFromConnection, readUnixTable, type UnixRow } from './socket-owner.js';
 
 export const LS_OPTIONS: OptionSpecs = {
   json: { type: 'boolean' },
@@ -80,14 +80,32 @@ function stateOf(result: DialResult): Pick<Entry, 'state' | 'authenticated'> {
   return { state: 'unknown', authenticated: null };
 }
 
+/** Probes at most this many times to tell the owner from other connections made meanwhile. */
+const MAX_OWNER_PROBES = 3;
+
 async function probe(name: string, values: Values, uid: number | undefined): Promise<Entry> {
   const endpoint = resolveName(name, {}, currentPlatform());
+  const first = await probeOnce(endpoint, values, uid);
+  const { state, authenticated } = stateOf(first.result);
+  let owners = first.owners;
+  // Another connection to a server in the same directory may have come and gone between the two
+  // table reads; the real owner is a candidate every time, a bystander hardly twice.
+  for (let i = 1; state === 'live' && owners !== null && owners.size > 1 && i < MAX_OWNER_PROBES; i++) {
+    const again = await probeOnce(endpoint, values, uid);
+    if (again.owners === null) break;
+    owners = new Set([...owners].filter((pid) => again.owners!.has(pid)));
+  }
+  const pid = state === 'live' && owners !== null && owners.size === 1 ? [...owners][0]! : null;
+  return { name, path: endpoint.address, state, detail: first.result.detail, authenticated, pid };
+}
+
+/** One connection to `endpoint`, with /proc/net/unix read before and once it is connected. */
+async function probeOnce(endpoint: ReturnType<typeof resolveName>, values: Values, uid: number | undefined): Promise<{ result: DialResult; owners: Set<number> | null }> {
   const before = readUnixTable();
   let after: UnixRow[] | null = null;
   const result = await dial(endpoint, values, () => (after = readUnixTable()));
-  const { state, authenticated } = stateOf(result);
-  const pid = state === 'live' && before !== null && after !== null ? ownerFromConnection(before, after, endpoint.address, uid) : null;
-  return { name, path: endpoint.address, state, detail: result.detail, authenticated, pid };
+  const owners = before !== null && after !== null ? ownersFromConnection(before, after, endpoint.address, uid) : null;
+  return { result, owners };
 }
 
 /** Removes a stale entry if it is still the same stale socket file (a server may have taken the name meanwhile). */

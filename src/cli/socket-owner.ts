@@ -89,10 +89,11 @@ function boundInDirectory(pid: number, bound: string, dir: string, file: string)
 }
 
 /**
- * The pid of the server `file` belongs to, from the table before and after a connection to it
- * was made (see the file comment); null when it cannot be told for sure.
+ * The pids that may hold the server `file` belongs to, from the table before and after a
+ * connection to it was made (see the file comment). More than one when other connections to
+ * servers in the same directory appeared in between: a caller narrows them with another probe.
  */
-export function ownerFromConnection(before: UnixRow[], after: UnixRow[], file: string, uid: number | undefined): number | null {
+export function ownersFromConnection(before: UnixRow[], after: UnixRow[], file: string, uid: number | undefined): Set<number> {
   const known = new Set(before.map((r) => r.inode));
   const dir = path.dirname(file);
   const owners = new Set<number>();
@@ -104,5 +105,5 @@ export function ownerFromConnection(before: UnixRow[], after: UnixRow[], file: s
       for (const pid of pidsHoldingInode(listener.inode, uid)) if (boundInDirectory(pid, bound, dir, file)) owners.add(pid);
     }
   }
-  return owners.size === 1 ? [...owners][0]! : null;
+  return owners;
 }
