@@ -5,7 +5,7 @@
  * /proc/net/unix shows each socket's inode and the path it was bound at, as
  * the binder wrote it. The library binds through a directory descriptor under
  * a staging name and then renames the file into place, so the table's path
- * (`/proc/self/fd/N/.localsocket-XXXX/xxxx.sock`) is not the name's path. But
+ * (`/proc/self/fd/N/.localsocket-<random>/<random>.sock`) is not the name's path. But
  * a connection made to the name creates the server's end at once, and that
  * end shows the listener's path too: `ls` reads the table, connects, reads it
  * again, and follows the one new listener path to the listening socket's
