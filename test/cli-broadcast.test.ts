@@ -10,12 +10,16 @@ import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { connectMessages, listenMessages, type MessageSocket } from '../src/index.js';
-import { ERROR_LINE, lines, makeHome, run, start, startMessageServer, stop, until, type CliHome } from './cli-helpers.js';
+import { ERROR_LINE, lines, makeHome, run, start, startMessageServer, stop, until, type Cli, type CliHome } from './cli-helpers.js';
 import { fullName, isWindows, isWine, tempDir, uniqueName } from './helpers.js';
 
-/** The endpoint the child resolved `name` to (a pipe name has no directory). */
-function endpoint(home: CliHome, name: string): string {
-  return isWindows ? name : path.join(home.env.XDG_RUNTIME_DIR!, 'localsocket', name);
+/**
+ * The endpoint the child resolved `name` to. On Windows a default name's pipe is random and
+ * published in a record under the child's %LOCALAPPDATA%, which this process does not share: the
+ * pipe the server printed.
+ */
+function endpoint(home: CliHome, name: string, server: Cli): string {
+  return isWindows ? /^listening on (.+) \(messages\)$/m.exec(server.stderr())![1]! : path.join(home.env.XDG_RUNTIME_DIR!, 'localsocket', name);
 }
 
 async function waitFor(predicate: () => boolean, what: string, ms = 10_000): Promise<void> {
@@ -33,7 +37,7 @@ describe('localsocket listen --messages --broadcast-stdin', () => {
     const server = await startMessageServer(home, name, ['--broadcast-stdin']);
     const peers: MessageSocket[] = [];
     try {
-      for (let i = 0; i < 3; i++) peers.push(await connectMessages(endpoint(home, name), { keyFile: home.keyFile }));
+      for (let i = 0; i < 3; i++) peers.push(await connectMessages(endpoint(home, name, server), { keyFile: home.keyFile }));
       const got = peers.map(() => [] as string[]);
       peers.forEach((p, i) =>
         p.on('notification', (method, params) => {
