@@ -341,8 +341,11 @@ describe('the CLI', () => {
     homes.push(h);
     return h;
   }
-  /** A name the CLI child and this process resolve alike. */
-  const nameIn = (h: CliHome, base: string): string => (isWindows ? uniqueName(base) : path.join(h.dir, `${base}.sock`));
+  /**
+   * A name the CLI child and this process resolve alike: a full path, or on Windows a full pipe
+   * name (a default name's pipe is published under each process's own %LOCALAPPDATA%).
+   */
+  const nameIn = (h: CliHome, base: string): string => (isWindows ? `\\\\.\\pipe\\${uniqueName(base)}` : path.join(h.dir, `${base}.sock`));
 
   for (const [what, reply, code] of [
     ['a frame header announcing 2 GiB', encodeFrameHeader(FrameType.BINARY, 2 ** 31), 'MESSAGE_TOO_LARGE'],
