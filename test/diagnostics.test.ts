@@ -16,7 +16,7 @@ import {
   type LocalServer, type MessageSocket,
 } from '../src/index.js';
 import { CLIENT_HELLO_SIZE } from '../src/auth/handshake.js';
-import { distDir, uniqueName } from './helpers.js';
+import { distDir, isWindows, uniqueName } from './helpers.js';
 
 const KEY = Buffer.alloc(32, 5);
 const OTHER_KEY = Buffer.alloc(32, 6);
@@ -89,7 +89,8 @@ test('server listening and closed', async () => {
 
 test('connect start and connected, with the time taken and the number of attempts', async () => {
   const { connectStart, connected, connectFailed } = DiagnosticChannels;
-  const name = uniqueName('dg');
+  // On Windows a full pipe name: a default name's endpoint is its record until a server publishes a pipe.
+  const name = isWindows ? `\\\\.\\pipe\\${uniqueName('dg')}` : uniqueName('dg');
   let server: LocalServer | null = null;
   await collecting([connectStart, connected, connectFailed], async (seen) => {
     // The server comes up only once the client has started: the client retries until it is there.
