@@ -2,8 +2,8 @@
 import { sleep } from '../deadline.js';
 import { LocalSocketError } from '../errors.js';
 import { connectMessages, isBusyDrop } from '../messages/message-socket.js';
-import { flag, type OptionSpecs, type Values } from './args.js';
-import { messageClientOptions, MESSAGE_CLIENT_OPTIONS, MESSAGE_CLIENT_OPTIONS_HELP, readParams } from './message-args.js';
+import { flag, optionsHelp, type OptionSpecs, type Values } from './args.js';
+import { messageClientOptions, MESSAGE_CLIENT_OPTIONS, readParams } from './message-args.js';
 import { EXIT } from './output.js';
 import { writeOut } from './serve.js';
 import { withWaitingClient } from './wait-client.js';
@@ -18,7 +18,7 @@ server NAME, and prints the result as one line of JSON on stdout. An error
 answer is printed as "localsocket: REMOTE_ERROR: ..." with exit status 1.
 
 Options:
-${MESSAGE_CLIENT_OPTIONS_HELP}
+${optionsHelp(MESSAGE_CLIENT_OPTIONS)}
 
 Examples:
   localsocket call myapp ping
