@@ -24,14 +24,16 @@ export interface BackoffPolicy {
 /**
  * A server that is busy (full backlog, every pipe instance taken, handshake
  * slots full) or not up yet: look again soon, and not more than 4 times a
- * second, so a client finds it quickly once it frees up.
+ * second, so a client finds it quickly once it frees up. Also `localsocket
+ * call` sending its request again after a BUSY drop.
  * Retries 0, 1, 2...: 5, 10, 20, 40, 80, 160, then 250 ms, each 50-100 % of that.
  */
 export const CONNECT_BACKOFF: BackoffPolicy = { first: 5, max: 250, jitter: 0.5 };
 
 /**
  * Another of our own servers holds the name lock for the moment of its
- * check-then-bind: it lets go within milliseconds.
+ * check-then-bind (or, on Windows, the claim lock of a pipe record): it lets
+ * go within milliseconds.
  * Retries 0, 1, 2...: 2 ms plus up to 1, 2, 4, 8, 16, 32, then 50 ms at random.
  */
 export const NAME_LOCK_BACKOFF: BackoffPolicy = { first: 1, max: 50, jitter: 1, floor: 2 };
@@ -52,7 +54,20 @@ export const SINGLE_INSTANCE_BACKOFF: BackoffPolicy = { first: 10, max: 200, jit
  * @returns the delay in ms
  */
 export function backoff(policy: BackoffPolicy, retry: number, random: number = Math.random()): number {
-  // The exponent is capped so a long retry loop never computes Infinity (every cap is far below 2^30 ms).
+  // The exponent stops at 30 (so a long loop never computes Infinity), as the reconnecting client's always did.
   const base = Math.min(policy.max, policy.first * 2 ** Math.min(retry, 30));
   return (policy.floor ?? 0) + base * (1 - policy.jitter * random);
+}
+
+/**
+ * The reconnecting client's backoff (its `initialDelay`, `maxDelay` and `jitter` options) before
+ * attempt `attempt` (1-based): `initialDelay * 2^(attempt-1)`, capped at `maxDelay`, minus up to
+ * `jitter` of it at random, rounded to whole ms.
+ * @param attempt - the attempt about to be made, from 1
+ * @param options - the resolved delays
+ * @param random - a number in [0, 1) (Math.random by default)
+ * @returns the delay in ms
+ */
+export function backoffDelay(attempt: number, options: { initialDelay: number; maxDelay: number; jitter: number }, random = Math.random()): number {
+  return Math.round(backoff({ first: options.initialDelay, max: options.maxDelay, jitter: options.jitter }, attempt - 1, random));
 }

@@ -1,4 +1,5 @@
 /** `localsocket call NAME METHOD [PARAMS_JSON | -]`: one JSON-RPC request from the shell. */
+import { backoff, CONNECT_BACKOFF } from '../backoff.js';
 import { sleep } from '../deadline.js';
 import { LocalSocketError } from '../errors.js';
 import { connectMessages, isBusyDrop } from '../messages/message-socket.js';
@@ -60,7 +61,7 @@ export async function runCall(values: Values, name: string, method: string, para
       if (!isBusyDrop(err)) throw err;
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw new LocalSocketError('RESOURCE_EXHAUSTED', 'connect: the server is busy (retried until the deadline)');
-      await sleep(Math.min(remaining, Math.min(250, 5 * 2 ** attempt) * (0.5 + Math.random() / 2)));
+      await sleep(Math.min(remaining, backoff(CONNECT_BACKOFF, attempt)));
       continue;
     }
     await peer.close().catch(() => {});

@@ -31,7 +31,7 @@
  *   closes for good (`closed` with PEER_CLOSED, and no `error` event).
  */
 import { EventEmitter } from 'node:events';
-import { backoff } from '../backoff.js';
+import { backoffDelay } from '../backoff.js';
 import { sleep, waitWithDeadline, type WaitOptions } from '../deadline.js';
 import { LocalSocketError, type ErrorCode } from '../errors.js';
 import { DEFAULTS, type ConnectOptions } from '../options.js';
@@ -204,17 +204,8 @@ function resolveFrom(raw: Record<string, unknown>): Resolved {
   };
 }
 
-/**
- * The backoff before attempt `attempt` (1-based): `initialDelay * 2^(attempt-1)`,
- * capped at `maxDelay`, minus up to `jitter` of it at random.
- * @param attempt - the attempt about to be made, from 1
- * @param options - the resolved delays
- * @param random - a number in [0, 1) (Math.random by default)
- * @returns the delay in ms
- */
-export function backoffDelay(attempt: number, options: { initialDelay: number; maxDelay: number; jitter: number }, random = Math.random()): number {
-  return Math.round(backoff({ first: options.initialDelay, max: options.maxDelay, jitter: options.jitter }, attempt - 1, random));
-}
+// The reconnecting client's delays; exported from here as part of its API.
+export { backoffDelay };
 
 /**
  * A message client that survives the server's restarts.
