@@ -118,7 +118,11 @@ export interface ReconnectingClientEvents {
   message: [value: unknown];
   /** A binary message from the server. */
   binary: [data: Buffer];
-  /** An error that closed the client (a fatal connect error such as AUTH_FAILED, or the last failed attempt). */
+  /**
+   * An error that closed the client (a fatal connect error such as AUTH_FAILED, or the last failed
+   * attempt). Emitted only while someone listens for it: without a listener nothing throws, and
+   * `closed` reports the same reason.
+   */
   error: [error: LocalSocketError];
 }
 
@@ -511,6 +515,7 @@ export class ReconnectingClient<C extends MessageContract = Untyped> extends Eve
     this.#attemptAbort?.abort(new LocalSocketError('ABORTED', 'the client was closed'));
     this.#attemptAbort = null;
     this.#setState('closed');
+    // Only to a listener: an unheard 'error' would throw from EventEmitter here; `closed` carries the reason anyway.
     if (reason && asError && this.listenerCount('error') > 0) this.emit('error', reason);
     this.emit('closed', reason);
     if (socket) {
