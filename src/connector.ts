@@ -7,6 +7,8 @@
 import type net from 'node:net';
 import { clientHandshake } from './auth/handshake.js';
 import { resolveAuth, type ResolvedAuth } from './auth/options.js';
+import { backoff, CONNECT_BACKOFF } from './backoff.js';
+import { isBusyDialError } from './busy-errors.js';
 import { abortedError, sleep } from './deadline.js';
 import { dialOnce } from './dial.js';
 import { fromSystemError } from './error-map.js';
@@ -54,7 +56,7 @@ function retryable(err: unknown, waitForServer: boolean): boolean {
   if (err.code === 'CONNECTION_REFUSED' && err.cause === undefined) return true;
   const cause = (err.cause as { code?: string; syscall?: string } | undefined);
   // The server exists but is busy: its backlog is full (EAGAIN) or, on Windows, every pipe instance is taken.
-  if (cause?.code === 'EAGAIN' || cause?.code === 'EBUSY' || cause?.code === 'EWOULDBLOCK' || cause?.code === 'ERROR_PIPE_BUSY') return true;
+  if (isBusyDialError(err)) return true;
   // Windows: libuv waits for a busy pipe itself (WaitNamedPipe, 30 s), then fails with ETIMEDOUT; our deadline may be later.
   if (cause?.code === 'ETIMEDOUT' && cause.syscall === 'connect') return true;
   return waitForServer && (err.code === 'SERVER_NOT_FOUND' || err.code === 'CONNECTION_REFUSED');
@@ -117,8 +119,8 @@ export async function establish(plan: ConnectPlan): Promise<net.Socket> {
       if (!retryable(err, plan.waitForServer)) throw err;
       if (remaining <= 0) throw atDeadline(err);
       lastRefusal = err;
-      // Exponential backoff with jitter, capped so a server that appears (or frees up) is found quickly.
-      const delay = Math.min(remaining, Math.min(250, 5 * 2 ** attempt) * (0.5 + Math.random() / 2));
+      // Capped so a server that appears (or frees up) is found quickly.
+      const delay = Math.min(remaining, backoff(CONNECT_BACKOFF, attempt));
       await sleep(delay, signal);
     }
   }

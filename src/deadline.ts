@@ -106,9 +106,11 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /**
- * Makes `controller` abort (with the same reason) when `signal` does: what
- * `AbortSignal.any([signal, controller.signal])` gives on Node 20.3 and later,
- * here for every supported Node version.
+ * Makes `controller` abort (with the same reason) when `signal` does, until
+ * the returned function is called. `AbortSignal.any()` would combine them too,
+ * but leaves the combined signal linked to the caller's until it is garbage
+ * collected; this takes its one listener off when the operation ends, so a
+ * long-lived signal shared by many operations holds nothing of them.
  *
  * @param controller - the controller to abort.
  * @param signal - the caller's signal, if any.

@@ -21,7 +21,8 @@
  * - `INVALID_ARGUMENT`: an option or argument has the wrong type or value.
  * - `INVALID_STATE`: the call does not fit the object's state (write before connect, listen twice).
  * - `AUTH_FAILED`: the handshake failed: wrong key, an impostor server, or a client without the key.
- * - `PROTOCOL_ERROR`: the peer sent bytes the handshake does not allow.
+ * - `PROTOCOL_ERROR`: the peer sent bytes the handshake (or the message protocol) does not allow.
+ * - `REMOTE_ERROR`: the peer answered a request with an error (its code, message and data on `remote`).
  * - `ABORTED`: the caller's `AbortSignal` fired.
  * - `UNSUPPORTED`: this platform or Node version cannot do what was asked.
  * - `UNKNOWN`: an unexpected OS error (kept on `cause`).

@@ -32,6 +32,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { backoff, NAME_LOCK_BACKOFF } from './backoff.js';
 import { sleep } from './deadline.js';
 import { LocalSocketError } from './errors.js';
 import { fromSystemError } from './error-map.js';
@@ -158,7 +159,7 @@ async function acquireSocketLock(parent: PrivateDir, socketPath: string, deadlin
       if (remaining <= 0) {
         throw new LocalSocketError('TIMEOUT', 'listen: timed out waiting for another server claiming this name');
       }
-      await sleep(Math.min(remaining, 2 + Math.random() * Math.min(50, 2 ** attempt)));
+      await sleep(Math.min(remaining, backoff(NAME_LOCK_BACKOFF, attempt)));
     }
   } finally {
     if (!held) {
@@ -201,7 +202,7 @@ async function acquireDirectoryLock(parent: PrivateDir, socketPath: string, dead
     if (remaining <= 0) {
       throw new LocalSocketError('TIMEOUT', 'listen: timed out waiting for another server claiming this name');
     }
-    await sleep(Math.min(remaining, 2 + Math.random() * Math.min(50, 2 ** attempt)));
+    await sleep(Math.min(remaining, backoff(NAME_LOCK_BACKOFF, attempt)));
   }
 }
 

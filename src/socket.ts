@@ -306,7 +306,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     }
   }
 
-  /** @internal Takes over a connected transport: from connectToServer, or from LocalServer. */
+  /** @internal Takes over a transport LocalServer accepted (after its handshake, if any): the server's side of a connection. */
   [adopt](transport: net.Socket, leftover: Buffer, endpoint: Endpoint | null): void {
     this.#used = true;
     this.#endpoint = endpoint;

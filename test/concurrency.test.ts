@@ -1,5 +1,5 @@
 /**
- * Finding 6, concurrency: the event loop is the thread model. Concurrent
+ * Concurrency: the event loop is the thread model. Concurrent
  * async writers never interleave inside one write, even when a small write
  * queue splits their records; readers get data in order; closing (every
  * way) while writes and waits are pending is safe; many processes using one
@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { connect, listen, LocalServer, LocalSocket, LocalSocketError } from '../src/index.js';
 import { finished, noStrayErrors, runFixture, uniqueName } from './helpers.js';
-import { allSettleWithin, assertSettledWith, delay, pair, tick, WRITE_TEARDOWN_CODES, type Pair } from './finding-helpers.js';
+import { allSettleWithin, assertSettledWith, delay, pair, tick, WRITE_TEARDOWN_CODES, type Pair } from './connection-helpers.js';
 
 const KiB = 1024;
 const RECORD_BODY = 64 * KiB;
@@ -319,7 +319,7 @@ test('4 processes each connecting 50 times to one server at once: every round tr
       }
     });
     try {
-      const children = Array.from({ length: 4 }, (_, id) => runFixture('finding-multi-client.js', [name, '50', String(id)]));
+      const children = Array.from({ length: 4 }, (_, id) => runFixture('echo-round-trips.js', [name, '50', String(id)]));
       const results = await Promise.all(children.map((c) => finished(c, 60_000)));
       for (const [id, r] of results.entries()) {
         assert.equal(r.code, 0, `child ${id} failed: ${r.stderr}`);

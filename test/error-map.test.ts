@@ -1,5 +1,5 @@
 /**
- * Error mapping (SPEC 7): every OS error the tables know maps to its documented
+ * Error mapping: every OS error the tables know maps to its documented
  * code, per operation where the meaning differs; anything else is UNKNOWN; the
  * wrapped error keeps the original as `cause` and says nothing about internals.
  */
@@ -21,8 +21,8 @@ import {
 } from '../src/error-map.js';
 import { isWindows, tempDir } from './helpers.js';
 
-/** SPEC 7, row by row: the causes the table names explicitly. */
-const SPEC_EXPLICIT: ReadonlyArray<[string, ErrorCode]> = [
+/** The error table, row by row: each cause it names and the code it gives. */
+const NAMED_CAUSES: ReadonlyArray<[string, ErrorCode]> = [
   ['ENOENT', 'SERVER_NOT_FOUND'],
   ['ERROR_FILE_NOT_FOUND', 'SERVER_NOT_FOUND'],
   ['ECONNREFUSED', 'CONNECTION_REFUSED'],
@@ -39,7 +39,7 @@ const SPEC_EXPLICIT: ReadonlyArray<[string, ErrorCode]> = [
   ['EADDRINUSE', 'ADDRESS_IN_USE'],
 ];
 
-/** Every Unix errno the library knows, with the SPEC row its typical cause belongs to. */
+/** Every Unix errno the library knows, with the error code of its typical cause. */
 const EXPECTED_ERRNO: Readonly<Record<string, ErrorCode>> = {
   // SERVER_NOT_FOUND: no such name
   ENOENT: 'SERVER_NOT_FOUND',
@@ -193,8 +193,8 @@ describe('the Unix errno table', () => {
     }
   });
 
-  test('the causes SPEC 7 names map to the SPEC codes', () => {
-    for (const [name, expected] of SPEC_EXPLICIT) {
+  test('each named cause maps to its code', () => {
+    for (const [name, expected] of NAMED_CAUSES) {
       assert.equal(codeForSystemError({ code: name }, 'connect'), expected, name);
     }
   });
@@ -411,7 +411,7 @@ describe('LocalSocketError', () => {
     assert.equal(isLocalSocketError(null), false);
   });
 
-  test('ErrorCodes is exactly the SPEC 7 table, and every code has a short clean message', () => {
+  test('ErrorCodes is exactly the documented list of codes, and every code has a short clean message', () => {
     assert.deepEqual([...ErrorCodes].sort(), [
       'ABORTED',
       'ACCESS_DENIED',

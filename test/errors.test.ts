@@ -1,5 +1,5 @@
 /**
- * Finding 2, error handling: every code is produced by a real cause, the
+ * Error handling: every code is produced by a real cause, the
  * message is short and carries no internals (errno strings, paths, another
  * user's directory, stack lines), and `cause` keeps the original error.
  */
@@ -12,7 +12,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { connect, listen, LocalServer, LocalSocket, LocalSocketError } from '../src/index.js';
 import { finished, fixture, fullName, sharedTempDir, isLinux, isWindows, runFixture, secondUserSkip, tempDir, uniqueName, unprivilegedUser, waitForLine, type PeerUser } from './helpers.js';
-import { assertCleanMessage, busyListener, closeRawServer, delay, pair, rawServer, rejectsWith, settleWithin, throwsWith } from './finding-helpers.js';
+import { assertCleanMessage, busyListener, closeRawServer, delay, pair, rawServer, rejectsWith, settleWithin, throwsWith } from './connection-helpers.js';
 
 const RAW = { auth: false } as const;
 
@@ -30,7 +30,7 @@ interface TryResult {
 
 /** Connects once from a child process (optionally as another user) and reports the outcome. */
 async function tryConnectFrom(name: string, options: Record<string, unknown>, asUser?: PeerUser): Promise<TryResult> {
-  const child = runFixture('finding-peer.js', ['try', name, JSON.stringify(options)], asUser ? { asUser } : {});
+  const child = runFixture('peer-process.js', ['try', name, JSON.stringify(options)], asUser ? { asUser } : {});
   const { code, stdout, stderr } = await finished(child, 20_000);
   assert.equal(code, 0, `peer failed: ${stderr}`);
   const line = stdout.trim().split('\n').pop() ?? '';
@@ -39,7 +39,7 @@ async function tryConnectFrom(name: string, options: Record<string, unknown>, as
 
 /** Starts a localsocket server in a child process (optionally as another user); resolves with its full name. */
 async function serverIn(name: string, options: Record<string, unknown>, asUser?: PeerUser): Promise<{ child: ChildProcess; fullName: string }> {
-  const child = runFixture('finding-peer.js', ['server', name, JSON.stringify(options)], asUser ? { asUser } : {});
+  const child = runFixture('peer-process.js', ['server', name, JSON.stringify(options)], asUser ? { asUser } : {});
   const line = await waitForLine(child, /^ready /, 15_000);
   return { child, fullName: line.slice('ready '.length).trim() };
 }
@@ -88,7 +88,7 @@ test('CONNECTION_REFUSED: a stale socket file left by a server killed with SIGKI
   const dir = tempDir();
   const file = path.join(dir, 'stale.sock');
   try {
-    const child = runFixture('finding-listener.js', [file, 'hold']);
+    const child = runFixture('plain-listener.js', [file, 'hold']);
     await waitForLine(child, /^ready/);
     await kill(child);
     assert.ok(fs.lstatSync(file).isSocket(), 'the killed server left its socket file');
@@ -301,7 +301,7 @@ test('RESOURCE_EXHAUSTED: out of descriptors (EMFILE) while connecting', { skip:
   const dir = tempDir();
   const server = await listen(path.join(dir, 'fd.sock'), RAW);
   try {
-    const child = spawn('sh', ['-c', 'ulimit -n 64 && exec "$0" "$@"', process.execPath, fixture('finding-emfile.js'), server.fullServerName!], {
+    const child = spawn('sh', ['-c', 'ulimit -n 64 && exec "$0" "$@"', process.execPath, fixture('connect-without-fds.js'), server.fullServerName!], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const { code, stdout, stderr } = await finished(child, 20_000);

@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { exchangeLine, serveEcho } from '../src/cli/demo.js';
 import { connect, listen, LocalSocket, LocalSocketError } from '../src/index.js';
-import { delay, rawServer, closeRawServer } from './finding-helpers.js';
+import { delay, rawServer, closeRawServer } from './connection-helpers.js';
 import { distDir, fullName, isWindows, tempDir, uniqueName } from './helpers.js';
 
 const dirs: string[] = [];

@@ -1,5 +1,5 @@
 /**
- * Finding 1, handle management: a descriptor is released exactly once, nothing
+ * Handle management: a descriptor is released exactly once, nothing
  * touches a released one, and nothing leaks. 2,000 connect/close cycles that
  * end in every way bring /proc/self/fd back to its baseline; every operation
  * after close fails with INVALID_STATE and touches nothing.
@@ -9,7 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { test } from 'node:test';
 import { connect, listen, LocalServer, LocalSocket, LocalSocketError } from '../src/index.js';
 import { finished, isLinux, openFdCount, runFixture, uniqueName, waitForLine } from './helpers.js';
-import { allSettleWithin, delay, fdsSettleTo, rejectsWith, settleWithin, tick, WRITE_TEARDOWN_CODES, assertSettledWith } from './finding-helpers.js';
+import { allSettleWithin, delay, fdsSettleTo, rejectsWith, settleWithin, tick, WRITE_TEARDOWN_CODES, assertSettledWith } from './connection-helpers.js';
 
 const CYCLE_DEADLINE_MS = 10_000;
 const PAYLOAD = Buffer.alloc(256 * 1024, 0x61);
@@ -149,7 +149,7 @@ async function serverClosedCycle(name: string, i: number): Promise<void> {
 }
 
 async function spawnPeer(role: 'server' | 'client', name: string, pattern: RegExp): Promise<ChildProcess> {
-  const child = runFixture('finding-peer.js', [role, name, '{"maxReadBuffer":16384}']);
+  const child = runFixture('peer-process.js', [role, name, '{"maxReadBuffer":16384}']);
   await waitForLine(child, pattern, 15_000);
   return child;
 }

@@ -13,7 +13,7 @@ import { MessageSocket } from '../src/messages/message-socket.js';
 import { MAX_JSON_DEPTH, bytesTooDeep, textTooDeep } from '../src/messages/json-depth.js';
 import { currentPlatform } from '../src/platform.js';
 import { lines, makeHome, startMessageServer, stop, until } from './cli-helpers.js';
-import { pair, rejectsWith } from './finding-helpers.js';
+import { pair, rejectsWith } from './connection-helpers.js';
 import { isWindows, tempDir } from './helpers.js';
 
 const nested = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);

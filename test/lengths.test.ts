@@ -1,5 +1,5 @@
 /**
- * Finding 4, unchecked write lengths: no length from the caller is trusted.
+ * Write lengths: no length from the caller is trusted.
  * Every bad write argument throws INVALID_ARGUMENT synchronously and queues
  * nothing; valid offset/length select exactly the right bytes; strings are
  * UTF-8; and a reader that never reads keeps the writer's queue at or under
@@ -12,7 +12,7 @@ import { connect, listen, LocalServer, LocalSocket, LocalSocketError } from '../
 import { DEFAULTS } from '../src/options.js';
 import { WAITING_FACTOR } from '../src/writer.js';
 import { uniqueName } from './helpers.js';
-import { allSettleWithin, assertSettledWith, delay, pair, rejectsWith, throwsWith } from './finding-helpers.js';
+import { allSettleWithin, assertSettledWith, delay, pair, rejectsWith, throwsWith } from './connection-helpers.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

@@ -18,7 +18,7 @@ import { cutReason, encodeCloseFrame } from '../src/messages/close.js';
 import { queuedBytes } from '../src/messages/encode.js';
 import { DEFAULT_MAX_REQUESTS_IN_FLIGHT } from '../src/messages/message-socket.js';
 import { WAITING_FACTOR, Writer } from '../src/writer.js';
-import { rejectsWith, throwsWith } from './finding-helpers.js';
+import { rejectsWith, throwsWith } from './connection-helpers.js';
 import { uniqueName, waitFor } from './helpers.js';
 
 const KEY = Buffer.alloc(32, 9);

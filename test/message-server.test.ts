@@ -11,7 +11,7 @@ import {
   connect, connectMessages, listenMessages, LocalSocketError, MessageServer,
   type LocalSocket, type MessageSocket,
 } from '../src/index.js';
-import { rejectsWith, throwsWith } from './finding-helpers.js';
+import { rejectsWith, throwsWith } from './connection-helpers.js';
 import { uniqueName } from './helpers.js';
 
 const KEY = Buffer.alloc(32, 7);

@@ -1,5 +1,5 @@
 /**
- * The message layer over real connections (SPEC 6): JSON and binary messages,
+ * The message layer over real connections: JSON and binary messages,
  * requests and notifications both ways, errors from handlers, timeouts and
  * cancellation that reach the peer, PEER_CLOSED for requests in flight,
  * limits on both sides, garbage, messages larger than the read buffer,

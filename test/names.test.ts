@@ -1,5 +1,5 @@
 /**
- * Name resolution (SPEC 1): pure rules with an injected PlatformInfo for every
+ * Name resolution: pure rules with an injected PlatformInfo for every
  * platform, then the private directory and long paths end to end on this machine.
  */
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 import { connect, listen, LocalSocketError, resolveName, type LocalServer, type LocalSocket } from '../src/index.js';
 import { currentPlatform, type PlatformInfo } from '../src/platform.js';
 import { isLinux, isWindows, secondUserSkip, tempDir, uniqueName, unprivilegedUser } from './helpers.js';
-import { rejectsWith } from './finding-helpers.js';
+import { rejectsWith } from './connection-helpers.js';
 
 function plat(overrides: Partial<PlatformInfo> = {}): PlatformInfo {
   return {

@@ -14,7 +14,7 @@ import {
 } from '../src/index.js';
 import { closestName, editDistance } from '../src/closest-name.js';
 import { MAIN } from './cli-helpers.js';
-import { pair, rejectsWith, throwsWith } from './finding-helpers.js';
+import { pair, rejectsWith, throwsWith } from './connection-helpers.js';
 import { finished, uniqueName } from './helpers.js';
 
 const KEY = Buffer.alloc(32, 7);

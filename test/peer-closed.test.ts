@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LocalSocketError, type LocalSocket } from '../src/index.js';
-import { pair } from './finding-helpers.js';
+import { pair } from './connection-helpers.js';
 import { isWindows } from './helpers.js';
 
 /** What the OS reported under a PEER_CLOSED: EPIPE or ECONNRESET (on Windows libuv's EOF for a broken pipe, too). */

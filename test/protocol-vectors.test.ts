@@ -16,7 +16,7 @@ import { parseKeyFile } from '../src/auth/key.js';
 import { encodeFrameHeader, FrameDecoder, FrameType } from '../src/messages/frame.js';
 import { bytesTooDeep } from '../src/messages/json-depth.js';
 import { MessageSocket } from '../src/messages/message-socket.js';
-import { pair } from './finding-helpers.js';
+import { pair } from './connection-helpers.js';
 import { currentPlatform } from '../src/platform.js';
 import { distDir, tempDir } from './helpers.js';
 

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { connect, listen, LocalServer, LocalSocket, LocalSocketError, type ConnectOptions, type ServerOptions } from '../src/index.js';
-import { delay, pair as sharedPair, rejectsWith, throwsWith, type Pair } from './finding-helpers.js';
+import { delay, pair as sharedPair, rejectsWith, throwsWith, type Pair } from './connection-helpers.js';
 import { distDir, finished, fullName, isWindows, tempDir, uniqueName } from './helpers.js';
 
 const KEY = randomBytes(32);
@@ -29,7 +29,7 @@ function dir(): string {
   return d;
 }
 
-/** The shared pair (finding-helpers.ts), authenticated with this file's in-memory key unless raw. */
+/** The shared pair (connection-helpers.ts), authenticated with this file's in-memory key unless raw. */
 function pair(serverOptions: ServerOptions = {}, clientOptions: ConnectOptions = {}): Promise<Pair> {
   return sharedPair({ key: KEY, ...serverOptions }, { key: KEY, ...clientOptions });
 }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { pair } from './finding-helpers.js';
+import { pair } from './connection-helpers.js';
 
 test('with maxReadBuffer 128 and 256 bytes sent, at most 128 are readable; after read(128) waitForReadyRead resolves with the rest', async () => {
   const p = await pair({}, { maxReadBuffer: 128 });

@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { connectReconnecting, listenMessages, ReconnectingClient, type LocalSocketError, type MessageServer, type ReconnectingClientEvents } from '../src/index.js';
-import { rejectsWith } from './finding-helpers.js';
+import { rejectsWith } from './connection-helpers.js';
 import { fullName, sharedTempDir } from './helpers.js';
 
 const KEY = Buffer.alloc(32, 5);

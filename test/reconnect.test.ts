@@ -23,7 +23,7 @@ import {
   backoffDelay, connectReconnecting, listenMessages, LocalSocketError, ReconnectingClient,
   type MessageServer, type ReconnectState,
 } from '../src/index.js';
-import { allSettleWithin, fdsSettleTo, rejectsWith, throwsWith } from './finding-helpers.js';
+import { allSettleWithin, fdsSettleTo, rejectsWith, throwsWith } from './connection-helpers.js';
 import { isLinux, isWine, openFdCount, runFixture, tempDir, uniqueName, waitForLine } from './helpers.js';
 
 const KEY = Buffer.alloc(32, 9);

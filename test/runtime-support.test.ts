@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { connect, listen } from '../src/index.js';
-import { rejectsWith } from './finding-helpers.js';
+import { rejectsWith } from './connection-helpers.js';
 import { isWindows, tempDir, uniqueName } from './helpers.js';
 
 const versions = process.versions as Record<string, string | undefined>;

@@ -1,5 +1,5 @@
 /**
- * LocalServer (SPEC 2): one live server per name, stale-socket reclaim that is
+ * LocalServer: one live server per name, stale-socket reclaim that is
  * race-free across processes, close() that removes only its own file, access
  * modes with no moment of wider access, bounded queues, the ways to take
  * pending connections, and adopting an inherited listening descriptor.
@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { connect, listen, LocalServer, LocalSocketError, type LocalSocket } from '../src/index.js';
 import { ABSTRACT_SKIP, finished, fixture, fullName, sharedTempDir, isLinux, isWindows, runFixture, secondUserSkip, tempDir, uniqueName, unprivilegedUser, waitForLine, type PeerUser } from './helpers.js';
-import { rejectsWith } from './finding-helpers.js';
+import { rejectsWith } from './connection-helpers.js';
 
 const children = new Set<ChildProcess>();
 const dirs: string[] = [];

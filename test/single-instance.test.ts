@@ -11,7 +11,7 @@ import {
   connectMessages, listen, listenMessages, SECOND_INSTANCE_METHOD, singleInstance,
   type PrimaryInstance, type SecondInstanceInfo,
 } from '../src/index.js';
-import { rejectsWith } from './finding-helpers.js';
+import { rejectsWith } from './connection-helpers.js';
 import { finished, runFixture, uniqueName, waitForLine } from './helpers.js';
 
 const KEY = Buffer.alloc(32, 11);

@@ -1,5 +1,5 @@
 /**
- * LocalSocket's public API (SPEC 3): states and events, reading, the bounded
+ * LocalSocket's public API: states and events, reading, the bounded
  * read buffer, connecting (deadline, waiting for a server, AbortSignal),
  * Node stream interop, and disconnectFromServer/abort in every state.
  */
@@ -14,7 +14,7 @@ import { after, describe, test } from 'node:test';
 import { connect, listen, LocalServer, LocalSocket, LocalSocketError } from '../src/index.js';
 import { DEFAULTS } from '../src/options.js';
 import { fullName, isWindows, noStrayErrors, tempDir, uniqueName } from './helpers.js';
-import { rejectsWith } from './finding-helpers.js';
+import { rejectsWith } from './connection-helpers.js';
 
 // Started at load, so its default deadline runs alongside the other tests; checked in the last test.
 const defaultDeadline = (async () => {

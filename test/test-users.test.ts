@@ -34,7 +34,7 @@ test('a peer runs from this checkout, is killed and leaves its socket; then this
   const peer = unprivilegedUser('lsock-probe');
   assert.ok(peer, 'a second user');
   // TMPDIR=/tmp: the peer's short name lands in /tmp/localsocket-<uid>, the library's default place.
-  const child = runFixture('finding-peer.js', ['server', process.env.PROBE_NAME, JSON.stringify({ auth: false, access: 'world' })], { asUser: peer, env: { TMPDIR: '/tmp' } });
+  const child = runFixture('peer-process.js', ['server', process.env.PROBE_NAME, JSON.stringify({ auth: false, access: 'world' })], { asUser: peer, env: { TMPDIR: '/tmp' } });
   const line = await waitForLine(child, /^ready /, 20_000);
   const done = finished(child);
   child.kill('SIGKILL');

@@ -1,5 +1,5 @@
 /**
- * Finding 5, blocking waits without timeouts: nothing can wait forever.
+ * Every wait has a deadline: nothing can wait forever.
  * A server that accepts and never answers, and a client that connects and
  * stalls, are cut off within their deadlines; every wait with a deadline in
  * the past settles at once (resolving if its condition holds, else TIMEOUT);
@@ -13,7 +13,7 @@ import { test, type TestContext } from 'node:test';
 import { connect, listen, LocalServer, LocalSocket, LocalSocketError } from '../src/index.js';
 import { DEFAULTS } from '../src/options.js';
 import { fullName, isLinux, isWindows, tempDir, uniqueName } from './helpers.js';
-import { busyListener, closeRawServer, delay, pair, rawServer, rejectsWith, settleWithin, tick, type Pair } from './finding-helpers.js';
+import { busyListener, closeRawServer, delay, pair, rawServer, rejectsWith, settleWithin, tick, type Pair } from './connection-helpers.js';
 
 const RAW = { auth: false } as const;
 /** Deadline checks allow this much on a shared, noisy machine. */

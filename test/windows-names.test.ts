@@ -26,7 +26,7 @@ import {
 import { encodeRecord, filesOf, readRecord, recordFile } from '../src/endpoint/pipe-record.js';
 import { currentPlatform } from '../src/platform.js';
 import { MAIN } from './cli-helpers.js';
-import { rejectsWith } from './finding-helpers.js';
+import { rejectsWith } from './connection-helpers.js';
 import { finished, isWindows, runFixture, tempDir, uniqueName, waitForLine } from './helpers.js';
 
 const PIPE = '\\\\.\\pipe\\';

@@ -16,7 +16,7 @@ import { connect, listen, LocalServer, LocalSocketError, type LocalSocket } from
 import { resolveName } from '../src/names.js';
 import { currentPlatform, MAX_PIPE_NAME_CHARS } from '../src/platform.js';
 import { distDir, isWindows, isWine, runFixture, uniqueName, waitForLine, WINE_SECOND_LISTEN } from './helpers.js';
-import { rejectsWith } from './finding-helpers.js';
+import { rejectsWith } from './connection-helpers.js';
 
 const PIPE = '\\\\.\\pipe\\';
 const RAW = { auth: false } as const;
@@ -233,7 +233,7 @@ describe('busy pipes (every instance taken: ERROR_PIPE_BUSY)', windowsOnly, () =
   /** A plain listener with one pipe instance whose event loop is blocked for `blockMs`, with that instance taken. */
   async function busyFor(blockMs: number): Promise<{ name: string; filler: net.Socket; child: ChildProcess }> {
     const name = `${PIPE}${uniqueName('busy')}`;
-    const child = track(runFixture('finding-listener.js', [name, 'block', '1', String(blockMs)], { env: { NODE_PENDING_PIPE_INSTANCES: '1' } }));
+    const child = track(runFixture('plain-listener.js', [name, 'block', '1', String(blockMs)], { env: { NODE_PENDING_PIPE_INSTANCES: '1' } }));
     await waitForLine(child, /^ready/, 15_000);
     const filler = net.createConnection(name);
     filler.on('error', () => {});

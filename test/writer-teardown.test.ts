@@ -1,5 +1,5 @@
 /**
- * Finding 3, use of a writer after teardown: writes pending when abort()
+ * A writer after teardown: writes pending when abort()
  * runs, when the peer dies (SIGKILL or abort), and when disconnectFromServer()
  * is called all settle within a deadline, with a documented code; nothing
  * throws uncaught, nothing is left unhandled (even writes nobody awaits), and
@@ -12,7 +12,7 @@ import { after, before, beforeEach, test } from 'node:test';
 import { connect, LocalSocket, LocalSocketError } from '../src/index.js';
 import { Writer } from '../src/writer.js';
 import { finished, noStrayErrors, runFixture, uniqueName, waitForLine } from './helpers.js';
-import { allSettleWithin, assertSettledWith, delay, pair, tick, WRITE_TEARDOWN_CODES, type Pair } from './finding-helpers.js';
+import { allSettleWithin, assertSettledWith, delay, pair, tick, WRITE_TEARDOWN_CODES, type Pair } from './connection-helpers.js';
 
 const SETTLE_MS = 5000;
 const MiB = 1024 * 1024;
@@ -196,7 +196,7 @@ test('abort() and writes from inside an error handler are safe', async () => {
 // ---- the peer dies --------------------------------------------------------------------
 
 async function peerProcess(name: string): Promise<ChildProcess> {
-  const child = runFixture('finding-peer.js', ['server', name, '{"maxReadBuffer":16384}']);
+  const child = runFixture('peer-process.js', ['server', name, '{"maxReadBuffer":16384}']);
   await waitForLine(child, /^ready /, 15_000);
   return child;
 }

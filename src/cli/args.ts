@@ -18,9 +18,20 @@ export class UsageError extends Error {
   }
 }
 
+/**
+ * One option of a command: how it parses (`type`, `short`) and how its help
+ * describes it. Each option is described here once; a command's help lists
+ * its options from its table (optionsHelp).
+ */
 export interface OptionSpec {
   type: 'boolean' | 'string';
   short?: string;
+  /** The value's name in the help, for string options: `--timeout MS`. */
+  value?: string;
+  /** What it does, as the help says it: wrapped to 80 columns; a `\n` starts a new line. */
+  description: string;
+  /** The default as the help shows it, `(default: ...)` after the description; none: no default shown. */
+  defaultText?: string;
 }
 
 export type OptionSpecs = Record<string, OptionSpec>;
@@ -32,19 +43,78 @@ export interface Parsed {
 }
 
 /** Options every command takes. */
-const HELP: OptionSpecs = { help: { type: 'boolean', short: 'h' } };
+const HELP: OptionSpecs = { help: { type: 'boolean', short: 'h', description: 'show this help' } };
 
-/** How a name is resolved: shared by listen, connect, check and path. */
+/** How a name is resolved: shared by listen, connect, call, notify, check and path. */
 export const NAME_OPTIONS: OptionSpecs = {
-  qt: { type: 'boolean' },
-  abstract: { type: 'boolean' },
+  qt: { type: 'boolean', description: "resolve NAME as Qt's QLocalServer/QLocalSocket do" },
+  abstract: { type: 'boolean', description: 'Linux abstract namespace (no socket file)' },
 };
 
-/** How the peer is authenticated: shared by listen and connect. */
-export const AUTH_OPTIONS: OptionSpecs = {
-  raw: { type: 'boolean' },
-  'key-file': { type: 'string' },
+/** `--key-file`: which key proves who we are (check and ls say what it verifies instead). */
+export const KEY_FILE_OPTION: OptionSpec = {
+  type: 'string',
+  value: 'FILE',
+  description: 'authenticate with this key file instead of ~/.config/localsocket/key (%LOCALAPPDATA%\\localsocket\\key on Windows)',
 };
+
+/** How the peer is authenticated: shared by listen, connect, call and notify. */
+export const AUTH_OPTIONS: OptionSpecs = {
+  raw: { type: 'boolean', description: 'no authentication handshake (plain Qt, Python, nc peers)' },
+  'key-file': KEY_FILE_OPTION,
+};
+
+/** The help's layout: option labels in a column this wide (after 2 spaces), then the description, to 80 columns. */
+const LABEL_WIDTH = 23;
+const DESCRIPTION_COLUMN = 2 + LABEL_WIDTH;
+const HELP_WIDTH = 80;
+
+/** Words of `text` in lines of at most `width` (a longer word gets a line of its own); `\n` forces a break. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  for (const paragraph of text.split('\n')) {
+    let line = '';
+    for (const word of paragraph.split(' ')) {
+      if (line !== '' && line.length + 1 + word.length > width) {
+        lines.push(line);
+        line = word;
+      } else {
+        line = line === '' ? word : `${line} ${word}`;
+      }
+    }
+    lines.push(line);
+  }
+  return lines;
+}
+
+function optionHelp(name: string, spec: OptionSpec): string {
+  const label = `${spec.short === undefined ? '' : `-${spec.short}, `}--${name}${spec.value === undefined ? '' : ` ${spec.value}`}`;
+  const text = spec.defaultText === undefined ? spec.description : `${spec.description} (default: ${spec.defaultText})`;
+  const indent = ' '.repeat(DESCRIPTION_COLUMN);
+  const lines = wrap(text, HELP_WIDTH - DESCRIPTION_COLUMN);
+  // A label too wide for its column gets a line of its own.
+  const first = label.length < LABEL_WIDTH ? [`  ${label.padEnd(LABEL_WIDTH)}${lines.shift()!}`] : [`  ${label}`];
+  return [...first, ...lines.map((line) => indent + line)].join('\n');
+}
+
+/** The help lines of `options`, in their order (without `--help`). */
+export function optionLines(options: OptionSpecs): string {
+  return Object.entries(options)
+    .map(([name, spec]) => optionHelp(name, spec))
+    .join('\n');
+}
+
+/** A command's "Options:" section: its options, then `-h, --help`. */
+export function optionsHelp(options: OptionSpecs): string {
+  return optionLines({ ...options, ...HELP });
+}
+
+/** What parseArgs needs of the specs (it takes nothing else, and a `default` there would set values). */
+function parseSpecs(options: OptionSpecs): Record<string, { type: 'boolean' | 'string'; short?: string }> {
+  const out: Record<string, { type: 'boolean' | 'string'; short?: string }> = {};
+  for (const [name, spec] of Object.entries(options)) out[name] = spec.short === undefined ? { type: spec.type } : { type: spec.type, short: spec.short };
+  return out;
+}
 
 /** parseArgs phrases its errors for programmers; keep the first sentence, without quotes noise. */
 function shortParseError(err: unknown): string {
@@ -105,7 +175,7 @@ export function parseCommand(command: string, args: string[], options: OptionSpe
   const unknown = unknownLongOption(command, args, { ...options, ...HELP });
   if (unknown) throw unknown;
   try {
-    result = parseArgs({ args: joinNegativeValues(args, options), options: { ...options, ...HELP }, allowPositionals: true, strict: true }) as {
+    result = parseArgs({ args: joinNegativeValues(args, options), options: parseSpecs({ ...options, ...HELP }), allowPositionals: true, strict: true }) as {
       values: Values;
       positionals: string[];
     };

@@ -1,9 +1,10 @@
 /** `localsocket call NAME METHOD [PARAMS_JSON | -]`: one JSON-RPC request from the shell. */
+import { backoff, CONNECT_BACKOFF } from '../backoff.js';
 import { sleep } from '../deadline.js';
 import { LocalSocketError } from '../errors.js';
 import { connectMessages, isBusyDrop } from '../messages/message-socket.js';
-import { flag, type OptionSpecs, type Values } from './args.js';
-import { messageClientOptions, MESSAGE_CLIENT_OPTIONS, MESSAGE_CLIENT_OPTIONS_HELP, readParams } from './message-args.js';
+import { flag, optionsHelp, type OptionSpecs, type Values } from './args.js';
+import { messageClientOptions, MESSAGE_CLIENT_OPTIONS, readParams } from './message-args.js';
 import { EXIT } from './output.js';
 import { writeOut } from './serve.js';
 import { withWaitingClient } from './wait-client.js';
@@ -18,7 +19,7 @@ server NAME, and prints the result as one line of JSON on stdout. An error
 answer is printed as "localsocket: REMOTE_ERROR: ..." with exit status 1.
 
 Options:
-${MESSAGE_CLIENT_OPTIONS_HELP}
+${optionsHelp(MESSAGE_CLIENT_OPTIONS)}
 
 Examples:
   localsocket call myapp ping
@@ -60,7 +61,7 @@ export async function runCall(values: Values, name: string, method: string, para
       if (!isBusyDrop(err)) throw err;
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw new LocalSocketError('RESOURCE_EXHAUSTED', 'connect: the server is busy (retried until the deadline)');
-      await sleep(Math.min(remaining, Math.min(250, 5 * 2 ** attempt) * (0.5 + Math.random() / 2)));
+      await sleep(Math.min(remaining, backoff(CONNECT_BACKOFF, attempt)));
       continue;
     }
     await peer.close().catch(() => {});

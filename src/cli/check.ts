@@ -10,6 +10,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { defaultKeyPath, loadKey } from '../auth/key.js';
 import type { ResolvedAuth } from '../auth/options.js';
+import { isBusyDialError } from '../busy-errors.js';
 import { authenticate } from '../connector.js';
 import { dialOnce } from '../dial.js';
 import { LocalSocketError } from '../errors.js';
@@ -17,10 +18,13 @@ import { findPublishedPipe } from '../endpoint/pipe-record.js';
 import { resolveName, type Endpoint } from '../names.js';
 import { currentPlatform } from '../platform.js';
 import { checkPrivateDir } from '../private-dir.js';
-import { nameOptions, NAME_OPTIONS, stringOption, type OptionSpecs, type Values } from './args.js';
+import { KEY_FILE_OPTION, nameOptions, NAME_OPTIONS, optionsHelp, stringOption, type OptionSpecs, type Values } from './args.js';
 import { displayAddress, EXIT, formatMode } from './output.js';
 
-export const CHECK_OPTIONS: OptionSpecs = { ...NAME_OPTIONS, 'key-file': { type: 'string' } };
+export const CHECK_OPTIONS: OptionSpecs = {
+  ...NAME_OPTIONS,
+  'key-file': { ...KEY_FILE_OPTION, description: 'verify the server with this key', defaultText: 'your key, if it exists; check never creates one' },
+};
 
 export const CHECK_HELP = `Usage: localsocket check NAME [options]
 
@@ -32,11 +36,7 @@ whether a leftover socket file is stale (no server behind it: the next
 directory. Exits 0 only if a server answers, 1 otherwise.
 
 Options:
-  --qt                   resolve NAME as Qt does
-  --abstract             Linux abstract namespace
-  --key-file FILE        verify the server with this key (default: your
-                         key, if it exists; check never creates one)
-  -h, --help             show this help`;
+${optionsHelp(CHECK_OPTIONS)}`;
 
 const DIAL_TIMEOUT_MS = 1000;
 const HANDSHAKE_WAIT_MS = 1000;
@@ -66,8 +66,7 @@ function checkKey(values: Values): { auth: ResolvedAuth; verifiable: boolean } {
 
 function dialFailure(err: unknown, endpoint: Endpoint): DialResult {
   const code = err instanceof LocalSocketError ? err.code : 'UNKNOWN';
-  const cause = (err as { cause?: { code?: string } }).cause?.code;
-  if (cause === 'EAGAIN' || cause === 'EWOULDBLOCK' || cause === 'EBUSY') return { answer: 'busy', detail: 'a server is up but busy (its backlog is full)' };
+  if (isBusyDialError(err)) return { answer: 'busy', detail: 'a server is up but busy (its backlog is full)' };
   // Windows: on ERROR_PIPE_BUSY libuv waits for a free instance itself, so a busy pipe shows as a dial that times out.
   if (code === 'TIMEOUT' && endpoint.kind === 'pipe') return { answer: 'busy', detail: 'a server is up but busy (every pipe instance is taken)' };
   if (code === 'CONNECTION_REFUSED') return { answer: 'refused', detail: 'no server answers (connection refused)' };

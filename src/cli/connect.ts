@@ -1,13 +1,13 @@
 /** `localsocket connect NAME`: a shell pipe to a server, like `nc -U`. */
-import type { ConnectOptions } from '../options.js';
+import { DEFAULTS, type ConnectOptions } from '../options.js';
 import { LocalSocket } from '../socket.js';
-import { AUTH_OPTIONS, authOptions, flag, integerOption, nameOptions, NAME_OPTIONS, type OptionSpecs, type Values } from './args.js';
+import { AUTH_OPTIONS, authOptions, flag, integerOption, nameOptions, NAME_OPTIONS, optionsHelp, type OptionSpecs, type Values } from './args.js';
 import { EXIT } from './output.js';
 import { writeOut } from './serve.js';
 
 export const CONNECT_OPTIONS: OptionSpecs = {
-  timeout: { type: 'string' },
-  wait: { type: 'boolean' },
+  timeout: { type: 'string', value: 'MS', description: 'deadline to connect, handshake included', defaultText: String(DEFAULTS.connectTimeout) },
+  wait: { type: 'boolean', description: 'wait (up to the timeout) for a server not up yet' },
   ...AUTH_OPTIONS,
   ...NAME_OPTIONS,
 };
@@ -19,15 +19,7 @@ stdout. When stdin ends, the connection is half-closed (the server sees
 end-of-stream) and the command exits once the server has closed its side.
 
 Options:
-  --timeout MS           deadline to connect, handshake included (default 10000)
-  --wait                 wait (up to the timeout) for a server that is not up yet
-  --raw                  no authentication handshake (plain servers: Qt, Python)
-  --key-file FILE        authenticate with this key file instead of
-                         ~/.config/localsocket/key
-                         (%LOCALAPPDATA%\\localsocket\\key on Windows)
-  --qt                   resolve NAME as Qt's QLocalSocket does
-  --abstract             Linux abstract namespace
-  -h, --help             show this help
+${optionsHelp(CONNECT_OPTIONS)}
 
 Examples:
   echo hello | localsocket connect myapp

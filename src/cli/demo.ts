@@ -21,13 +21,16 @@ import { currentPlatform } from '../platform.js';
 import { ensurePrivateDir } from '../private-dir.js';
 import { listen, type LocalServer } from '../server.js';
 import { connect, type LocalSocket } from '../socket.js';
-import { integerOption, type OptionSpecs, type Values } from './args.js';
+import { integerOption, optionsHelp, type OptionSpecs, type Values } from './args.js';
 import { displayAddress, EXIT, errorLine, formatAddress, formatBytes, formatMs, formatRate } from './output.js';
 import { Progress } from './progress.js';
 import { echo } from './serve.js';
 import { onTerminate } from './signals.js';
 
-export const DEMO_OPTIONS: OptionSpecs = { mib: { type: 'string' } };
+/** The size of the echoed stream without --mib. */
+const DEFAULT_MIB = 64;
+
+export const DEMO_OPTIONS: OptionSpecs = { mib: { type: 'string', value: 'N', description: 'size of the echoed stream in MiB', defaultText: String(DEFAULT_MIB) } };
 
 export const DEMO_HELP = `Usage: localsocket demo [--mib N]
 
@@ -39,8 +42,7 @@ echoes messages, refuses an impostor that holds a name, echoes a stream
 connect time and the throughput. Ctrl-C stops it and cleans up.
 
 Options:
-  --mib N                size of the echoed stream in MiB (default 64)
-  -h, --help             show this help`;
+${optionsHelp(DEMO_OPTIONS)}`;
 
 const CHUNK = 1024 * 1024;
 const CONNECT_SAMPLES = 20;
@@ -385,7 +387,7 @@ async function runSteps(ctx: Context, total: number, progress: Progress): Promis
 }
 
 export async function runDemo(values: Values): Promise<number> {
-  const mib = integerOption(values, 'mib', 1, 1024 * 1024) ?? 64;
+  const mib = integerOption(values, 'mib', 1, 1024 * 1024) ?? DEFAULT_MIB;
   const total = mib * 1024 * 1024;
   const cleanup = new Cleanup();
   const progress = new Progress(process.stderr, 'echo', total);

@@ -2,18 +2,24 @@
 import { LocalServer } from '../server.js';
 import type { LocalSocket } from '../socket.js';
 import type { ServerOptions } from '../options.js';
-import { accessOption, authOptions, AUTH_OPTIONS, flag, integerOption, nameOptions, NAME_OPTIONS, UsageError, type OptionSpecs, type Values } from './args.js';
+import { accessOption, authOptions, AUTH_OPTIONS, flag, integerOption, nameOptions, NAME_OPTIONS, optionsHelp, UsageError, type OptionSpecs, type Values } from './args.js';
 import { EXIT, formatAddress } from './output.js';
 import { runListenMessages } from './listen-messages.js';
 import { copyTo, echo } from './serve.js';
 import { terminationSignal } from './signals.js';
 
 export const LISTEN_OPTIONS: OptionSpecs = {
-  echo: { type: 'boolean' },
-  messages: { type: 'boolean' },
-  'broadcast-stdin': { type: 'boolean' },
-  access: { type: 'string' },
-  'max-connections': { type: 'string' },
+  echo: { type: 'boolean', description: 'send every byte back to its sender' },
+  messages: {
+    type: 'boolean',
+    description: 'a message server: print every request and notification received as one JSON line on stdout (binary messages as base64); answer "echo" (its params) and "ping" ("pong"); a peer that breaks the protocol is dropped (noted on stderr)',
+  },
+  'broadcast-stdin': {
+    type: 'boolean',
+    description: 'with --messages: send each line of stdin to every connected peer as the notification "line", params {"text": LINE}; a peer that falls behind by more than its write buffer is dropped (RESOURCE_EXHAUSTED); serving goes on after stdin ends',
+  },
+  access: { type: 'string', value: 'user|group|world', description: 'who may connect, by file permissions', defaultText: 'user' },
+  'max-connections': { type: 'string', value: 'N', description: 'refuse peers beyond N open connections' },
   ...AUTH_OPTIONS,
   ...NAME_OPTIONS,
 };
@@ -27,26 +33,7 @@ nc -l does: a client that connects while another is being copied waits its
 turn (its data is held, not lost), so output from two clients never mixes.
 
 Options:
-  --echo                 send every byte back to its sender
-  --messages             a message server: print every request and notification
-                         received as one JSON line on stdout (binary messages as
-                         base64); answer "echo" (its params) and "ping" ("pong");
-                         a peer that breaks the protocol is dropped (noted on stderr)
-  --broadcast-stdin      with --messages: send each line of stdin to every
-                         connected peer as the notification "line", params
-                         {"text": LINE}; a peer that falls behind by more than
-                         its write buffer is dropped (RESOURCE_EXHAUSTED);
-                         serving goes on after stdin ends
-  --access user|group|world
-                         who may connect, by file permissions (default: user)
-  --max-connections N    refuse peers beyond N open connections
-  --raw                  no authentication handshake (plain peers: Qt, Python, nc)
-  --key-file FILE        authenticate with this key file instead of
-                         ~/.config/localsocket/key
-                         (%LOCALAPPDATA%\\localsocket\\key on Windows)
-  --qt                   resolve NAME as Qt's QLocalServer does
-  --abstract             Linux abstract namespace (no socket file)
-  -h, --help             show this help
+${optionsHelp(LISTEN_OPTIONS)}
 
 Examples:
   localsocket listen myapp --echo

@@ -14,15 +14,18 @@ import { LocalSocketError } from '../errors.js';
 import { privateDirectory, resolveName } from '../names.js';
 import { currentPlatform } from '../platform.js';
 import { checkPrivateDir } from '../private-dir.js';
-import { flag, type OptionSpecs, type Values } from './args.js';
+import { flag, KEY_FILE_OPTION, optionsHelp, type OptionSpecs, type Values } from './args.js';
 import { dial, type DialResult } from './check.js';
 import { EXIT } from './output.js';
 import { ownersFromConnection, readUnixTable, type UnixRow } from './socket-owner.js';
 
 export const LS_OPTIONS: OptionSpecs = {
-  json: { type: 'boolean' },
-  clean: { type: 'boolean' },
-  'key-file': { type: 'string' },
+  json: {
+    type: 'boolean',
+    description: 'one JSON array: [{"name","path","state","detail",\n"authenticated","pid"}], pid null where unknown (with --clean, each entry also has "removed")',
+  },
+  clean: { type: 'boolean', description: 'remove the stale entries, printing each one removed' },
+  'key-file': { ...KEY_FILE_OPTION, description: 'verify servers with this key', defaultText: 'your key' },
 };
 
 export const LS_HELP = `Usage: localsocket ls [options]
@@ -37,12 +40,7 @@ and, on Linux, the pid of the process holding it (one of your processes).
 Each live server sees one authenticated connection that closes.
 
 Options:
-  --json                 one JSON array: [{"name","path","state","detail",
-                         "authenticated","pid"}], pid null where unknown
-                         (with --clean, each entry also has "removed")
-  --clean                remove the stale entries, printing each one removed
-  --key-file FILE        verify servers with this key (default: your key)
-  -h, --help             show this help`;
+${optionsHelp(LS_OPTIONS)}`;
 
 /** One listed name. */
 export interface Entry {

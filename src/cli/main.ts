@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { closestName } from '../closest-name.js';
-import { parseCommand, UsageError, type OptionSpecs, type Values } from './args.js';
+import { NAME_OPTIONS, optionLines, parseCommand, UsageError, type OptionSpecs, type Values } from './args.js';
 import { CALL_HELP, CALL_OPTIONS, runCall } from './call.js';
 import { CHECK_HELP, CHECK_OPTIONS, runCheck } from './check.js';
 import { CONNECT_HELP, CONNECT_OPTIONS, runConnect } from './connect.js';
@@ -50,8 +50,7 @@ ${Object.entries(COMMANDS)
   .join('\n')}
 
 Name options (listen, connect, call, notify, check, path; before or after the command):
-  --qt                   resolve names as Qt's QLocalServer/QLocalSocket do
-  --abstract             Linux abstract namespace
+${optionLines(NAME_OPTIONS)}
 
 Run "localsocket help COMMAND" (or "localsocket COMMAND --help") for a command's options.
 Errors: one line on stderr, "localsocket: CODE: message".

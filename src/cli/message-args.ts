@@ -8,29 +8,19 @@ import { DEFAULT_MAX_MESSAGE_SIZE } from '../messages/frame.js';
 import type { ConnectOptions } from '../options.js';
 import { AUTH_OPTIONS, authOptions, flag, integerOption, nameOptions, NAME_OPTIONS, UsageError, type OptionSpecs, type Values } from './args.js';
 
+/** The default deadline of `call` and `notify`, connect and answer included, in ms. */
+export const DEFAULT_MESSAGE_TIMEOUT = 10_000;
+
 export const MESSAGE_CLIENT_OPTIONS: OptionSpecs = {
-  timeout: { type: 'string' },
-  wait: { type: 'boolean' },
+  timeout: { type: 'string', value: 'MS', description: 'deadline for the whole command: connect, handshake, sending and (call) the answer', defaultText: String(DEFAULT_MESSAGE_TIMEOUT) },
+  wait: {
+    type: 'boolean',
+    description: 'wait (up to the timeout) for a server that is not up yet or restarting, retrying as the reconnecting client does (backoff from 50 ms to 1 s, with jitter); what is sent is sent once, never repeated',
+  },
   ...AUTH_OPTIONS,
   ...NAME_OPTIONS,
 };
 
-/** The default deadline of `call` and `notify`, connect and answer included, in ms. */
-export const DEFAULT_MESSAGE_TIMEOUT = 10_000;
-
-export const MESSAGE_CLIENT_OPTIONS_HELP = `  --timeout MS           deadline for the whole command: connect, handshake,
-                         sending and (call) the answer (default 10000)
-  --wait                 wait (up to the timeout) for a server that is not up
-                         yet or restarting, retrying as the reconnecting client
-                         does (backoff from 50 ms to 1 s, with jitter); what is
-                         sent is sent once, never repeated
-  --raw                  no authentication handshake (plain servers: Qt, Python)
-  --key-file FILE        authenticate with this key file instead of
-                         ~/.config/localsocket/key
-                         (%LOCALAPPDATA%\\localsocket\\key on Windows)
-  --qt                   resolve NAME as Qt's QLocalSocket does
-  --abstract             Linux abstract namespace
-  -h, --help             show this help`;
 
 /** Connect options from the command line, and the deadline of the whole command. */
 export function messageClientOptions(values: Values): { options: ConnectOptions; timeout: number } {

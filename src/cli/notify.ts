@@ -1,8 +1,8 @@
 /** `localsocket notify NAME METHOD [PARAMS_JSON | -]`: one JSON-RPC notification from the shell. */
 import { LocalSocketError } from '../errors.js';
 import { connectMessages } from '../messages/message-socket.js';
-import { flag, type OptionSpecs, type Values } from './args.js';
-import { messageClientOptions, MESSAGE_CLIENT_OPTIONS, MESSAGE_CLIENT_OPTIONS_HELP, readParams } from './message-args.js';
+import { flag, optionsHelp, type OptionSpecs, type Values } from './args.js';
+import { messageClientOptions, MESSAGE_CLIENT_OPTIONS, readParams } from './message-args.js';
 import { EXIT } from './output.js';
 import { withWaitingClient } from './wait-client.js';
 
@@ -16,7 +16,7 @@ status 0 means it was handed to the connection and the connection closed
 cleanly after it, not that a handler ran.
 
 Options:
-${MESSAGE_CLIENT_OPTIONS_HELP}
+${optionsHelp(MESSAGE_CLIENT_OPTIONS)}
 
 Example:
   localsocket notify myapp reload '{"config":"/etc/myapp.json"}'`;

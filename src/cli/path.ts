@@ -2,10 +2,10 @@
 import { findPublishedPipe } from '../endpoint/pipe-record.js';
 import { resolveName, type Endpoint } from '../names.js';
 import { currentPlatform } from '../platform.js';
-import { flag, nameOptions, NAME_OPTIONS, type OptionSpecs, type Values } from './args.js';
+import { flag, nameOptions, NAME_OPTIONS, optionsHelp, type OptionSpecs, type Values } from './args.js';
 import { displayAddress, EXIT } from './output.js';
 
-export const PATH_OPTIONS: OptionSpecs = { ...NAME_OPTIONS, raw: { type: 'boolean' } };
+export const PATH_OPTIONS: OptionSpecs = { ...NAME_OPTIONS, raw: { type: 'boolean', description: 'the name as a raw-mode (unauthenticated) peer sees it' } };
 
 export const PATH_HELP = `Usage: localsocket path NAME [options]
 
@@ -19,10 +19,7 @@ where it came from on stderr; with no live server, SERVER_NOT_FOUND. Full
 names (\\\\.\\pipe\\...), --qt and --raw names are the plain \\\\.\\pipe\\NAME.
 
 Options:
-  --qt                   resolve NAME as Qt's QLocalServer/QLocalSocket do
-  --abstract             Linux abstract namespace
-  --raw                  the name as a raw-mode (unauthenticated) peer sees it
-  -h, --help             show this help`;
+${optionsHelp(PATH_OPTIONS)}`;
 
 /** Where a Windows pipe name came from, in words. */
 function pipeSource(name: string, endpoint: Endpoint, values: Values): string {

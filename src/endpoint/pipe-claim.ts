@@ -30,6 +30,7 @@
 import fs from 'node:fs';
 import type net from 'node:net';
 import path from 'node:path';
+import { backoff, NAME_LOCK_BACKOFF } from '../backoff.js';
 import { listenOn, type Access, type Binding } from '../bind.js';
 import { sleep } from '../deadline.js';
 import { LocalSocketError } from '../errors.js';
@@ -93,7 +94,7 @@ async function takeClaimLock(files: RecordFiles, stillWanted: () => boolean): Pr
     const remaining = deadline - Date.now();
     // Held by another of our processes claiming the name (milliseconds), or briefly by a file scanner.
     if (remaining <= 0) throw new LocalSocketError('TIMEOUT', 'listen: timed out waiting for another server claiming this name');
-    await sleep(Math.min(remaining, 2 + Math.random() * Math.min(50, 2 ** attempt)));
+    await sleep(Math.min(remaining, backoff(NAME_LOCK_BACKOFF, attempt)));
   }
 }
 

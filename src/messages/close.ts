@@ -11,6 +11,7 @@
  */
 import { LocalSocketError, type ErrorCode } from '../errors.js';
 import type { LocalSocket } from '../socket.js';
+import { endAfterFrames, writeWholeFrame } from './encode.js';
 import { FRAME_HEADER_BYTES, FrameType, writeFrameHeader } from './frame.js';
 
 /** The method of the close notification. */
@@ -223,9 +224,10 @@ export async function closeGracefully(socket: LocalSocket, code: number, reason:
   };
   socket.on('readyRead', discard);
   try {
-    if (socket.state === 'connected') void socket.write(encodeCloseFrame(code, reason)).catch(ignore);
+    // After the frames built this tick: they go out before the close frame.
+    if (socket.state === 'connected') void writeWholeFrame(socket, encodeCloseFrame(code, reason)).catch(ignore);
     discard();
-    await socket.end();
+    await endAfterFrames(socket);
     const left = Math.max(0, deadline - performance.now());
     await new Promise<void>((resolve) => {
       const done = (): void => {

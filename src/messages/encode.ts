@@ -8,6 +8,11 @@
  * connection or a large frame needs the slab. Every frame of a region shares
  * one promise, settled when the region reached the kernel.
  *
+ * The one rule for everyone else: nothing may be written to a socket while
+ * its region is open. So a frame built elsewhere (a broadcast, a close
+ * frame) goes through writeWholeFrame, and the end of the stream through
+ * endAfterFrames: both hand the region over first.
+ *
  * Slab bytes are never reused, so a region's view stays valid while the
  * writer holds it. A region handed over while the connection's queue is not
  * empty is copied out of the slab first: a region that has to wait (the peer
@@ -119,9 +124,50 @@ export function queuedBytes(socket: LocalSocket): number {
   return socket[QUEUED_BYTES] + (owner === socket ? used - regionStart : 0);
 }
 
-/** Hands `socket`'s open region to its writer now (before a large frame, or before closing). */
+/**
+ * Hands `socket`'s open region (if it has one) to its writer now. Callers that write a frame of
+ * their own use writeWholeFrame, which does this first.
+ */
 export function flushFrames(socket: LocalSocket): void {
   if (owner === socket) flush();
+}
+
+/**
+ * Writes one whole frame, already encoded (a broadcast shared by every peer, a close frame), on
+ * `socket` now. The frames built for the socket this tick go first, so messages keep their order:
+ * every write of a frame made outside this module goes through here.
+ * @returns Resolves when the frame reached the kernel; rejects with the write's error (also on the
+ *   socket's events).
+ */
+export function writeWholeFrame(socket: LocalSocket, frame: Uint8Array): Promise<void> {
+  flushFrames(socket);
+  return socket.write(frame);
+}
+
+/**
+ * As writeWholeFrame, within a bound: when something is already queued for the peer and the frame
+ * would take what is queued past `limit` bytes, nothing is written. A frame into an empty queue
+ * always goes, however large (the writer takes it in pieces). A failed write is reported on the
+ * socket's events (the writer marks its promise observed).
+ * @returns whether the frame was written
+ */
+export function writeWholeFrameWithin(socket: LocalSocket, frame: Uint8Array, limit: number): boolean {
+  flushFrames(socket);
+  // Everything queued counts (accepted and waiting), measured once this tick's frames are handed over.
+  const queued = socket[QUEUED_BYTES];
+  if (queued > 0 && queued + frame.length > limit) return false;
+  void socket.write(frame);
+  return true;
+}
+
+/**
+ * Ends the stream of `socket` once the frames built for it this tick are handed over (they are
+ * sent before the end).
+ * @returns socket.end()'s promise
+ */
+export function endAfterFrames(socket: LocalSocket): Promise<void> {
+  flushFrames(socket);
+  return socket.end();
 }
 
 /**

@@ -18,9 +18,6 @@
 /** Arrays and objects a JSON message may nest: `[]` is depth 1, `{"a":[1]}` is depth 2. */
 export const MAX_JSON_DEPTH = 128;
 
-/** Shorter texts cannot exceed the limit: depth d takes d openings and d closings. */
-const SHORTEST_TOO_DEEP = 2 * (MAX_JSON_DEPTH + 1);
-
 const OPEN_ARRAY = 0x5b;
 const OPEN_OBJECT = 0x7b;
 const CLOSE_ARRAY = 0x5d;
@@ -30,32 +27,39 @@ const BACKSLASH = 0x5c;
 
 /** Whether the JSON text in `bytes[start, end)` nests deeper than MAX_JSON_DEPTH. Linear, no recursion. */
 export function bytesTooDeep(bytes: Uint8Array, start: number, end: number): boolean {
-  if (end - start < SHORTEST_TOO_DEEP) return false;
+  return nestsDeeper(bytes, start, end, MAX_JSON_DEPTH);
+}
+
+/**
+ * Texts up to this many UTF-16 units are scanned in one reused buffer (their UTF-8 form fits:
+ * at most 3 bytes a unit); longer ones, rare and bounded by the message size, in their own.
+ */
+const SCRATCH_UNITS = 4 * 1024;
+let scratch: Buffer | null = null;
+
+/**
+ * Whether JSON text nests deeper than `limit`: the same scan as bytesTooDeep, on the text's UTF-8
+ * form. Every byte of a multi-byte character is >= 0x80, as is every UTF-16 unit that is not
+ * ASCII, so the scan finds the same brackets and quotes in either form.
+ */
+export function textTooDeep(text: string, limit: number = MAX_JSON_DEPTH): boolean {
+  if (text.length < 2 * (limit + 1)) return false;
+  if (text.length > SCRATCH_UNITS) {
+    const bytes = Buffer.from(text, 'utf8');
+    return nestsDeeper(bytes, 0, bytes.length, limit);
+  }
+  scratch ??= Buffer.allocUnsafeSlow(3 * SCRATCH_UNITS);
+  return nestsDeeper(scratch, 0, scratch.write(text, 0, 'utf8'), limit);
+}
+
+/** The scan: `[` and `{` outside strings, more than `limit` deep. */
+function nestsDeeper(bytes: Uint8Array, start: number, end: number, limit: number): boolean {
+  // Shorter cannot exceed the limit: depth d takes d openings and d closings.
+  if (end - start < 2 * (limit + 1)) return false;
   let depth = 0;
   let inString = false;
   for (let i = start; i < end; i++) {
     const c = bytes[i]!;
-    if (inString) {
-      if (c === BACKSLASH) i++;
-      else if (c === QUOTE) inString = false;
-    } else if (c === QUOTE) {
-      inString = true;
-    } else if (c === OPEN_ARRAY || c === OPEN_OBJECT) {
-      if (++depth > MAX_JSON_DEPTH) return true;
-    } else if (c === CLOSE_ARRAY || c === CLOSE_OBJECT) {
-      depth--;
-    }
-  }
-  return false;
-}
-
-/** Whether JSON text nests deeper than `limit` (the same scan as bytesTooDeep, on a string). */
-export function textTooDeep(text: string, limit: number = MAX_JSON_DEPTH): boolean {
-  if (text.length < 2 * (limit + 1)) return false;
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
     if (inString) {
       if (c === BACKSLASH) i++;
       else if (c === QUOTE) inString = false;

@@ -22,7 +22,7 @@ import type { LocalSocket } from '../socket.js';
 import { checkOptionNames, MESSAGE_SERVER_OPTIONS, pickOptions, SERVER_OPTIONS } from '../option-names.js';
 import { checkInteger, checkObject, checkTimeout, invalidArgument } from '../validate.js';
 import { checkCloseOptions, CloseCode, type CloseInfo, type CloseOptions } from './close.js';
-import { flushFrames, queuedBytes } from './encode.js';
+import { writeWholeFrameWithin } from './encode.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, FRAME_HEADER_BYTES, FrameType, MAX_FRAME_LENGTH, tooLarge, writeFrameHeader } from './frame.js';
 import { MAX_JSON_DEPTH, textTooDeep } from './json-depth.js';
 import type { AnyMessageSocket, AnyNotificationHandler, AnyRequestHandler, ContractNotificationHandler, ContractRequestHandler, MessageContract, NotificationMethod, NotifyArgs, RequestMethod, Untyped } from './contract.js';
@@ -244,27 +244,19 @@ export class MessageServer<C extends MessageContract = Untyped> extends EventEmi
   /**
    * Queues one whole frame on every open peer: one socket write each, so
    * frames never interleave, and the frame's bytes are shared, never copied
-   * per peer. What the peer's MessageSocket built earlier in this tick is
-   * handed to the writer first, so messages keep their order.
+   * per peer. A peer that would have more than its write buffer queued is
+   * dropped (the encoder keeps messages in order and measures the queue).
    */
   #writeToAll(frame: Buffer): number {
-    const size = frame.length;
     let sent = 0;
     let late: OwnedPeer[] | null = null;
     for (const peer of this.#peers) {
       if (!peer.isOpen) continue;
       const socket: LocalSocket = peer.socket;
-      flushFrames(socket);
-      // Everything queued counts (accepted and waiting); a lone frame larger than the buffer still goes.
-      const queued = queuedBytes(socket);
-      if (queued > 0 && queued + size > socket.maxWriteBuffer) {
-        (late ??= []).push(peer);
-        continue;
-      }
       // Fits in the bounded queue (or goes alone into an empty one, taken in pieces): nothing piles up.
-      // Failures are reported through the peer's close; the promise is marked observed by the writer.
-      void socket.write(frame);
-      sent++;
+      // Failures are reported through the peer's close.
+      if (writeWholeFrameWithin(socket, frame, socket.maxWriteBuffer)) sent++;
+      else (late ??= []).push(peer);
     }
     // Dropped after the loop: aborting emits events that change the set being iterated.
     if (late) for (const peer of late) this.#drop(peer);

@@ -29,7 +29,7 @@ import { connect, LocalSocket } from '../socket.js';
 import { checkOptionNames, CONNECT_MESSAGES_OPTIONS, CONNECT_OPTIONS, MESSAGE_OPTIONS, pickOptions, REQUEST_OPTIONS } from '../option-names.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout, invalidArgument } from '../validate.js';
 import { quiet } from '../writer.js';
-import { ENVELOPE, envelopeFrame, flushFrames, queuedBytes, queueJsonFrame, sendBinaryFrame, sendJsonFrame, type NativeText } from './encode.js';
+import { ENVELOPE, envelopeFrame, queuedBytes, queueJsonFrame, sendBinaryFrame, sendJsonFrame, type NativeText } from './encode.js';
 import { CLOSE_METHOD, CloseCode, checkCloseOptions, closeCodeFor, closeGracefully, cutReason, describeClose, errorCodeForClose, readClose, type CloseInfo, type CloseOptions } from './close.js';
 import { envelope, readEnvelope } from './envelope.js';
 import { bytesTooDeep, MAX_JSON_DEPTH, textTooDeep } from './json-depth.js';
@@ -765,8 +765,6 @@ export class MessageSocket<C extends MessageContract = Untyped, R extends Role =
       this.#open = false;
       this.#localEnd = 'close';
       this.#sentClose = { code, reason };
-      // Frames built this tick go out before the close frame.
-      flushFrames(this.socket);
       this.#closing = closeGracefully(this.socket, code, reason);
     }
     if (this.#closing !== null) await this.#closing;
@@ -807,7 +805,6 @@ export class MessageSocket<C extends MessageContract = Untyped, R extends Role =
     const reason = cutReason(err.message);
     this.#sentClose = { code, reason };
     if (emitError) this.#emitError(err);
-    flushFrames(this.socket);
     this.#closing = closeGracefully(this.socket, code, reason);
     this.#finish();
   }

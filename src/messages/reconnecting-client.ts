@@ -31,6 +31,7 @@
  *   closes for good (`closed` with PEER_CLOSED, and no `error` event).
  */
 import { EventEmitter } from 'node:events';
+import { backoffDelay } from '../backoff.js';
 import { sleep, waitWithDeadline, type WaitOptions } from '../deadline.js';
 import { LocalSocketError, type ErrorCode } from '../errors.js';
 import { DEFAULTS, type ConnectOptions } from '../options.js';
@@ -117,7 +118,11 @@ export interface ReconnectingClientEvents {
   message: [value: unknown];
   /** A binary message from the server. */
   binary: [data: Buffer];
-  /** An error that closed the client (a fatal connect error such as AUTH_FAILED, or the last failed attempt). */
+  /**
+   * An error that closed the client (a fatal connect error such as AUTH_FAILED, or the last failed
+   * attempt). Emitted only while someone listens for it: without a listener nothing throws, and
+   * `closed` reports the same reason.
+   */
   error: [error: LocalSocketError];
 }
 
@@ -142,13 +147,13 @@ function onSocketClose(this: OwnedSocket, reason: LocalSocketError | null, info:
 /** How the next connection sequence starts: after start(), a loss, or a server's close code. */
 type Resume = 'start' | 'lost' | 'restarting' | 'overloaded';
 function onSocketNotification(this: OwnedSocket, method: string, params: unknown): void {
-  this[OWNER]?.[EMIT]('notification', method, params);
+  this[OWNER]?.emit('notification', method, params);
 }
 function onSocketMessage(this: OwnedSocket, value: unknown): void {
-  this[OWNER]?.[EMIT]('message', value);
+  this[OWNER]?.emit('message', value);
 }
 function onSocketBinary(this: OwnedSocket, data: Buffer): void {
-  this[OWNER]?.[EMIT]('binary', data);
+  this[OWNER]?.emit('binary', data);
 }
 
 /**
@@ -160,8 +165,6 @@ type Forwarded = keyof typeof FORWARDERS;
 const FORWARD_BIT: Record<Forwarded, number> = { notification: 1, message: 2, binary: 4 };
 /** The client's handler of a new listener for a forwarded event. */
 const WANT = Symbol('want');
-/** Emits one of the client's events (internal: the client is not an EventEmitter until someone listens). */
-const EMIT = Symbol('emit');
 
 type Events = ReconnectingClientEvents;
 
@@ -205,18 +208,8 @@ function resolveFrom(raw: Record<string, unknown>): Resolved {
   };
 }
 
-/**
- * The backoff before attempt `attempt` (1-based): `initialDelay * 2^(attempt-1)`,
- * capped at `maxDelay`, minus up to `jitter` of it at random.
- * @param attempt - the attempt about to be made, from 1
- * @param options - the resolved delays
- * @param random - a number in [0, 1) (Math.random by default)
- * @returns the delay in ms
- */
-export function backoffDelay(attempt: number, options: { initialDelay: number; maxDelay: number; jitter: number }, random = Math.random()): number {
-  const base = Math.min(options.maxDelay, options.initialDelay * 2 ** Math.min(attempt - 1, 30));
-  return Math.round(base * (1 - options.jitter * random));
-}
+// The reconnecting client's delays; exported from here as part of its API.
+export { backoffDelay };
 
 /**
  * A message client that survives the server's restarts.
@@ -226,12 +219,7 @@ export function backoffDelay(attempt: number, options: { initialDelay: number; m
  * client.onNotification('changed', (params) => console.log('changed', params));
  * console.log(await client.request('status'));
  */
-export class ReconnectingClient<C extends MessageContract = Untyped> {
-  /**
-   * Created when the first listener is added: an idle client nobody listens to
-   * carries no listener table (the events API is EventEmitter's, through this object).
-   */
-  #emitter: EventEmitter | null = null;
+export class ReconnectingClient<C extends MessageContract = Untyped> extends EventEmitter<ReconnectingClientEvents> {
   readonly #name: string;
   readonly #options: ReconnectOptions;
   readonly #resolved: Resolved;
@@ -261,6 +249,7 @@ export class ReconnectingClient<C extends MessageContract = Untyped> {
    * @throws LocalSocketError INVALID_ARGUMENT for a bad option
    */
   constructor(name: string, options: ReconnectOptions = {}) {
+    super();
     if (typeof name !== 'string') throw invalidArgument('name must be a string');
     this.#resolved = resolveOptions(options);
     this.#name = name;
@@ -273,84 +262,68 @@ export class ReconnectingClient<C extends MessageContract = Untyped> {
     }
   }
 
-  // ---- events (EventEmitter's, created on first use) -----------------------------------------
-
-  #events(): EventEmitter {
-    return (this.#emitter ??= new EventEmitter());
-  }
-
-  /** @internal */
-  [EMIT]<K extends keyof Events>(event: K, ...args: Events[K]): void {
-    this.#emitter?.emit(event, ...args);
-  }
-
-  #added(event: keyof Events): void {
-    if (event === 'notification' || event === 'message' || event === 'binary') this[WANT](event);
-  }
+  // ---- events: EventEmitter's, plus forwarding of connection events once someone listens ---------
 
   /**
-   * Adds a listener, as EventEmitter's `on` (see {@link ReconnectingClientEvents}).
+   * Adds a listener (see {@link ReconnectingClientEvents}). A listener for `notification`, `message`
+   * or `binary` also starts forwarding that event from the connections.
    * @param event - the event name
    * @param listener - called with the event's arguments
    * @returns this client
    */
-  on<K extends keyof Events>(event: K, listener: (...args: ReconnectingClientEvents[K]) => void): this {
-    this.#events().on(event, listener as (...args: unknown[]) => void);
+  override on<K extends keyof Events>(event: K, listener: (...args: Events[K]) => void): this {
+    super.on(event, listener as never);
     this.#added(event);
     return this;
   }
 
   /** Same as {@link ReconnectingClient.on}. @param event - the event name @param listener - the listener @returns this client */
-  addListener<K extends keyof Events>(event: K, listener: (...args: ReconnectingClientEvents[K]) => void): this {
+  override addListener<K extends keyof Events>(event: K, listener: (...args: Events[K]) => void): this {
     return this.on(event, listener);
   }
 
   /**
-   * Adds a listener called at most once, as EventEmitter's `once` (works with `events.once(client, name)`).
+   * As {@link ReconnectingClient.on}, the listener first in line.
    * @param event - the event name
    * @param listener - called with the event's arguments
    * @returns this client
    */
-  once<K extends keyof Events>(event: K, listener: (...args: ReconnectingClientEvents[K]) => void): this {
-    this.#events().once(event, listener as (...args: unknown[]) => void);
+  override prependListener<K extends keyof Events>(event: K, listener: (...args: Events[K]) => void): this {
+    super.prependListener(event, listener as never);
     this.#added(event);
     return this;
   }
 
   /**
-   * Removes a listener, as EventEmitter's `off`.
+   * Adds a listener called at most once (through {@link ReconnectingClient.on}; works with `events.once(client, name)`).
+   * @param event - the event name
+   * @param listener - called with the event's arguments
+   * @returns this client
+   */
+  override once<K extends keyof Events>(event: K, listener: (...args: Events[K]) => void): this {
+    return super.once(event, listener as never);
+  }
+
+  /**
+   * Removes a listener.
    * @param event - the event name
    * @param listener - the listener added before
    * @returns this client
    */
-  off<K extends keyof Events>(event: K, listener: (...args: ReconnectingClientEvents[K]) => void): this {
-    this.#emitter?.off(event, listener as (...args: unknown[]) => void);
-    return this;
+  override off<K extends keyof Events>(event: K, listener: (...args: Events[K]) => void): this {
+    return super.off(event, listener as never);
   }
 
   /** Same as {@link ReconnectingClient.off}. @param event - the event name @param listener - the listener @returns this client */
-  removeListener<K extends keyof Events>(event: K, listener: (...args: ReconnectingClientEvents[K]) => void): this {
+  override removeListener<K extends keyof Events>(event: K, listener: (...args: Events[K]) => void): this {
     return this.off(event, listener);
   }
 
-  /**
-   * Removes every listener of `event`, or of every event.
-   * @param event - the event name, or none for all
-   * @returns this client
-   */
-  removeAllListeners(event?: keyof Events): this {
-    if (event === undefined) this.#emitter?.removeAllListeners();
-    else this.#emitter?.removeAllListeners(event);
-    return this;
-  }
+  // The typed signatures above keep listeners checked against ReconnectingClientEvents even for a
+  // generic event name; prependOnceListener() adds through prependListener().
 
-  /**
-   * How many listeners `event` has.
-   * @param event - the event name
-   * @returns the count
-   */
-  listenerCount(event: keyof Events): number {
-    return this.#emitter?.listenerCount(event) ?? 0;
+  #added(event: string | symbol): void {
+    if (event === 'notification' || event === 'message' || event === 'binary') this[WANT](event);
   }
 
   /** The current state. */
@@ -542,8 +515,9 @@ export class ReconnectingClient<C extends MessageContract = Untyped> {
     this.#attemptAbort?.abort(new LocalSocketError('ABORTED', 'the client was closed'));
     this.#attemptAbort = null;
     this.#setState('closed');
-    if (reason && asError && this.listenerCount('error') > 0) this[EMIT]('error', reason);
-    this[EMIT]('closed', reason);
+    // Only to a listener: an unheard 'error' would throw from EventEmitter here; `closed` carries the reason anyway.
+    if (reason && asError && this.listenerCount('error') > 0) this.emit('error', reason);
+    this.emit('closed', reason);
     if (socket) {
       socket[OWNER] = undefined;
       await socket.close().catch(() => {});
@@ -563,7 +537,7 @@ export class ReconnectingClient<C extends MessageContract = Untyped> {
     for (let attempt = 1; ; attempt++) {
       if (resume === 'lost' || resume === 'overloaded' || attempt > 1) {
         const delay = attempt === 1 && resume === 'overloaded' ? this.#resolved.maxDelay : backoffDelay(attempt, this.#resolved);
-        this[EMIT]('reconnecting', attempt, delay, lastError);
+        this.emit('reconnecting', attempt, delay, lastError);
         try {
           await sleep(delay, signal);
         } catch {
@@ -571,7 +545,7 @@ export class ReconnectingClient<C extends MessageContract = Untyped> {
         }
       }
       if (signal.aborted) return;
-      this[EMIT]('connecting', attempt);
+      this.emit('connecting', attempt);
       try {
         const socket: OwnedSocket = await connectMessages(this.#name, {
           ...pickOptions(this.#options, CONNECT_MESSAGES_OPTIONS),
@@ -592,7 +566,7 @@ export class ReconnectingClient<C extends MessageContract = Untyped> {
         lastError = err instanceof LocalSocketError ? err : new LocalSocketError('UNKNOWN', 'connect failed', { cause: err });
         // Once authenticated with this key, a wrong proof is the server's side changing, not ours: retry.
         const squatted = lastError.code === 'AUTH_FAILED' && this.#connects > 0;
-        if (squatted) this[EMIT]('authFailed', lastError, attempt);
+        if (squatted) this.emit('authFailed', lastError, attempt);
         if ((FATAL.has(lastError.code) && !squatted) || attempt >= this.#resolved.maxAttempts) {
           this.#attemptAbort = null;
           await this.#shutdown(lastError);
@@ -624,7 +598,7 @@ export class ReconnectingClient<C extends MessageContract = Untyped> {
     this.#socket = socket;
     this.#connects++;
     this.#setState('connected');
-    this[EMIT]('connected', socket);
+    this.emit('connected', socket);
   }
 
   /** @internal A listener for a forwarded connection event was added: forward it from now on. */
@@ -644,12 +618,12 @@ export class ReconnectingClient<C extends MessageContract = Untyped> {
     const byServer = info.by === 'peer' && info.clean ? info.code : null;
     if (byServer === CloseCode.NORMAL) {
       // The server is done with this client on purpose: not an outage to ride out.
-      this[EMIT]('disconnected', reason, info);
+      this.emit('disconnected', reason, info);
       void this.#shutdown(reason, false);
       return;
     }
     this.#setState('reconnecting');
-    this[EMIT]('disconnected', reason, info);
+    this.emit('disconnected', reason, info);
     void this.#connectLoop(byServer === CloseCode.RESTARTING ? 'restarting' : byServer === CloseCode.OVERLOADED ? 'overloaded' : 'lost');
   }
 
@@ -657,7 +631,7 @@ export class ReconnectingClient<C extends MessageContract = Untyped> {
     const previous = this.#state;
     if (previous === next) return;
     this.#state = next;
-    this[EMIT]('stateChanged', next, previous);
+    this.emit('stateChanged', next, previous);
     const waiters = this.#waiters;
     if (waiters) for (const check of [...waiters]) check();
   }

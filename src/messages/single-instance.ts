@@ -11,6 +11,7 @@
  * tries to listen again, within its deadline.
  */
 import { EventEmitter } from 'node:events';
+import { backoff, SINGLE_INSTANCE_BACKOFF } from '../backoff.js';
 import { sleep } from '../deadline.js';
 import { LocalSocketError, type ErrorCode } from '../errors.js';
 import { checkOptionNames, CONNECT_MESSAGES_OPTIONS, pickOptions, SINGLE_INSTANCE_OPTIONS } from '../option-names.js';
@@ -187,7 +188,7 @@ export async function singleInstance(name: string, options: SingleInstanceOption
       lastError = err;
     }
     // The primary went away between our listen and our connect: claim the name again, after a short pause.
-    const pause = Math.min(deadline - Date.now(), Math.min(200, 10 * 2 ** attempt) * (0.5 + Math.random() / 2));
+    const pause = Math.min(deadline - Date.now(), backoff(SINGLE_INSTANCE_BACKOFF, attempt));
     if (pause <= 0) throw new LocalSocketError('TIMEOUT', 'singleInstance: timed out', { cause: lastError });
     await sleep(pause, signal);
   }

@@ -1,7 +1,10 @@
 /**
- * Helpers shared by the six "finding" test files (handles, errors,
- * writer-teardown, lengths, timeouts, concurrency). Kept apart from
- * helpers.ts so that file stays small and shared.
+ * Connection helpers for the tests that drive real sockets: a connected
+ * pair (client and the server's side), plain net servers and a listener whose
+ * backlog is full, assertions on error codes (rejectsWith, throwsWith) and on
+ * settling within a deadline, and a wait for descriptors to come back.
+ * Kept apart from helpers.ts (names, temp dirs, fixtures, platform checks),
+ * which every test file imports.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -11,7 +14,7 @@ import { connect, listen, LocalServer, LocalSocket, LocalSocketError, type Error
 import type { ConnectOptions, ServerOptions } from '../src/index.js';
 import { finished, fullName, isWindows, openFdCount, runFixture, tempDir, uniqueName, waitForLine } from './helpers.js';
 
-/** Codes a pending write may settle with when its socket goes away (SPEC 3 / 7). */
+/** Codes a pending write may settle with when its socket goes away (aborted, peer gone, closed, timed out). */
 export const WRITE_TEARDOWN_CODES: readonly ErrorCode[] = ['ABORTED', 'PEER_CLOSED', 'CONNECTION_ERROR', 'INVALID_STATE', 'TIMEOUT'];
 
 export interface Pair {
@@ -115,7 +118,7 @@ const ERRNO = /\bE[A-Z]{2,}\b/;
 const STACK = /Error:|\n\s+at\s/;
 const ABSOLUTE_PATH = /(?:^|[\s'"(=:])\/[^\s/]/;
 
-/** A message is short and says nothing about OS internals (SPEC 4.2). */
+/** A message is short and says nothing about OS internals (no errno text, no paths, no stack lines). */
 export function assertCleanMessage(err: LocalSocketError, forbidden: string[] = []): void {
   const m = err.message;
   assert.ok(!ERRNO.test(m), `message carries an errno string: ${JSON.stringify(m)}`);
@@ -165,7 +168,7 @@ export async function busyListener(blockMs?: number): Promise<{ dir: string; fil
   const dir = tempDir();
   const file = fullName(dir, 'busy.sock');
   const args = [file, 'block', '1', ...(blockMs === undefined ? [] : [String(blockMs)])];
-  const child = runFixture('finding-listener.js', args, isWindows ? { env: { NODE_PENDING_PIPE_INSTANCES: '1' } } : {});
+  const child = runFixture('plain-listener.js', args, isWindows ? { env: { NODE_PENDING_PIPE_INSTANCES: '1' } } : {});
   const sockets: net.Socket[] = [];
   const fillers: string[] = [];
   const close = async (): Promise<void> => {
