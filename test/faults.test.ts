@@ -114,7 +114,8 @@ test('a server out of file descriptors keeps running, turns clients away with a 
     // unread when the server's end closed (the kernel resets the client's end: read ECONNRESET).
     // Both are "closed without reading my HELLO", which the protocol takes as BUSY: retried,
     // RESOURCE_EXHAUSTED at the deadline, whichever came first. (A plain end-of-stream, which
-    // means the server read the HELLO, cannot happen: nothing ever reads it.)
+    // would mean the server read the HELLO, is not seen: the HELLO write's EPIPE is reported
+    // before the end of the stream, and nothing ever reads the HELLO.)
     assert.equal(refusal, 'RESOURCE_EXHAUSTED', 'the client turned away is told the server is busy');
     assert.equal(server.count('error'), 0, 'no server error: running out of descriptors is a refusal');
     // Still running: every connection it holds is served.
