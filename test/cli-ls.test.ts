@@ -80,12 +80,9 @@ describe('localsocket ls', { skip: isWindows && 'Windows has no private socket d
       const byName = new Map(entries.map((e) => [e.name, e]));
       assert.equal(byName.get('crashed')!.pid, null);
       if (isLinux) {
-        // With several servers in one directory ls may be unable to tell the owner (then no pid),
-        // but it never names another process. The strict pid check is the fallback-directory test below.
-        for (const [name, child] of [['alive', live.child], ['foreign', foreign.child]] as const) {
-          const pid = byName.get(name)!.pid;
-          assert.ok(pid === null || pid === child.pid, `${name}: pid ${String(pid)} is its server's (${String(child.pid)}) or none`);
-        }
+        // Several servers share the directory: each one's own pid, none mistaken for another's.
+        assert.equal(byName.get('alive')!.pid, live.child.pid, 'alive: its server\'s pid');
+        assert.equal(byName.get('foreign')!.pid, foreign.child.pid, 'foreign: its server\'s pid');
       } else {
         assert.equal(byName.get('alive')!.pid, null, 'no pid where the platform cannot tell');
       }
@@ -94,9 +91,10 @@ describe('localsocket ls', { skip: isWindows && 'Windows has no private socket d
       assert.equal(text.code, 0, text.stderr);
       const rows = text.stdout.trimEnd().split('\n');
       assert.match(rows[0]!, /^NAME\s+STATE\s+PID\s+DETAIL$/);
-      assert.match(rows[1]!, /^alive\s+live, authenticated\s+(\d+|-)\s+a server answers; authenticated/);
+      const pidColumn = (child: Cli['child']): string => (isLinux ? String(child.pid) : '-');
+      assert.match(rows[1]!, new RegExp(`^alive\\s+live, authenticated\\s+${pidColumn(live.child)}\\s+a server answers; authenticated`));
       assert.match(rows[2]!, /^crashed\s+stale\s+-\s+no server answers/);
-      assert.match(rows[3]!, /^foreign\s+live, not authenticated\s+(\d+|-)\s+a server answers; key mismatch/);
+      assert.match(rows[3]!, new RegExp(`^foreign\\s+live, not authenticated\\s+${pidColumn(foreign.child)}\\s+a server answers; key mismatch`));
       assert.equal(rows.length, 4);
       assert.ok(fs.existsSync(path.join(dir, 'crashed')), 'ls without --clean changes nothing');
 
@@ -134,6 +132,28 @@ describe('localsocket ls', { skip: isWindows && 'Windows has no private socket d
       assert.deepEqual(entries.map((e) => [e.name, e.path, e.state, e.authenticated]), [['moved', path.join(fallback, 'moved'), 'live', true]]);
       if (isLinux) assert.equal(entries[0]!.pid, live.child.pid);
     } finally {
+      for (const cli of servers) await stop(cli);
+      home.remove();
+    }
+  });
+
+  test('a server that has not accepted the probe yet (stopped: the kernel shows its end of the connection with inode 0) is live with its pid', { skip: !isLinux && 'pids come from /proc (Linux)' }, async () => {
+    const home = makeHome();
+    const servers: Cli[] = [];
+    try {
+      const stopped = await listening(home, ['listen', 'stopped', '--echo']);
+      servers.push(stopped);
+      servers.push(await listening(home, ['listen', 'other', '--echo']));
+      stopped.child.kill('SIGSTOP');
+      const json = await run(home, ['ls', '--json']);
+      assert.equal(json.code, 0, json.stderr);
+      const entries = parse(json.stdout);
+      assert.deepEqual(entries.map((e) => [e.name, e.state]), [['other', 'live'], ['stopped', 'live']]);
+      assert.match(entries[1]!.detail, /did not answer the handshake/, 'the probe of the stopped server was never accepted');
+      assert.equal(entries[1]!.pid, stopped.child.pid);
+      assert.equal(entries[0]!.pid, servers[1]!.child.pid);
+    } finally {
+      for (const cli of servers) cli.child.kill('SIGCONT');
       for (const cli of servers) await stop(cli);
       home.remove();
     }

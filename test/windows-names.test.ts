@@ -254,6 +254,46 @@ describe('a default name is a random pipe published in a private record', window
     await exitOf(squatter);
   });
 
+  test('a stale record held open by a reading client when the next server publishes (Windows refuses the rename meanwhile): the server waits for the reader, then listens and replaces the record', async () => {
+    // After a kill -9, reconnecting clients read the stale record in a loop; a restart under 50 of them failed ACCESS_DENIED.
+    const name = uniqueName('held');
+    const record = recordOf(name);
+    fs.mkdirSync(path.win32.dirname(record), { recursive: true });
+    fs.writeFileSync(record, encodeRecord('0123456789abcdef0123456789abcdef', 1));
+    let reader: number | null = fs.openSync(record, 'r'); // what readRecord does, for a moment
+    // A spy, not a fake: every rename is the real one; the first refused while the reader holds the record lets the reader go.
+    const realRename = fs.renameSync;
+    let refusedWhileHeld = 0;
+    fs.renameSync = (from: fs.PathLike, to: fs.PathLike): void => {
+      try {
+        realRename(from, to);
+      } catch (err) {
+        if (reader !== null && to === record) {
+          refusedWhileHeld++;
+          const fd = reader;
+          reader = null;
+          setImmediate(() => fs.closeSync(fd));
+        }
+        throw err;
+      }
+    };
+    let server: LocalServer;
+    try {
+      server = await listen(name);
+    } finally {
+      fs.renameSync = realRename;
+      if (reader !== null) fs.closeSync(reader);
+    }
+    try {
+      assert.equal(refusedWhileHeld, 1, 'the OS refused the rename while the old record was open (else this test proves nothing)');
+      assert.equal(readRecord(record, currentPlatform()).pipe, server.fullServerName, 'the record was replaced');
+      greetAll(server, 'after the reader');
+      assert.equal((await greeting(name)).line, 'after the reader');
+    } finally {
+      await server.close();
+    }
+  });
+
   test('a corrupt record is refused cleanly (ACCESS_DENIED at once, not retried until the deadline); a record of a dead pipe is SERVER_NOT_FOUND; a server replaces either', async () => {
     const name = uniqueName('corrupt');
     const record = recordOf(name);

@@ -81,19 +81,26 @@ function stateOf(result: DialResult): Pick<Entry, 'state' | 'authenticated'> {
 /** Probes at most this many times to tell the owner from other connections made meanwhile. */
 const MAX_OWNER_PROBES = 3;
 
+function intersection(a: Set<number>, b: Set<number>): Set<number> {
+  return new Set([...a].filter((x) => b.has(x)));
+}
+
 async function probe(name: string, values: Values, uid: number | undefined): Promise<Entry> {
   const endpoint = resolveName(name, {}, currentPlatform());
   const first = await probeOnce(endpoint, values, uid);
   const { state, authenticated } = stateOf(first.result);
-  let owners = first.owners;
   // Another connection to a server in the same directory may have come and gone between the two
-  // table reads; the real owner is a candidate every time, a bystander hardly twice.
-  for (let i = 1; state === 'live' && owners !== null && owners.size > 1 && i < MAX_OWNER_PROBES; i++) {
-    const again = await probeOnce(endpoint, values, uid);
-    if (again.owners === null) break;
-    owners = new Set([...owners].filter((pid) => again.owners!.has(pid)));
+  // table reads; the real owner is a candidate every time, a bystander hardly twice. A probe that
+  // found no candidate (its connection ended before the second read) tells nothing: probe again.
+  let owners: Set<number> | null = null;
+  let found = first.owners;
+  for (let probes = 1; state === 'live' && found !== null; probes++) {
+    const candidates: Set<number> = found;
+    if (candidates.size > 0) owners = owners === null ? candidates : intersection(owners, candidates);
+    if ((owners !== null && owners.size <= 1) || probes >= MAX_OWNER_PROBES) break;
+    found = (await probeOnce(endpoint, values, uid)).owners;
   }
-  const pid = state === 'live' && owners !== null && owners.size === 1 ? [...owners][0]! : null;
+  const pid = owners !== null && owners.size === 1 ? [...owners][0]! : null;
   return { name, path: endpoint.address, state, detail: first.result.detail, authenticated, pid };
 }
 

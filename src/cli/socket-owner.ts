@@ -12,6 +12,12 @@
  * inode and to the process holding it (its `socket:[inode]` descriptor; for a
  * descriptor-relative path, that process's descriptor N must be the private
  * directory). Anything ambiguous gives no pid rather than a wrong one.
+ *
+ * Until the server accepts it, the server's end has no socket file, and the
+ * table shows its inode as 0: such rows cannot be told apart by inode, so a
+ * path is new when it has more inode-0 rows than before, or a row with an
+ * inode not seen before (ours, accepted meanwhile; or, if ours is still
+ * pending, the one whose acceptance kept the count of inode-0 rows level).
  * Reads are bounded by the number of sockets, processes and descriptors;
  * /proc files never block.
  */
@@ -20,6 +26,7 @@ import path from 'node:path';
 
 /** One row of /proc/net/unix. */
 export interface UnixRow {
+  /** 0 for a server's end of a connection not accepted yet (it has no socket file until then). */
   inode: number;
   /** A listening socket (__SO_ACCEPTCON). */
   listening: boolean;
@@ -42,7 +49,7 @@ export function readUnixTable(file = '/proc/net/unix'): UnixRow[] | null {
     const fields = line.trim().split(/\s+/);
     if (fields.length < 7) continue;
     const inode = Number(fields[6]);
-    if (!Number.isSafeInteger(inode) || inode <= 0) continue;
+    if (!Number.isSafeInteger(inode) || inode < 0) continue;
     rows.push({ inode, listening: (Number.parseInt(fields[3]!, 16) & 0x10000) !== 0, path: fields.slice(7).join(' ') });
   }
   return rows;
@@ -88,6 +95,13 @@ function boundInDirectory(pid: number, bound: string, dir: string, file: string)
   }
 }
 
+/** How many connections to each listener path wait to be accepted (server's ends with inode 0). */
+function pendingPerPath(rows: UnixRow[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const r of rows) if (r.inode === 0 && !r.listening && r.path !== '') counts.set(r.path, (counts.get(r.path) ?? 0) + 1);
+  return counts;
+}
+
 /**
  * The pids that may hold the server `file` belongs to, from the table before and after a
  * connection to it was made (see the file comment). More than one when other connections to
@@ -97,7 +111,9 @@ export function ownersFromConnection(before: UnixRow[], after: UnixRow[], file: 
   const known = new Set(before.map((r) => r.inode));
   const dir = path.dirname(file);
   const owners = new Set<number>();
-  const paths = new Set(after.filter((r) => !known.has(r.inode) && !r.listening && r.path !== '').map((r) => r.path));
+  const pendingBefore = pendingPerPath(before);
+  const paths = new Set(after.filter((r) => r.inode !== 0 && !known.has(r.inode) && !r.listening && r.path !== '').map((r) => r.path));
+  for (const [bound, count] of pendingPerPath(after)) if (count > (pendingBefore.get(bound) ?? 0)) paths.add(bound);
   paths.add(file); // a server that bound the path itself
   for (const bound of paths) {
     for (const listener of after) {

@@ -19,8 +19,9 @@
  * 3. create our liveness lock `<id>.<hex>.live` for a fresh 128-bit `hex`,
  *    held open for the server's life;
  * 4. listen on `\\.\pipe\localsocket-<hex>`;
- * 5. publish the record (temp file, then rename over the old one), sweep the
- *    liveness files of earlier servers, release the claim lock.
+ * 5. publish the record (temp file, then rename over the old one, retried
+ *    while clients reading the old one hold it open), sweep the liveness
+ *    files of earlier servers, release the claim lock.
  *
  * On close: remove the record if it is still ours, then release and remove
  * the liveness lock. A crash leaves the record, but its liveness lock is gone
@@ -39,6 +40,8 @@ import type { PlatformInfo } from '../platform.js';
 import { encodeRecord, EXCLUSIVE_OPEN, filesOf, liveness, publishedPipe, randomPipeHex, readRecord, type RecordFiles } from './pipe-record.js';
 
 const CLAIM_TIMEOUT_MS = 5000;
+/** How long a record replacement waits for clients that hold the old record open (each holds it for a moment). */
+const PUBLISH_TIMEOUT_MS = 5000;
 /** Attempts at a fresh random pipe name before giving up (a collision of 128 random bits means something else is wrong). */
 const NAME_ATTEMPTS = 3;
 
@@ -121,11 +124,41 @@ function createLiveLock(files: RecordFiles): { hex: string; fd: number } {
   throw new LocalSocketError('ADDRESS_IN_USE', 'listen: no free random pipe name');
 }
 
-function publish(files: RecordFiles, hex: string): void {
+/**
+ * Windows refuses to rename over a file while any handle is open on it (EPERM),
+ * and a client reading the old record holds one for a moment; so do clients
+ * that read a record deleted meanwhile (delete pending). After a crash, a
+ * crowd of reconnecting clients reads the stale record in a loop: the
+ * replacement is retried until they let go, within a deadline. Anything at
+ * the record path that is not a file is refused at once.
+ */
+function mayBeReaderHeld(err: unknown, record: string): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== 'EPERM' && code !== 'EACCES' && code !== 'EBUSY') return false;
+  try {
+    return fs.lstatSync(record).isFile();
+  } catch (statErr) {
+    // Gone, or delete pending (its last reader still has it open): the next rename may pass.
+    const statCode = (statErr as NodeJS.ErrnoException).code;
+    return statCode === 'ENOENT' || statCode === 'EPERM' || statCode === 'EACCES';
+  }
+}
+
+async function publish(files: RecordFiles, hex: string): Promise<void> {
   const temp = files.temp();
+  const deadline = Date.now() + PUBLISH_TIMEOUT_MS;
   try {
     fs.writeFileSync(temp, encodeRecord(hex, process.pid), { flag: 'wx', mode: 0o600 });
-    fs.renameSync(temp, files.record);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        fs.renameSync(temp, files.record);
+        return;
+      } catch (err) {
+        const remaining = deadline - Date.now();
+        if (remaining <= 0 || !mayBeReaderHeld(err, files.record)) throw err;
+        await sleep(Math.min(remaining, 1 + Math.random() * Math.min(50, 2 ** attempt)));
+      }
+    }
   } catch (err) {
     fs.rmSync(temp, { force: true });
     throw new LocalSocketError('ACCESS_DENIED', 'listen: cannot write the pipe record', { cause: err });
@@ -193,7 +226,7 @@ export async function bindPipeRecord(
         await new Promise<void>((resolve) => server.close(() => resolve()));
         throw cancelled();
       }
-      publish(files, live.hex);
+      await publish(files, live.hex);
     } catch (err) {
       giveUpLive();
       throw err;
