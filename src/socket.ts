@@ -14,10 +14,12 @@ import { followSignal, waitWithDeadline, type WaitOptions } from './deadline.js'
 import { fromSystemError } from './error-map.js';
 import { closePathError, LocalSocketError } from './errors.js';
 import type { Endpoint } from './names.js';
-import { checkOptionNames, CONNECT_OPTIONS, WAIT_OPTIONS } from './option-names.js';
-import { resolveConnectOptions, DEFAULTS, type ConnectOptions, type ResolvedLimits, resolveLimits, isResolvedLimits } from './options.js';
+import { DEFAULTS } from './defaults.js';
+import { checkOptionNames, WAIT_OPTIONS } from './option-names.js';
+import { resolveConnectOptions, resolveSocketOptions, type ConnectOptions, type ResolvedConnect, type ResolvedLimits, type SocketLimits } from './options.js';
 import { onLaterTurn } from './later.js';
 import { nextLineLength } from './line.js';
+import { Preset } from './preset.js';
 import { ReadBuffer } from './read-buffer.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout, toByteView } from './validate.js';
 import { QUEUED_BYTES, quiet, Writer } from './writer.js';
@@ -41,13 +43,23 @@ export type SocketState = 'unconnected' | 'connecting' | 'connected' | 'closing'
 const DEFAULT_MAX_LINE = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
 
-/** Internal entry used by LocalServer to hand over an accepted, established connection. */
-export const adopt = Symbol('adopt');
 /** The LocalSocket that owns a transport, for the shared event handlers. */
 const kOwner = Symbol('localsocket.owner');
 type OwnedTransport = net.Socket & { [kOwner]?: LocalSocket | null };
-/** Internal entry used by LocalServer when the application takes a pending connection. */
-export const handOut = Symbol('handOut');
+
+/**
+ * The library's own entries into a LocalSocket, off its public type: set once
+ * by the class's static block (they reach its private members), used by
+ * `connect()` and LocalServer through the functions below.
+ */
+interface SocketInternals {
+  adopt(socket: LocalSocket, transport: net.Socket, leftover: Buffer, endpoint: Endpoint | null): void;
+  handOut(socket: LocalSocket): void;
+  connectResolved(socket: LocalSocket, name: string, options: ResolvedConnect): Promise<void>;
+}
+const internals = {} as SocketInternals;
+/** Limits already resolved, for a socket made by the library itself (see Preset). */
+const presetLimits = new Preset<ResolvedLimits>();
 
 function notConnected(what: string): LocalSocketError {
   return new LocalSocketError('INVALID_STATE', `${what}: the socket is not connected`);
@@ -153,16 +165,22 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
 
   /**
    * Makes an unconnected socket; connect it with {@link LocalSocket.connectToServer}.
-   * @param options - the per-connection limits ({@link SocketLimits}) are taken
-   *   from here; the other connect options are read by `connectToServer()`.
+   * @param options - the per-connection limits ({@link SocketLimits}). The other
+   *   connect options are accepted too, so that one object can serve
+   *   `new LocalSocket(options)` and `connectToServer(name, options)`; they take
+   *   effect only when given to `connectToServer()`.
    * @throws LocalSocketError `INVALID_ARGUMENT` if `options` is not an object or a limit is invalid.
    */
-  constructor(options: ConnectOptions = {}) {
+  constructor(options: SocketLimits = {}) {
     super();
-    const raw = checkObject(options, 'options');
-    // A server hands its accepted sockets its own resolved limits: nothing to check again.
-    if (!isResolvedLimits(raw)) checkOptionNames(raw, CONNECT_OPTIONS);
-    this.#limits = resolveLimits(raw);
+    // A server (and connect()) hands its sockets limits it already resolved: nothing to check again.
+    this.#limits = presetLimits.value ?? resolveSocketOptions(options);
+  }
+
+  static {
+    internals.adopt = (socket, transport, leftover, endpoint) => socket.#adopt(transport, leftover, endpoint);
+    internals.handOut = (socket) => socket.#announceLater();
+    internals.connectResolved = (socket, name, options) => socket.#connect(name, () => options);
   }
 
   /** The current state (Qt's `state()`); see {@link SocketState}. */
@@ -266,8 +284,14 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    *   `INVALID_NAME` the name cannot be used; `INVALID_ARGUMENT` bad options, bad key or missing key file;
    *   `UNSUPPORTED` e.g. an abstract name off Linux; `INVALID_STATE` this socket was already used;
    *   `CONNECTION_ERROR` another OS failure.
+   *   Limits given here apply to this connection; those not given stay as the constructor set them.
    */
-  async connectToServer(name: string, options: ConnectOptions = {}): Promise<void> {
+  connectToServer(name: string, options: ConnectOptions = {}): Promise<void> {
+    return this.#connect(name, () => resolveConnectOptions(options, this.#limits));
+  }
+
+  /** The connect itself; `resolve` checks the options inside it, so bad options take the failed-connect path too. */
+  async #connect(name: string, resolve: () => ResolvedConnect): Promise<void> {
     if (this.#used) throw new LocalSocketError('INVALID_STATE', 'connect: a LocalSocket connects once; create a new one');
     this.#used = true;
     // From here every failure, bad options and names included, takes the one path below (as Qt: connecting -> unconnected + error).
@@ -276,9 +300,10 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     let unfollow = (): void => {};
     this.#setState('connecting');
     try {
-      const opts = resolveConnectOptions(options);
+      const opts = resolve();
+      this.#limits = opts.limits;
       unfollow = followSignal(controller, opts.signal);
-      const plan = planConnect(name, opts.names, options as Record<string, unknown>, opts.timeout, opts.waitForServer, controller.signal);
+      const plan = planConnect(name, opts, controller.signal);
       this.#endpoint = plan.endpoint;
       const transport = await (diagnostics.tracingConnects()
         ? diagnostics.traceConnect(plan.endpoint.address, plan.auth !== null, () => plan.attempts ?? 0, establish(plan))
@@ -306,17 +331,12 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     }
   }
 
-  /** @internal Takes over a connected transport: from connectToServer, or from LocalServer. */
-  [adopt](transport: net.Socket, leftover: Buffer, endpoint: Endpoint | null): void {
+  /** Takes over a connected transport accepted by a LocalServer. */
+  #adopt(transport: net.Socket, leftover: Buffer, endpoint: Endpoint | null): void {
     this.#used = true;
     this.#endpoint = endpoint;
     this.#setState('connecting');
     this.#attach(transport, leftover);
-  }
-
-  /** LocalServer hands a pending connection to the application: what arrived meanwhile is announced on a later turn. */
-  [handOut](): void {
-    this.#announceLater();
   }
 
   /**
@@ -972,8 +992,32 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
  *   `ACCESS_DENIED`, `AUTH_FAILED` (key mismatch), `PROTOCOL_ERROR` (not a localsocket server,
  *   e.g. a raw-mode server), `TIMEOUT`, `ABORTED`, `INVALID_NAME`, `INVALID_ARGUMENT`, `UNSUPPORTED`.
  */
-export async function connect(name: string, options: ConnectOptions = {}): Promise<LocalSocket> {
-  const socket = new LocalSocket(options);
-  await socket.connectToServer(name, options);
+export function connect(name: string, options: ConnectOptions = {}): Promise<LocalSocket> {
+  try {
+    return connectResolved(name, resolveConnectOptions(options));
+  } catch (err) {
+    return Promise.reject(err); // a promise-returning function never throws
+  }
+}
+
+/** `connect()` for options already resolved, by an entry point that checked them with its own. */
+export async function connectResolved(name: string, options: ResolvedConnect): Promise<LocalSocket> {
+  const socket = presetLimits.with(options.limits, () => new LocalSocket());
+  await internals.connectResolved(socket, name, options);
   return socket;
+}
+
+/**
+ * A LocalSocket for a connection a LocalServer accepted (and authenticated):
+ * already connected; its read events wait for {@link handOut}.
+ */
+export function adoptAccepted(transport: net.Socket, leftover: Buffer, endpoint: Endpoint | null, limits: ResolvedLimits): LocalSocket {
+  const socket = presetLimits.with(limits, () => new LocalSocket());
+  internals.adopt(socket, transport, leftover, endpoint);
+  return socket;
+}
+
+/** LocalServer hands a pending connection to the application: what arrived meanwhile is announced on a later turn. */
+export function handOut(socket: LocalSocket): void {
+  internals.handOut(socket);
 }
