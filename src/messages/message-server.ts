@@ -55,15 +55,9 @@ export interface MessageServerEvents {
 
 /** Back-pointer from a peer to its server, so peer events need no closure per connection. */
 const OWNER = Symbol('messageServer');
-/** The server's handler of a peer's close (a symbol: not part of the public API). */
-const PEER_CLOSED = Symbol('peerClosed');
 
 interface OwnedPeer extends AnyMessageSocket {
   [OWNER]?: MessageServer<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
-
-function onPeerClose(this: OwnedPeer, reason: LocalSocketError | null, info: CloseInfo): void {
-  this[OWNER]?.[PEER_CLOSED](this, reason, info);
 }
 
 function noop(): void {}
@@ -265,7 +259,7 @@ export class MessageServer<C extends MessageContract = Untyped> extends EventEmi
   }
 
   #drop(peer: OwnedPeer): void {
-    peer[dropConnection](new LocalSocketError('RESOURCE_EXHAUSTED', 'peer dropped: it fell behind past its write limit'));
+    dropConnection(peer, new LocalSocketError('RESOURCE_EXHAUSTED', 'peer dropped: it fell behind past its write limit'));
   }
 
   #onNewConnection = (): void => {
@@ -285,7 +279,7 @@ export class MessageServer<C extends MessageContract = Untyped> extends EventEmi
         continue;
       }
       peer[OWNER] = this;
-      peer.on('close', onPeerClose);
+      peer.on('close', MessageServer.#onPeerClose);
       for (const [method, handler] of this.#handlers) peer.handle(method, handler);
       for (const [method, handler] of this.#notificationHandlers) peer.onNotification(method, handler);
       this.#peers.add(peer);
@@ -293,10 +287,10 @@ export class MessageServer<C extends MessageContract = Untyped> extends EventEmi
     }
   };
 
-  /** @internal Called by a peer's close event. */
-  [PEER_CLOSED](peer: OwnedPeer, reason: LocalSocketError | null, info: CloseInfo): void {
-    if (!this.#peers.delete(peer)) return;
-    this.emit('peerLeft', peer, reason, info);
+  /** A peer's close event: shared by every peer (no closure each), it reaches the server through the back-pointer. */
+  static #onPeerClose(this: OwnedPeer, reason: LocalSocketError | null, info: CloseInfo): void {
+    const server = this[OWNER];
+    if (server && server.#peers.delete(this)) server.emit('peerLeft', this, reason, info);
   }
 
   /**

@@ -155,11 +155,16 @@ export function wrapSocket<C extends MessageContract, R extends Role>(socket: Lo
 }
 const MAX_ID = 0x7fff_ffff;
 
+/** Set by MessageSocket's static block: it reaches the private failure path. */
+let failFromOutside: (socket: AnyMessageSocket, err: LocalSocketError) => void;
+
 /**
- * @internal Fails a connection from outside (a server dropping a peer that fell behind): the single
+ * Fails a connection from outside (a server dropping a peer that fell behind): the single
  * path every drop takes, so the peer is sent the close code that matches the error. No `error` event.
  */
-export const dropConnection = Symbol('localsocket.dropConnection');
+export function dropConnection(socket: AnyMessageSocket, err: LocalSocketError): void {
+  failFromOutside(socket, err);
+}
 
 /** Back-pointer from a LocalSocket to the MessageSocket that reads it. */
 const kOwner = Symbol('localsocket.messageSocket');
@@ -826,9 +831,8 @@ export class MessageSocket<C extends MessageContract = Untyped, R extends Role =
     this.#finish();
   }
 
-  /** @internal See {@link dropConnection}. */
-  [dropConnection](err: LocalSocketError): void {
-    this.#fail(err, false);
+  static {
+    failFromOutside = (socket, err) => socket.#fail(err, false);
   }
 
   /**
