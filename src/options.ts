@@ -177,8 +177,7 @@ export interface ServerOptions extends SocketLimits, NameOptions, AuthOptions {
    * @defaultValue Infinity (no limit)
    */
   maxConnections?: number;
-  /** Adopt an inherited, already listening descriptor (e.g. systemd's fd 3) instead of binding a name. */
-  fd?: number;
+  // An inherited listening descriptor is not an option: it is the name, `listen({ fd })`.
 }
 
 /** {@link ServerOptions}, checked once, every one set (frozen). */
