@@ -6,9 +6,10 @@
  */
 import { checkAuthOptions, type AuthOptions, type AuthSettings } from './auth/options.js';
 import type { Access } from './bind.js';
+import type { WaitOptions } from './deadline.js';
 import { DEFAULTS } from './defaults.js';
 import type { NameOptions } from './names.js';
-import { checkOptionNames, CONNECT_OPTIONS, SERVER_OPTIONS } from './option-names.js';
+import { checkOptionNames, CONNECT_OPTIONS, SERVER_OPTIONS, WAIT_OPTIONS } from './option-names.js';
 import { checkBoolean, checkObject, checkOneOf, checkSignal, checkTimeout, optionalLimit } from './validate.js';
 
 export { DEFAULTS };
@@ -216,4 +217,20 @@ export function serverOptionsFrom(raw: Record<string, unknown>): ResolvedServer 
     maxHandshakes: optionalLimit(raw.maxHandshakes, 'maxHandshakes', DEFAULTS.maxHandshakes),
     auth: checkAuthOptions(raw),
   });
+}
+
+/** {@link WaitOptions}, checked once, every one set. */
+export interface ResolvedWait {
+  readonly timeout: number;
+  readonly signal: AbortSignal | undefined;
+}
+
+/**
+ * The one check of a `waitFor...()` call's options.
+ * @throws LocalSocketError INVALID_ARGUMENT for a non-object, an unknown name or a bad option
+ */
+export function resolveWaitOptions(options: WaitOptions | undefined): ResolvedWait {
+  const raw = checkObject(options, 'options');
+  checkOptionNames(raw, WAIT_OPTIONS);
+  return { timeout: checkTimeout(raw.timeout, DEFAULTS.waitTimeout), signal: checkSignal(raw.signal) };
 }

@@ -15,13 +15,12 @@ import { LocalSocketError } from './errors.js';
 import { bindPipeRecord } from './endpoint/pipe-claim.js';
 import { endpointOfFd } from './fd-name.js';
 import { resolveName, type Endpoint } from './names.js';
-import { DEFAULTS } from './defaults.js';
-import { resolveServerOptions, type ResolvedServer, type ServerOptions } from './options.js';
+import { resolveServerOptions, resolveWaitOptions, type ResolvedServer, type ResolvedWait, type ServerOptions } from './options.js';
 import { currentPlatform } from './platform.js';
 import { Preset } from './preset.js';
 import { adoptAccepted, handOut, type LocalSocket, type SocketState } from './socket.js';
-import { checkOptionNames, FD_NAME_OPTIONS, WAIT_OPTIONS } from './option-names.js';
-import { checkInteger, checkObject, checkSignal, checkTimeout } from './validate.js';
+import { checkOptionNames, FD_NAME_OPTIONS } from './option-names.js';
+import { checkInteger, checkObject } from './validate.js';
 
 /**
  * The state of a {@link LocalServer}:
@@ -327,17 +326,13 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
    *   is not listening or closes during the wait; `INVALID_ARGUMENT` for bad options.
    */
   waitForNewConnection(options?: WaitOptions): Promise<LocalSocket> {
-    let timeout: number;
-    let signal: AbortSignal | undefined;
+    let wait: ResolvedWait;
     try {
-      const raw = checkObject(options, 'options');
-      checkOptionNames(raw, WAIT_OPTIONS);
-      timeout = checkTimeout(raw.timeout, DEFAULTS.waitTimeout);
-      signal = checkSignal(raw.signal);
+      wait = resolveWaitOptions(options);
     } catch (err) {
       return Promise.reject(err); // a promise-returning method never throws
     }
-    return waitWithDeadline<LocalSocket>('waitForNewConnection', timeout, signal, (resolve, reject) => {
+    return waitWithDeadline<LocalSocket>('waitForNewConnection', wait.timeout, wait.signal, (resolve, reject) => {
       const check = (): void => {
         const next = this.nextPendingConnection();
         if (next) resolve(next);

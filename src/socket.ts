@@ -14,15 +14,13 @@ import { followSignal, waitWithDeadline, type WaitOptions } from './deadline.js'
 import { fromSystemError } from './error-map.js';
 import { closePathError, LocalSocketError } from './errors.js';
 import type { Endpoint } from './names.js';
-import { DEFAULTS } from './defaults.js';
-import { checkOptionNames, WAIT_OPTIONS } from './option-names.js';
-import { resolveConnectOptions, resolveSocketOptions, type ConnectOptions, type ResolvedConnect, type ResolvedLimits, type SocketLimits } from './options.js';
+import { resolveConnectOptions, resolveSocketOptions, resolveWaitOptions, type ConnectOptions, type ResolvedConnect, type ResolvedLimits, type ResolvedWait, type SocketLimits } from './options.js';
 import { onLaterTurn } from './later.js';
 import { nextLineLength } from './line.js';
 import { Preset } from './preset.js';
 import { ReadBuffer } from './read-buffer.js';
 import { chunksOf, duplexOf } from './socket-stream.js';
-import { checkInteger, checkObject, checkSignal, checkTimeout, toByteView } from './validate.js';
+import { checkInteger, toByteView } from './validate.js';
 import { QUEUED_BYTES, quiet, Writer } from './writer.js';
 
 /**
@@ -799,17 +797,13 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    * until it settles, the deadline passes or the signal fires.
    */
   #wait<T>(what: string, options: WaitOptions | undefined, subscribe: (resolve: (value: T) => void, reject: (err: unknown) => void) => () => void): Promise<T> {
-    let timeout: number;
-    let signal: AbortSignal | undefined;
+    let wait: ResolvedWait;
     try {
-      const raw = checkObject(options, 'options');
-      checkOptionNames(raw, WAIT_OPTIONS);
-      timeout = checkTimeout(raw.timeout, DEFAULTS.waitTimeout);
-      signal = checkSignal(raw.signal);
+      wait = resolveWaitOptions(options);
     } catch (err) {
       return quiet(Promise.reject(err));
     }
-    return waitWithDeadline<T>(what, timeout, signal, subscribe);
+    return waitWithDeadline<T>(what, wait.timeout, wait.signal, subscribe);
   }
 
   /**
