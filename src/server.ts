@@ -248,6 +248,7 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
   /** What the handshakes report back to this server: a narrow interface, off the public type. */
   #admissionHost(): AdmissionHost {
     return {
+      server: this,
       // Room in the pending queue for one more peer, beside `reserved` already answered.
       pendingRoom: (reserved) => this.#state === 'listening' && this.#pending.length + reserved < this.#options.maxPendingConnections,
       admitted: (transport, leftover) => {

@@ -3,16 +3,27 @@
  * over its public reading API, with one way of waiting for more.
  */
 import { Duplex } from 'node:stream';
-import type { LocalSocket } from './socket.js';
 
 /** The events after which there may be something new to read, or nothing more ever. */
 const CHANGES = ['readyRead', 'stateChanged', 'readChannelFinished'] as const;
+type Change = (typeof CHANGES)[number];
+
+/** What the adapters use of a LocalSocket: its public reading and writing API (no import of socket.ts, which imports this). */
+interface ByteSocket {
+  readonly bytesAvailable: number;
+  read(): Buffer;
+  write(data: Uint8Array): Promise<void>;
+  end(): Promise<void>;
+  abort(): void;
+  on(event: Change, listener: () => void): unknown;
+  off(event: Change, listener: () => void): unknown;
+}
 
 /**
  * Calls `wake` once, at the socket's next readyRead, state change or
  * end-of-stream, whichever comes first. The one waiter of both adapters.
  */
-function onNextChange(socket: LocalSocket, wake: () => void): void {
+function onNextChange(socket: ByteSocket, wake: () => void): void {
   const once = (): void => {
     for (const event of CHANGES) socket.off(event, once);
     wake();
@@ -25,7 +36,7 @@ function onNextChange(socket: LocalSocket, wake: () => void): void {
  * `finished()` says nothing more will come.
  * @param finished - true once no more bytes can be read (the socket's own rule).
  */
-export async function* chunksOf(socket: LocalSocket, finished: () => boolean): AsyncGenerator<Buffer, void, undefined> {
+export async function* chunksOf(socket: ByteSocket, finished: () => boolean): AsyncGenerator<Buffer, void, undefined> {
   for (;;) {
     if (socket.bytesAvailable > 0) {
       yield socket.read();
@@ -41,7 +52,7 @@ export async function* chunksOf(socket: LocalSocket, finished: () => boolean): A
  * connection; destroying it with an error aborts.
  * @param finished - true once no more bytes can be read (the socket's own rule).
  */
-export function duplexOf(socket: LocalSocket, finished: () => boolean): Duplex {
+export function duplexOf(socket: ByteSocket, finished: () => boolean): Duplex {
   let waiting = false;
   const pushAvailable = (): boolean => {
     if (socket.bytesAvailable > 0) {
