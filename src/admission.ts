@@ -59,6 +59,8 @@ type WithCandidate = net.Socket & { [kCandidate]?: Candidate };
 
 /** What the server does with the outcome of a handshake. */
 export interface AdmissionHost {
+  /** The server the handshakes are for, as named in diagnostics payloads. */
+  readonly server: object;
   /** Room in the pending queue for one more (counting peers already answered). */
   pendingRoom(reserved: number): boolean;
   /** A peer proved the key: hand it on with the bytes that followed its proof. */
@@ -170,7 +172,7 @@ export class Admission {
       if (silentFor < Math.max(MIN_STALL_MS, typical)) return false;
       if (candidate.stage === 'proof' && silentFor < Math.max(MIN_STALL_ANSWERED_MS, typical)) continue;
       this.#remove(candidate);
-      if (diagnostics.evicted.hasSubscribers) diagnostics.evicted.publish({ server: this.#host, stage: candidate.stage, silentMs: silentFor });
+      if (diagnostics.evicted.hasSubscribers) diagnostics.evicted.publish({ server: this.#host.server, stage: candidate.stage, silentMs: silentFor });
       this.#busy(candidate.transport, 'a peer made no progress: dropped to make room');
       return true;
     }

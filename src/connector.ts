@@ -6,14 +6,15 @@
  */
 import type net from 'node:net';
 import { clientHandshake } from './auth/handshake.js';
-import { resolveAuth, type ResolvedAuth } from './auth/options.js';
+import { loadAuth, type ResolvedAuth } from './auth/options.js';
 import { backoff, CONNECT_BACKOFF } from './backoff.js';
 import { isBusyDialError } from './busy-errors.js';
 import { abortedError, sleep } from './deadline.js';
 import { dialOnce } from './dial.js';
 import { fromSystemError } from './error-map.js';
 import { LocalSocketError } from './errors.js';
-import { resolveName, type Endpoint, type NameOptions } from './names.js';
+import { resolveName, type Endpoint } from './names.js';
+import type { ResolvedConnect } from './options.js';
 import { currentPlatform } from './platform.js';
 
 /** What a connect needs, already checked. */
@@ -30,22 +31,15 @@ export interface ConnectPlan {
 }
 
 /**
- * Resolves the name and the key.
- * @throws LocalSocketError INVALID_NAME, UNSUPPORTED, INVALID_ARGUMENT, ACCESS_DENIED
+ * Resolves the name and loads the key, for options already checked.
+ * @throws LocalSocketError INVALID_NAME, UNSUPPORTED, INVALID_ARGUMENT (missing key file), ACCESS_DENIED
  */
-export function planConnect(
-  name: string,
-  names: NameOptions,
-  rawOptions: Record<string, unknown>,
-  timeout: number,
-  waitForServer: boolean,
-  signal: AbortSignal,
-): ConnectPlan {
+export function planConnect(name: string, options: ResolvedConnect, signal: AbortSignal): ConnectPlan {
   const platform = currentPlatform();
-  // Raw mode keeps plain pipe names on Windows; `auth` itself is checked by resolveAuth below.
-  const endpoint = resolveName(name, { ...names, auth: rawOptions.auth !== false }, platform);
-  const auth = resolveAuth(rawOptions, platform);
-  return { endpoint, auth, deadline: Date.now() + timeout, waitForServer, signal, uid: platform.uid };
+  // Raw mode keeps plain pipe names on Windows.
+  const endpoint = resolveName(name, { ...options.names, auth: options.auth.enabled }, platform);
+  const auth = loadAuth(options.auth, platform);
+  return { endpoint, auth, deadline: Date.now() + options.timeout, waitForServer: options.waitForServer, signal, uid: platform.uid };
 }
 
 /** Busy or not there yet: worth another try before the deadline. */

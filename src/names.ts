@@ -7,7 +7,7 @@
 import { posix as path } from 'node:path';
 import { recordFile } from './endpoint/pipe-record.js';
 import { LocalSocketError } from './errors.js';
-import { MAX_PIPE_NAME_CHARS, maxSocketPathBytes, type PlatformInfo } from './platform.js';
+import { currentPlatform, MAX_PIPE_NAME_CHARS, maxSocketPathBytes, type PlatformInfo } from './platform.js';
 
 /** What a name resolved to: a Unix socket file, a Linux abstract name, or a Windows named pipe. */
 export type EndpointKind = 'unix' | 'abstract' | 'pipe';
@@ -192,14 +192,19 @@ function qtTempPath(p: PlatformInfo): string {
  * or `\\.\pipe\<name>` with `auth: false` or `qtCompatible`; a name with a
  * slash is a path (a full `\\.\pipe\...` name on Windows).
  *
+ * Public API: it tells where a name leads (what `listen` binds and `connect`
+ * dials) without binding or dialing. With a {@link PlatformInfo} it computes
+ * another platform's rules, anywhere (tests, tools).
+ *
  * @param name - the server name.
  * @param options - `qtCompatible` or `abstract`, and `auth` (default true) as given to `listen`/`connect`.
- * @param p - the machine facts; `currentPlatform()` for this one.
+ * @param p - the machine facts.
+ * @defaultValue p: this machine and process
  * @returns the endpoint: kind, OS address, and the private directory to create if any.
  * @throws {@link LocalSocketError} `INVALID_NAME` for an empty name, a NUL byte, `.`/`..`, or a name too long for the platform;
  *   `UNSUPPORTED` for `abstract` off Linux or on a runtime that pads abstract names (Node 20).
  */
-export function resolveName(name: unknown, options: ResolveOptions, p: PlatformInfo): Endpoint {
+export function resolveName(name: unknown, options: ResolveOptions = {}, p: PlatformInfo = currentPlatform()): Endpoint {
   const checked = checkBasicName(name);
   if (p.platform === 'win32') return resolvePipe(checked, options, p);
   if (options.abstract) return resolveAbstract(checked, p);

@@ -34,7 +34,7 @@ const AUTH: Every<AuthOptions> = { auth: true, key: true, keyFile: true, handsha
 const CONNECT: Every<ConnectOptions> = { ...LIMITS, ...NAMING, ...AUTH, timeout: true, signal: true, waitForServer: true };
 const SERVER: Every<ServerOptions> = {
   ...LIMITS, ...NAMING, ...AUTH,
-  maxHandshakes: true, access: true, maxPendingConnections: true, maxConnections: true, fd: true,
+  maxHandshakes: true, access: true, maxPendingConnections: true, maxConnections: true,
 };
 const MESSAGE: Every<MessageOptions> = { maxMessageSize: true, requestTimeout: true, maxRequestsInFlight: true };
 const MESSAGE_SERVER: Every<MessageServerOptions> = { ...SERVER, ...MESSAGE };

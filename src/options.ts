@@ -1,20 +1,18 @@
-/** Option types and defaults, checked once at the public entry points. */
-import type { AuthOptions } from './auth/options.js';
+/**
+ * Option types, and the one resolution pass of each public entry point:
+ * `resolveConnectOptions` / `resolveServerOptions` check every option once
+ * (names, types, ranges, auth included) and return them typed and frozen.
+ * Nothing downstream sees the caller's raw object or checks it again.
+ */
+import { checkAuthOptions, type AuthOptions, type AuthSettings } from './auth/options.js';
 import type { Access } from './bind.js';
+import type { WaitOptions } from './deadline.js';
+import { DEFAULTS } from './defaults.js';
 import type { NameOptions } from './names.js';
-import { checkOptionNames, CONNECT_OPTIONS, SERVER_OPTIONS } from './option-names.js';
+import { checkOptionNames, CONNECT_OPTIONS, SERVER_OPTIONS, WAIT_OPTIONS } from './option-names.js';
 import { checkBoolean, checkObject, checkOneOf, checkSignal, checkTimeout, optionalLimit } from './validate.js';
 
-export const DEFAULTS = {
-  maxReadBuffer: 1024 * 1024,
-  maxWriteBuffer: 1024 * 1024,
-  connectTimeout: 10_000,
-  waitTimeout: 30_000,
-  closeTimeout: 10_000,
-  handshakeTimeout: 5_000,
-  maxPendingConnections: 30,
-  maxHandshakes: 64,
-} as const;
+export { DEFAULTS };
 
 /**
  * Per-connection limits, for clients ({@link ConnectOptions}) and for every
@@ -52,40 +50,55 @@ export interface SocketLimits {
   allowHalfOpen?: boolean;
 }
 
+/** {@link SocketLimits}, checked, every one set. */
 export interface ResolvedLimits {
-  maxReadBuffer: number;
-  maxWriteBuffer: number;
-  idleTimeout: number;
-  closeTimeout: number;
-  allowHalfOpen: boolean;
+  readonly maxReadBuffer: number;
+  readonly maxWriteBuffer: number;
+  readonly idleTimeout: number;
+  readonly closeTimeout: number;
+  readonly allowHalfOpen: boolean;
 }
 
-/** Limits already resolved, shared by every connection of a server (resolved once, frozen). */
-const resolvedLimits = new WeakSet<object>();
+/** The limits of a socket made without options. */
+export const DEFAULT_LIMITS: ResolvedLimits = Object.freeze({
+  maxReadBuffer: DEFAULTS.maxReadBuffer,
+  maxWriteBuffer: DEFAULTS.maxWriteBuffer,
+  idleTimeout: 0,
+  closeTimeout: DEFAULTS.closeTimeout,
+  allowHalfOpen: false,
+});
 
-export function isResolvedLimits(value: unknown): value is ResolvedLimits {
-  return typeof value === 'object' && value !== null && resolvedLimits.has(value);
+/**
+ * Checks the limits in `raw`; a limit `raw` does not set is taken from `base`.
+ * @throws LocalSocketError INVALID_ARGUMENT for a bad limit
+ */
+export function resolveLimits(raw: Record<string, unknown>, base: ResolvedLimits = DEFAULT_LIMITS): ResolvedLimits {
+  return Object.freeze({
+    maxReadBuffer: optionalLimit(raw.maxReadBuffer, 'maxReadBuffer', base.maxReadBuffer),
+    maxWriteBuffer: optionalLimit(raw.maxWriteBuffer, 'maxWriteBuffer', base.maxWriteBuffer),
+    idleTimeout: checkTimeout(raw.idleTimeout, base.idleTimeout, 'idleTimeout'),
+    closeTimeout: checkTimeout(raw.closeTimeout, base.closeTimeout, 'closeTimeout'),
+    allowHalfOpen: checkBoolean(raw.allowHalfOpen, 'allowHalfOpen', base.allowHalfOpen),
+  });
 }
 
-export function resolveLimits(raw: Record<string, unknown>): ResolvedLimits {
-  if (isResolvedLimits(raw)) return raw;
-  const limits: ResolvedLimits = {
-    maxReadBuffer: optionalLimit(raw.maxReadBuffer, 'maxReadBuffer', DEFAULTS.maxReadBuffer),
-    maxWriteBuffer: optionalLimit(raw.maxWriteBuffer, 'maxWriteBuffer', DEFAULTS.maxWriteBuffer),
-    idleTimeout: checkTimeout(raw.idleTimeout, 0, 'idleTimeout'),
-    closeTimeout: checkTimeout(raw.closeTimeout, DEFAULTS.closeTimeout, 'closeTimeout'),
-    allowHalfOpen: checkBoolean(raw.allowHalfOpen, 'allowHalfOpen', false),
-  };
-  Object.freeze(limits);
-  resolvedLimits.add(limits);
-  return limits;
+/**
+ * The options of `new LocalSocket()`: the limits. The other connect options
+ * are accepted too (so one object can serve `new LocalSocket(options)` and
+ * `connectToServer(name, options)`), and are read by `connectToServer()`.
+ * @throws LocalSocketError INVALID_ARGUMENT for a non-object, an unknown name or a bad limit
+ */
+export function resolveSocketOptions(options: unknown): ResolvedLimits {
+  const raw = checkObject(options, 'options');
+  checkOptionNames(raw, CONNECT_OPTIONS);
+  return resolveLimits(raw);
 }
 
-export function resolveNameOptions(raw: Record<string, unknown>): NameOptions {
-  return {
+function resolveNameOptions(raw: Record<string, unknown>): Readonly<NameOptions> {
+  return Object.freeze({
     qtCompatible: checkBoolean(raw.qtCompatible, 'qtCompatible', false),
     abstract: checkBoolean(raw.abstract, 'abstract', false),
-  };
+  });
 }
 
 /** Options of `connect()` and `LocalSocket.connectToServer()`: limits, name resolution, authentication, and these. */
@@ -104,24 +117,43 @@ export interface ConnectOptions extends SocketLimits, NameOptions, AuthOptions {
   waitForServer?: boolean;
 }
 
+/** {@link ConnectOptions}, checked once, every one set (frozen). */
 export interface ResolvedConnect {
-  limits: ResolvedLimits;
-  names: NameOptions;
-  timeout: number;
-  signal: AbortSignal | undefined;
-  waitForServer: boolean;
+  readonly limits: ResolvedLimits;
+  readonly names: Readonly<NameOptions>;
+  readonly auth: AuthSettings;
+  readonly timeout: number;
+  readonly signal: AbortSignal | undefined;
+  readonly waitForServer: boolean;
 }
 
-export function resolveConnectOptions(options: unknown): ResolvedConnect {
+/**
+ * The one check of a connect's options.
+ * @param options - from the caller.
+ * @param baseLimits - where a limit the options do not set comes from: the socket's own
+ *   (from its constructor) for `connectToServer()`.
+ * @throws LocalSocketError INVALID_ARGUMENT for a non-object, an unknown name or a bad option
+ */
+export function resolveConnectOptions(options: unknown, baseLimits: ResolvedLimits = DEFAULT_LIMITS): ResolvedConnect {
   const raw = checkObject(options, 'options');
   checkOptionNames(raw, CONNECT_OPTIONS);
-  return {
-    limits: resolveLimits(raw),
+  return connectOptionsFrom(raw, baseLimits);
+}
+
+/**
+ * The connect options in `raw`, whose names an outer entry point (`connectMessages()`) has
+ * already checked against its own list.
+ * @throws LocalSocketError INVALID_ARGUMENT for a bad option
+ */
+export function connectOptionsFrom(raw: Record<string, unknown>, baseLimits: ResolvedLimits = DEFAULT_LIMITS): ResolvedConnect {
+  return Object.freeze({
+    limits: resolveLimits(raw, baseLimits),
     names: resolveNameOptions(raw),
     timeout: checkTimeout(raw.timeout, DEFAULTS.connectTimeout),
     signal: checkSignal(raw.signal),
     waitForServer: checkBoolean(raw.waitForServer, 'waitForServer', false),
-  };
+    auth: checkAuthOptions(raw),
+  });
 }
 
 /** Options of `listen()` and `new LocalServer()`: limits for each accepted connection, name resolution, authentication, and these. */
@@ -146,28 +178,59 @@ export interface ServerOptions extends SocketLimits, NameOptions, AuthOptions {
    * @defaultValue Infinity (no limit)
    */
   maxConnections?: number;
-  /** Adopt an inherited, already listening descriptor (e.g. systemd's fd 3) instead of binding a name. */
-  fd?: number;
+  // An inherited listening descriptor is not an option: it is the name, `listen({ fd })`.
 }
 
+/** {@link ServerOptions}, checked once, every one set (frozen). */
 export interface ResolvedServer {
-  limits: ResolvedLimits;
-  names: NameOptions;
-  access: Access;
-  maxPendingConnections: number;
-  maxConnections: number;
-  maxHandshakes: number;
+  readonly limits: ResolvedLimits;
+  readonly names: Readonly<NameOptions>;
+  readonly auth: AuthSettings;
+  readonly access: Access;
+  readonly maxPendingConnections: number;
+  readonly maxConnections: number;
+  readonly maxHandshakes: number;
 }
 
+/**
+ * The one check of a server's options.
+ * @throws LocalSocketError INVALID_ARGUMENT for a non-object, an unknown name or a bad option
+ */
 export function resolveServerOptions(options: unknown): ResolvedServer {
   const raw = checkObject(options, 'options');
   checkOptionNames(raw, SERVER_OPTIONS);
-  return {
+  return serverOptionsFrom(raw);
+}
+
+/**
+ * The server options in `raw`, whose names an outer entry point (`new MessageServer()`) has
+ * already checked against its own list.
+ * @throws LocalSocketError INVALID_ARGUMENT for a bad option
+ */
+export function serverOptionsFrom(raw: Record<string, unknown>): ResolvedServer {
+  return Object.freeze({
     limits: resolveLimits(raw),
     names: resolveNameOptions(raw),
     access: checkOneOf(raw.access, 'access', ['user', 'group', 'world'] as const, 'user'),
     maxPendingConnections: optionalLimit(raw.maxPendingConnections, 'maxPendingConnections', DEFAULTS.maxPendingConnections),
     maxConnections: optionalLimit(raw.maxConnections, 'maxConnections', Infinity, true),
     maxHandshakes: optionalLimit(raw.maxHandshakes, 'maxHandshakes', DEFAULTS.maxHandshakes),
-  };
+    auth: checkAuthOptions(raw),
+  });
+}
+
+/** {@link WaitOptions}, checked once, every one set. */
+export interface ResolvedWait {
+  readonly timeout: number;
+  readonly signal: AbortSignal | undefined;
+}
+
+/**
+ * The one check of a `waitFor...()` call's options.
+ * @throws LocalSocketError INVALID_ARGUMENT for a non-object, an unknown name or a bad option
+ */
+export function resolveWaitOptions(options: WaitOptions | undefined): ResolvedWait {
+  const raw = checkObject(options, 'options');
+  checkOptionNames(raw, WAIT_OPTIONS);
+  return { timeout: checkTimeout(raw.timeout, DEFAULTS.waitTimeout), signal: checkSignal(raw.signal) };
 }

@@ -7,7 +7,9 @@ import os from 'node:os';
 
 /**
  * The machine facts name resolution depends on, passed to {@link resolveName}
- * so that any platform's rules can be computed anywhere.
+ * so that any platform's rules can be computed anywhere. Public API, as the
+ * type of that argument: build one to ask how a name resolves elsewhere (e.g.
+ * `platform: 'win32'`); leave it out for this machine.
  */
 export interface PlatformInfo {
   /** `process.platform`: `'win32'` gives pipe names, `'linux'` allows abstract and long paths. */

@@ -5,9 +5,9 @@
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
 import net from 'node:net';
-import { Admission } from './admission.js';
+import { Admission, type AdmissionHost } from './admission.js';
 import { BUSY_MESSAGE } from './auth/handshake.js';
-import { resolveAuth, type ResolvedAuth } from './auth/options.js';
+import { loadAuth, type ResolvedAuth } from './auth/options.js';
 import { bindAbstract, bindFd, bindPipe, bindUnixPath, type Binding } from './bind.js';
 import { waitWithDeadline, type WaitOptions } from './deadline.js';
 import * as diagnostics from './diagnostics.js';
@@ -15,11 +15,12 @@ import { LocalSocketError } from './errors.js';
 import { bindPipeRecord } from './endpoint/pipe-claim.js';
 import { endpointOfFd } from './fd-name.js';
 import { resolveName, type Endpoint } from './names.js';
-import { DEFAULTS, resolveServerOptions, type ResolvedServer, type ServerOptions } from './options.js';
+import { resolveServerOptions, resolveWaitOptions, type ResolvedServer, type ResolvedWait, type ServerOptions } from './options.js';
 import { currentPlatform } from './platform.js';
-import { adopt, handOut, LocalSocket } from './socket.js';
-import { checkOptionNames, FD_NAME_OPTIONS, WAIT_OPTIONS } from './option-names.js';
-import { checkInteger, checkObject, checkSignal, checkTimeout } from './validate.js';
+import { Preset } from './preset.js';
+import { adoptAccepted, handOut, type LocalSocket, type SocketState } from './socket.js';
+import { checkOptionNames, FD_NAME_OPTIONS } from './option-names.js';
+import { checkInteger, checkObject } from './validate.js';
 
 /**
  * The state of a {@link LocalServer}:
@@ -80,8 +81,7 @@ export interface LocalServerEvents {
  */
 export class LocalServer extends EventEmitter<LocalServerEvents> {
   #state: ServerState = 'idle';
-  #options: ResolvedServer;
-  #rawOptions: ServerOptions;
+  readonly #options: ResolvedServer;
   #server: net.Server | null = null;
   #binding: Binding | null = null;
   #endpoint: Endpoint | null = null;
@@ -101,8 +101,7 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
    */
   constructor(options: ServerOptions = {}) {
     super();
-    this.#options = resolveServerOptions(options);
-    this.#rawOptions = { ...options };
+    this.#options = presetOptions.value ?? resolveServerOptions(options);
     // One abort listener per handshake in progress; their number is bounded by maxHandshakes.
     setMaxListeners(this.#options.maxHandshakes + 10, this.#closeController.signal);
   }
@@ -167,14 +166,14 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
   async listen(name: string | { fd: number }): Promise<void> {
     if (this.#state !== 'idle') throw new LocalSocketError('INVALID_STATE', 'listen: a LocalServer listens once; create a new one');
     const platform = currentPlatform();
-    this.#auth = resolveAuth(this.#rawOptions as Record<string, unknown>, platform);
-    if (this.#auth) this.#admission = new Admission(this.#auth.key, this.#auth.handshakeTimeout, this.#options.maxHandshakes, this);
+    this.#auth = loadAuth(this.#options.auth, platform);
+    if (this.#auth) this.#admission = new Admission(this.#auth.key, this.#auth.handshakeTimeout, this.#options.maxHandshakes, this.#admissionHost());
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
     server.on('connection', this.#onConnection);
     server.on('error', (err) => this.#emitError(new LocalSocketError('UNKNOWN', 'server error', { cause: err })));
     server.maxConnections = Number.isFinite(this.#options.maxConnections) ? this.#options.maxConnections : 0x7fffffff;
     // net turns peers away itself at maxConnections, before 'connection': report those too.
-    server.on('drop', () => this.refused(new LocalSocketError('RESOURCE_EXHAUSTED', 'connection refused: connection limit reached')));
+    server.on('drop', () => this.#reportRefusal(new LocalSocketError('RESOURCE_EXHAUSTED', 'connection refused: connection limit reached')));
     this.#state = 'listening';
     let bindSettled!: () => void;
     this.#bindDone = new Promise<void>((resolve) => (bindSettled = resolve));
@@ -246,19 +245,22 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
     this.#enqueue(transport, EMPTY);
   };
 
-  /** @internal Admission: room in the pending queue for one more peer, beside `reserved` already answered. */
-  pendingRoom(reserved: number): boolean {
-    return this.#state === 'listening' && this.#pending.length + reserved < this.#options.maxPendingConnections;
+  /** What the handshakes report back to this server: a narrow interface, off the public type. */
+  #admissionHost(): AdmissionHost {
+    return {
+      server: this,
+      // Room in the pending queue for one more peer, beside `reserved` already answered.
+      pendingRoom: (reserved) => this.#state === 'listening' && this.#pending.length + reserved < this.#options.maxPendingConnections,
+      admitted: (transport, leftover) => {
+        if (this.#state !== 'listening') return refuse(transport);
+        this.#enqueue(transport, leftover);
+      },
+      refused: (reason) => this.#reportRefusal(reason),
+    };
   }
 
-  /** @internal Admission: a peer proved the key. */
-  admitted(transport: net.Socket, leftover: Buffer): void {
-    if (this.#state !== 'listening') return refuse(transport);
-    this.#enqueue(transport, leftover);
-  }
-
-  /** @internal Admission: a peer was turned away. */
-  refused(reason: LocalSocketError): void {
+  /** A peer was turned away: the `refused` event and the diagnostics channel. */
+  #reportRefusal(reason: LocalSocketError): void {
     this.emit('refused', reason);
     diagnostics.publishRefusal(this, reason);
   }
@@ -269,23 +271,27 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
       transport.end(BUSY_MESSAGE);
       transport.destroySoon();
     } else refuse(transport);
-    this.refused(new LocalSocketError('RESOURCE_EXHAUSTED', `connection refused: ${why}`));
+    this.#reportRefusal(new LocalSocketError('RESOURCE_EXHAUSTED', `connection refused: ${why}`));
   }
 
   #enqueue(transport: net.Socket, leftover: Buffer): void {
     transport.off('error', noop);
-    const socket = new LocalSocket(this.#options.limits) as LocalSocket & { [kServer]?: LocalServer };
-    socket[adopt](transport, leftover, this.#endpoint);
+    const socket = adoptAccepted(transport, leftover, this.#endpoint, this.#options.limits) as ServedSocket;
     this.#open.add(socket);
     socket[kServer] = this;
-    socket.on('stateChanged', onAdoptedState);
+    socket.on('stateChanged', LocalServer.#onServedState);
     if (socket.state !== 'connected') return; // the peer already left
     this.#pending.push(socket);
     this.emit('newConnection');
   }
 
-  /** @internal A connection of ours is unconnected: forget it. */
-  forget(socket: LocalSocket): void {
+  /** A connection of ours is unconnected: forget it. Shared by every connection (no closure each), as LocalSocket's transport handlers. */
+  static #onServedState(this: ServedSocket, state: SocketState): void {
+    const server = this[kServer];
+    if (state === 'unconnected' && server) server.#forget(this);
+  }
+
+  #forget(socket: LocalSocket): void {
     this.#open.delete(socket);
     const at = this.#pending.indexOf(socket);
     if (at !== -1) this.#pending.splice(at, 1);
@@ -308,7 +314,7 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
    */
   nextPendingConnection(): LocalSocket | null {
     const socket = this.#pending.shift() ?? null;
-    socket?.[handOut]();
+    if (socket) handOut(socket);
     return socket;
   }
 
@@ -321,17 +327,13 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
    *   is not listening or closes during the wait; `INVALID_ARGUMENT` for bad options.
    */
   waitForNewConnection(options?: WaitOptions): Promise<LocalSocket> {
-    let timeout: number;
-    let signal: AbortSignal | undefined;
+    let wait: ResolvedWait;
     try {
-      const raw = checkObject(options, 'options');
-      checkOptionNames(raw, WAIT_OPTIONS);
-      timeout = checkTimeout(raw.timeout, DEFAULTS.waitTimeout);
-      signal = checkSignal(raw.signal);
+      wait = resolveWaitOptions(options);
     } catch (err) {
       return Promise.reject(err); // a promise-returning method never throws
     }
-    return waitWithDeadline<LocalSocket>('waitForNewConnection', timeout, signal, (resolve, reject) => {
+    return waitWithDeadline<LocalSocket>('waitForNewConnection', wait.timeout, wait.signal, (resolve, reject) => {
       const check = (): void => {
         const next = this.nextPendingConnection();
         if (next) resolve(next);
@@ -419,12 +421,18 @@ function closedWhileBinding(): LocalSocketError {
   return new LocalSocketError('ABORTED', 'listen: the server was closed while binding');
 }
 
-const EMPTY = Buffer.alloc(0);
-const kServer = Symbol('localsocket.server');
+/** Options already resolved, for a server made by the library itself (see Preset). */
+const presetOptions = new Preset<ResolvedServer>();
 
-function onAdoptedState(this: LocalSocket & { [kServer]?: LocalServer }, state: string): void {
-  if (state === 'unconnected') this[kServer]?.forget(this);
+/** A LocalServer for options an outer entry point (`new MessageServer()`) has resolved with its own. */
+export function serverWithOptions(options: ResolvedServer): LocalServer {
+  return presetOptions.with(options, () => new LocalServer());
 }
+
+const EMPTY = Buffer.alloc(0);
+/** The server a connection came through, for the shared state handler. */
+const kServer = Symbol('localsocket.server');
+type ServedSocket = LocalSocket & { [kServer]?: LocalServer };
 
 function refuse(transport: net.Socket): void {
   transport.on('error', noop);

@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { establish, planConnect } from './connector.js';
 import * as diagnostics from './diagnostics.js';
 import { reachedEndpoint } from './dial.js';
@@ -14,12 +14,13 @@ import { followSignal, waitWithDeadline, type WaitOptions } from './deadline.js'
 import { fromSystemError } from './error-map.js';
 import { closePathError, LocalSocketError } from './errors.js';
 import type { Endpoint } from './names.js';
-import { checkOptionNames, CONNECT_OPTIONS, WAIT_OPTIONS } from './option-names.js';
-import { resolveConnectOptions, DEFAULTS, type ConnectOptions, type ResolvedLimits, resolveLimits, isResolvedLimits } from './options.js';
+import { resolveConnectOptions, resolveSocketOptions, resolveWaitOptions, type ConnectOptions, type ResolvedConnect, type ResolvedLimits, type ResolvedWait, type SocketLimits } from './options.js';
 import { onLaterTurn } from './later.js';
 import { nextLineLength } from './line.js';
+import { Preset } from './preset.js';
 import { ReadBuffer } from './read-buffer.js';
-import { checkInteger, checkObject, checkSignal, checkTimeout, toByteView } from './validate.js';
+import { chunksOf, duplexOf } from './socket-stream.js';
+import { checkInteger, toByteView } from './validate.js';
 import { QUEUED_BYTES, quiet, Writer } from './writer.js';
 
 /**
@@ -41,13 +42,49 @@ export type SocketState = 'unconnected' | 'connecting' | 'connected' | 'closing'
 const DEFAULT_MAX_LINE = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
 
-/** Internal entry used by LocalServer to hand over an accepted, established connection. */
-export const adopt = Symbol('adopt');
 /** The LocalSocket that owns a transport, for the shared event handlers. */
 const kOwner = Symbol('localsocket.owner');
 type OwnedTransport = net.Socket & { [kOwner]?: LocalSocket | null };
-/** Internal entry used by LocalServer when the application takes a pending connection. */
-export const handOut = Symbol('handOut');
+
+/**
+ * The library's own entries into a LocalSocket, off its public type: set once
+ * by the class's static block (they reach its private members), used by
+ * `connect()` and LocalServer through the functions below.
+ */
+interface SocketInternals {
+  adopt(socket: LocalSocket, transport: net.Socket, leftover: Buffer, endpoint: Endpoint | null): void;
+  handOut(socket: LocalSocket): void;
+  connectResolved(socket: LocalSocket, name: string, options: ResolvedConnect): Promise<void>;
+}
+const internals = {} as SocketInternals;
+/** Limits already resolved, for a socket made by the library itself (see Preset). */
+const presetLimits = new Preset<ResolvedLimits>();
+
+/**
+ * What this side has done with a socket; it only moves forward (one transition method each):
+ *
+ * - `'fresh'`: never connected nor closed;
+ * - `'inUse'`: connecting, connected, or ended by the peer or by an error (what arrived stays readable);
+ * - `'inputDropped'`: closed here by `disconnectFromServer()`: unread bytes are dropped and
+ *   reading fails, while queued writes are flushed (`#dropInput`);
+ * - `'closed'`: closed here for good (`abort()`, a close that finished, a failed connect):
+ *   nothing to read, and a wait fails with INVALID_STATE (`#closeHere`).
+ */
+type Use = 'fresh' | 'inUse' | 'inputDropped' | 'closed';
+
+/**
+ * The hold on read events until the application has the socket, so that it
+ * can attach its listeners before hearing of bytes that came first:
+ *
+ * - `'free'`: readyRead and readChannelFinished go out as things happen;
+ * - `'held'`: connected but not yet handed out (the handshake's leftover bytes, a
+ *   server's pending queue): read events wait (`#hold`);
+ * - `'handingOut'`: handed out this turn; the hold ends on a later turn, and what
+ *   arrived meanwhile is announced then (`#announceLater`, `#endHold`);
+ * - `'handingOutEnded'`: as `'handingOut'`, and the peer's end-of-stream came
+ *   meanwhile: it is reported, and acted on, after the bytes before it (`#onEnd`).
+ */
+type HandOut = 'free' | 'held' | 'handingOut' | 'handingOutEnded';
 
 function notConnected(what: string): LocalSocketError {
   return new LocalSocketError('INVALID_STATE', `${what}: the socket is not connected`);
@@ -131,7 +168,14 @@ export interface LocalSocketEvents {
  */
 export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   #state: SocketState = 'unconnected';
-  #used = false;
+  /** See {@link Use}. */
+  #use: Use = 'fresh';
+  /** See {@link HandOut}. */
+  #handOut: HandOut = 'free';
+  /** The peer sent end-of-stream: nothing more arrives; what it sent stays readable. */
+  #peerEnded = false;
+  /** Flow control, not a state: reading from the kernel is paused until a read makes room in the read buffer. */
+  #pausedByBuffer = false;
   #net: net.Socket | null = null;
   #writer: Writer | null = null;
   #reader = new ReadBuffer();
@@ -139,30 +183,26 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   #endpoint: Endpoint | null = null;
   #connectAbort: AbortController | null = null;
   #closing: Promise<void> | null = null;
-  #pausedByBuffer = false;
-  #peerEnded = false;
-  #released = false;
-  /** Set by a local close: what is unread is dropped (as Qt does) and reading ends. */
-  #inputDropped = false;
-  /** True until the socket is handed out: readyRead / readChannelFinished wait (see #announceLater). */
-  #held = false;
-  /** The hand-out is under way (the hold ends this turn): an end-of-stream waits too, so it is reported after the bytes before it. */
-  #endHeld = false;
-  #endDeferred = false;
   #lastError: LocalSocketError | null = null;
 
   /**
    * Makes an unconnected socket; connect it with {@link LocalSocket.connectToServer}.
-   * @param options - the per-connection limits ({@link SocketLimits}) are taken
-   *   from here; the other connect options are read by `connectToServer()`.
+   * @param options - the per-connection limits ({@link SocketLimits}). The other
+   *   connect options are accepted too, so that one object can serve
+   *   `new LocalSocket(options)` and `connectToServer(name, options)`; they take
+   *   effect only when given to `connectToServer()`.
    * @throws LocalSocketError `INVALID_ARGUMENT` if `options` is not an object or a limit is invalid.
    */
-  constructor(options: ConnectOptions = {}) {
+  constructor(options: SocketLimits = {}) {
     super();
-    const raw = checkObject(options, 'options');
-    // A server hands its accepted sockets its own resolved limits: nothing to check again.
-    if (!isResolvedLimits(raw)) checkOptionNames(raw, CONNECT_OPTIONS);
-    this.#limits = resolveLimits(raw);
+    // A server (and connect()) hands its sockets limits it already resolved: nothing to check again.
+    this.#limits = presetLimits.value ?? resolveSocketOptions(options);
+  }
+
+  static {
+    internals.adopt = (socket, transport, leftover, endpoint) => socket.#adopt(transport, leftover, endpoint);
+    internals.handOut = (socket) => socket.#announceLater();
+    internals.connectResolved = (socket, name, options) => socket.#connect(name, () => options);
   }
 
   /** The current state (Qt's `state()`); see {@link SocketState}. */
@@ -200,7 +240,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    * come with their own `readyRead`); 0 once the socket was closed locally (unread bytes are dropped).
    */
   get bytesAvailable(): number {
-    return this.#inputDropped ? 0 : this.#reader.length;
+    return this.#closedHere() ? 0 : this.#reader.length;
   }
 
   /**
@@ -266,19 +306,26 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    *   `INVALID_NAME` the name cannot be used; `INVALID_ARGUMENT` bad options, bad key or missing key file;
    *   `UNSUPPORTED` e.g. an abstract name off Linux; `INVALID_STATE` this socket was already used;
    *   `CONNECTION_ERROR` another OS failure.
+   *   Limits given here apply to this connection; those not given stay as the constructor set them.
    */
-  async connectToServer(name: string, options: ConnectOptions = {}): Promise<void> {
-    if (this.#used) throw new LocalSocketError('INVALID_STATE', 'connect: a LocalSocket connects once; create a new one');
-    this.#used = true;
+  connectToServer(name: string, options: ConnectOptions = {}): Promise<void> {
+    return this.#connect(name, () => resolveConnectOptions(options, this.#limits));
+  }
+
+  /** The connect itself; `resolve` checks the options inside it, so bad options take the failed-connect path too. */
+  async #connect(name: string, resolve: () => ResolvedConnect): Promise<void> {
+    if (this.#use !== 'fresh') throw new LocalSocketError('INVALID_STATE', 'connect: a LocalSocket connects once; create a new one');
+    this.#use = 'inUse';
     // From here every failure, bad options and names included, takes the one path below (as Qt: connecting -> unconnected + error).
     const controller = new AbortController();
     this.#connectAbort = controller;
     let unfollow = (): void => {};
     this.#setState('connecting');
     try {
-      const opts = resolveConnectOptions(options);
+      const opts = resolve();
+      this.#limits = opts.limits;
       unfollow = followSignal(controller, opts.signal);
-      const plan = planConnect(name, opts.names, options as Record<string, unknown>, opts.timeout, opts.waitForServer, controller.signal);
+      const plan = planConnect(name, opts, controller.signal);
       this.#endpoint = plan.endpoint;
       const transport = await (diagnostics.tracingConnects()
         ? diagnostics.traceConnect(plan.endpoint.address, plan.auth !== null, () => plan.attempts ?? 0, establish(plan))
@@ -297,7 +344,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
       if (this.#state === 'connecting') {
         this.#lastError = error;
         this.#setState('unconnected');
-        this.#released = true;
+        this.#closeHere();
         this.#emitError(error);
       }
       throw error;
@@ -306,35 +353,45 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     }
   }
 
-  /** @internal Takes over a transport LocalServer accepted (after its handshake, if any): the server's side of a connection. */
-  [adopt](transport: net.Socket, leftover: Buffer, endpoint: Endpoint | null): void {
-    this.#used = true;
+  /** Takes over a transport LocalServer accepted (after its handshake, if any): the server's side of a connection. */
+  #adopt(transport: net.Socket, leftover: Buffer, endpoint: Endpoint | null): void {
+    this.#use = 'inUse';
     this.#endpoint = endpoint;
     this.#setState('connecting');
     this.#attach(transport, leftover);
   }
 
-  /** LocalServer hands a pending connection to the application: what arrived meanwhile is announced on a later turn. */
-  [handOut](): void {
-    this.#announceLater();
+  // ---- the hand-out (see HandOut) ---------------------------------------------
+
+  /** Connected, not yet the application's: read events wait. */
+  #hold(): void {
+    this.#handOut = 'held';
+  }
+
+  /** Whether read events wait for the hand-out. */
+  #held(): boolean {
+    return this.#handOut !== 'free';
   }
 
   /**
-   * Ends the hold on read events on a later turn of the event loop, so that the
-   * caller who was just handed this socket has attached its listeners, then
-   * announces what arrived meanwhile: readyRead for buffered bytes,
-   * readChannelFinished for an end-of-stream.
+   * The socket is handed out: the hold ends on a later turn of the event loop,
+   * so that the caller who was just handed it has attached its listeners.
    */
   #announceLater(): void {
-    this.#endHeld = true;
-    onLaterTurn(() => {
-      if (!this.#held) return;
-      this.#held = false;
-      if (this.bytesAvailable > 0) this.emit('readyRead');
-      if (!this.#peerEnded || this.#inputDropped || this.#released) return; // closed here meanwhile: nothing to report
-      if (this.#endDeferred) this.#afterPeerEnd();
-      else this.emit('readChannelFinished');
-    });
+    if (this.#handOut !== 'held') return;
+    this.#handOut = 'handingOut';
+    onLaterTurn(() => this.#endHold());
+  }
+
+  /** Ends the hold and announces what arrived meanwhile: readyRead for buffered bytes, then the end-of-stream. */
+  #endHold(): void {
+    const endCameMeanwhile = this.#handOut === 'handingOutEnded';
+    this.#handOut = 'free';
+    if (this.bytesAvailable > 0) this.emit('readyRead');
+    if (!this.#peerEnded || this.#closedHere()) return; // closed here meanwhile: nothing to report
+    // An end that came during the hand-out was put off whole; one that came while pending was acted on then.
+    if (endCameMeanwhile) this.#afterPeerEnd();
+    else this.emit('readChannelFinished');
   }
 
   #attach(transport: net.Socket, leftover: Buffer): void {
@@ -351,7 +408,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     this.#setState('connected');
     this.emit('connected');
     // Bytes that came with the handshake are announced once the socket is handed out, never before.
-    this.#held = true;
+    this.#hold();
     if (leftover.length > 0) this.#onData(leftover);
     // 'data' may have been flowing before we attached (the handshake paused it); unless the bytes
     // that came with the handshake already filled the read buffer.
@@ -377,22 +434,22 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
       this.#pausedByBuffer = true;
       this.#net?.pause();
     }
-    if (!this.#held && chunk.length > 0) this.emit('readyRead');
+    if (!this.#held() && chunk.length > 0) this.emit('readyRead');
   }
 
   #onEnd(): void {
     this.#peerEnded = true;
-    // Being handed out: reported after the bytes before it, this turn (#announceLater). A pending connection
-    // is not held back: one whose peer left closes and leaves the queue.
-    if (this.#held && this.#endHeld) {
-      this.#endDeferred = true;
+    // Being handed out: reported after the bytes before it, on the hold's last turn (#endHold). A pending
+    // connection is not held back: one whose peer left closes and leaves the queue.
+    if (this.#handOut === 'handingOut' || this.#handOut === 'handingOutEnded') {
+      this.#handOut = 'handingOutEnded';
       return;
     }
     this.#afterPeerEnd();
   }
 
   #afterPeerEnd(): void {
-    if (!this.#held) this.emit('readChannelFinished');
+    if (!this.#held()) this.emit('readChannelFinished');
     // Half-open: the application still writes, and closes when it is done.
     if (this.#limits.allowHalfOpen && this.#state === 'connected') return;
     // The peer will send nothing more: flush what we queued, then close (Qt semantics).
@@ -440,9 +497,21 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
 
   // ---- reading ------------------------------------------------------------
 
+  // ---- our use of the socket (see Use) ----------------------------------------
+
+  /** Closed here: `disconnectFromServer()` dropped the input, or the socket is closed for good. */
+  #closedHere(): boolean {
+    return this.#use === 'inputDropped' || this.#use === 'closed';
+  }
+
+  /** Closed here for good: nothing to read, nothing to wait for. */
+  #closeHere(): void {
+    this.#use = 'closed';
+  }
+
   /** Reading is allowed while connected and after the peer closed (what it sent stays readable), not after we closed. */
   #checkReadable(what: string): void {
-    if (this.#released || this.#inputDropped || !this.#used) throw notConnected(what);
+    if (this.#use !== 'inUse') throw notConnected(what);
   }
 
   /** Nothing more can arrive: the peer sent end-of-stream, or the connection is gone. */
@@ -456,7 +525,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    * from the kernel while queued writes are flushed.
    */
   #dropInput(): void {
-    this.#inputDropped = true;
+    if (this.#use !== 'closed') this.#use = 'inputDropped';
     this.#reader.clear();
     this.#pausedByBuffer = false;
     this.#net?.pause();
@@ -611,8 +680,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     }
     if (this.#state === 'unconnected') {
       // Closed for good, even if it never connected: a LocalSocket connects once.
-      this.#used = true;
-      this.#released = true;
+      this.#closeHere();
       this.#reader.clear();
       return Promise.resolve();
     }
@@ -626,14 +694,13 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    * with `ABORTED`. No `error` event. Idempotent; the socket cannot be connected again.
    */
   abort(): void {
-    // Closed for good, even if it never connected: a LocalSocket connects once.
-    this.#used = true;
+    // Closed for good (below), even if it never connected: a LocalSocket connects once.
     this.#reader.clear();
     const err = closePathError('ABORTED', 'the socket was aborted');
     if (this.#state === 'connecting' && this.#connectAbort) {
       this.#connectAbort.abort(err);
       this.#connectAbort = null;
-      this.#released = true;
+      this.#closeHere();
       this.#setState('unconnected');
       return;
     }
@@ -677,11 +744,11 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     const transport = this.#net;
     if (transport === null) {
       if (this.#state !== 'unconnected') this.#setState('unconnected');
-      if (local) this.#released = true;
+      if (local) this.#closeHere();
       return;
     }
     this.#net = null;
-    if (local) this.#released = true;
+    if (local) this.#closeHere();
     transport.removeListener('data', LocalSocket.#transportData);
     transport.removeListener('end', LocalSocket.#transportEnd);
     transport.removeListener('close', LocalSocket.#transportClose);
@@ -721,13 +788,22 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    * (the reason stays on `lastError`), else the error that ended the connection.
    */
   #cannotWait(what: string): LocalSocketError {
-    return this.#released ? notConnected(what) : (this.#lastError ?? notConnected(what));
+    return this.#use === 'closed' ? notConnected(what) : (this.#lastError ?? notConnected(what));
   }
 
-  #waitOptions(options: WaitOptions | undefined): { timeout: number; signal: AbortSignal | undefined } {
-    const raw = checkObject(options, 'options');
-    checkOptionNames(raw, WAIT_OPTIONS);
-    return { timeout: checkTimeout(raw.timeout, DEFAULTS.waitTimeout), signal: checkSignal(raw.signal) };
+  /**
+   * The one shape of every `waitFor...()`: the options checked (a bad one is a
+   * rejection: a promise-returning method never throws), then `subscribe` watched
+   * until it settles, the deadline passes or the signal fires.
+   */
+  #wait<T>(what: string, options: WaitOptions | undefined, subscribe: (resolve: (value: T) => void, reject: (err: unknown) => void) => () => void): Promise<T> {
+    let wait: ResolvedWait;
+    try {
+      wait = resolveWaitOptions(options);
+    } catch (err) {
+      return quiet(Promise.reject(err));
+    }
+    return waitWithDeadline<T>(what, wait.timeout, wait.signal, subscribe);
   }
 
   /**
@@ -739,14 +815,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    *   `TIMEOUT`, `ABORTED`; `INVALID_ARGUMENT` for bad options.
    */
   waitForConnected(options?: WaitOptions): Promise<void> {
-    let opts: { timeout: number; signal: AbortSignal | undefined };
-    try {
-      opts = this.#waitOptions(options);
-    } catch (err) {
-      return quiet(Promise.reject(err)); // a promise-returning method never throws
-    }
-    const { timeout, signal } = opts;
-    return waitWithDeadline<void>('waitForConnected', timeout, signal, (resolve, reject) => {
+    return this.#wait<void>('waitForConnected', options, (resolve, reject) => {
       if (this.#state === 'connected') resolve();
       else if (this.#state !== 'connecting') reject(this.#cannotWait('waitForConnected'));
       const onState = (state: SocketState): void => {
@@ -772,14 +841,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    *   connected or was closed locally; `INVALID_ARGUMENT` for bad options.
    */
   waitForReadyRead(options?: WaitOptions): Promise<void> {
-    let opts: { timeout: number; signal: AbortSignal | undefined };
-    try {
-      opts = this.#waitOptions(options);
-    } catch (err) {
-      return quiet(Promise.reject(err)); // a promise-returning method never throws
-    }
-    const { timeout, signal } = opts;
-    return waitWithDeadline<void>('waitForReadyRead', timeout, signal, (resolve, reject) => {
+    return this.#wait<void>('waitForReadyRead', options, (resolve, reject) => {
       const onReadyRead = (): void => resolve();
       let during = false;
       const check = (): void => {
@@ -803,14 +865,14 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
 
   /** Whether a readyRead can still come: the read side is open, or bytes that came before the hand-out are yet to be announced. */
   #moreMayArrive(): boolean {
-    if (this.#inputDropped || this.#released) return false;
-    if (this.#held && this.#reader.length > 0) return true;
-    return this.#used && this.#state !== 'unconnected' && !this.#peerEnded;
+    if (this.#closedHere()) return false;
+    if (this.#held() && this.#reader.length > 0) return true;
+    return this.#use === 'inUse' && this.#state !== 'unconnected' && !this.#peerEnded;
   }
 
   /** Why no more data can come: the peer's end-of-stream, else as #cannotWait. */
   #cannotRead(what: string): LocalSocketError {
-    if (this.#inputDropped) return notConnected(what);
+    if (this.#closedHere()) return notConnected(what);
     if (this.#state === 'unconnected') return this.#cannotWait(what);
     return new LocalSocketError('PEER_CLOSED', `${what}: the peer closed the connection`);
   }
@@ -826,15 +888,8 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    *   `TIMEOUT`, `ABORTED`; `INVALID_ARGUMENT` for bad options.
    */
   waitForBytesWritten(options?: WaitOptions): Promise<boolean> {
-    let timeout: number;
-    let signal: AbortSignal | undefined;
-    try {
-      ({ timeout, signal } = this.#waitOptions(options));
-    } catch (err) {
-      return quiet(Promise.reject(err));
-    }
     const queued = this.#writer !== null && !this.#writer.idle;
-    return waitWithDeadline<boolean>('waitForBytesWritten', timeout, signal, (resolve, reject) => {
+    return this.#wait<boolean>('waitForBytesWritten', options, (resolve, reject) => {
       const check = (): void => {
         if (this.#writer === null || this.#writer.idle) {
           if (this.#state === 'connected' || this.#state === 'closing') resolve(queued);
@@ -860,14 +915,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    * @throws LocalSocketError (rejects) `TIMEOUT`, `ABORTED`; `INVALID_ARGUMENT` for bad options.
    */
   waitForDisconnected(options?: WaitOptions): Promise<void> {
-    let opts: { timeout: number; signal: AbortSignal | undefined };
-    try {
-      opts = this.#waitOptions(options);
-    } catch (err) {
-      return quiet(Promise.reject(err)); // a promise-returning method never throws
-    }
-    const { timeout, signal } = opts;
-    return waitWithDeadline<void>('waitForDisconnected', timeout, signal, (resolve) => {
+    return this.#wait<void>('waitForDisconnected', options, (resolve) => {
       if (this.#state === 'unconnected') resolve();
       const onState = (state: SocketState): void => {
         if (state === 'unconnected') resolve();
@@ -884,25 +932,8 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    * peer's end-of-stream or the close. It takes over reading.
    * @returns an async iterator of Buffers.
    */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
-    for (;;) {
-      if (this.bytesAvailable > 0) {
-        yield this.read();
-        continue;
-      }
-      if (this.#state === 'unconnected' || this.#peerEnded) return;
-      await new Promise<void>((resolve) => {
-        const wake = (): void => {
-          this.off('readyRead', wake);
-          this.off('stateChanged', wake);
-          this.off('readChannelFinished', wake);
-          resolve();
-        };
-        this.on('readyRead', wake);
-        this.on('stateChanged', wake);
-        this.on('readChannelFinished', wake);
-      });
-    }
+  [Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
+    return chunksOf(this, () => this.#noMoreBytes());
   }
 
   /**
@@ -911,51 +942,12 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    * @returns a new Duplex; its errors are the LocalSocketErrors of `write()` and `end()`.
    */
   toStream(): Duplex {
-    const socket = this;
-    let waiting = false;
-    const stream = new Duplex({
-      read() {
-        const pushAvailable = (): boolean => {
-          if (socket.bytesAvailable > 0) {
-            waiting = false;
-            stream.push(socket.read());
-            return true;
-          }
-          if (socket.state === 'unconnected' || socket.#peerEnded) {
-            stream.push(null);
-            return true;
-          }
-          return false;
-        };
-        const arm = (): void => {
-          if (pushAvailable() || waiting) return;
-          waiting = true;
-          const wake = (): void => {
-            socket.off('readyRead', wake);
-            socket.off('stateChanged', wake);
-            socket.off('readChannelFinished', wake);
-            waiting = false;
-            // A state change with nothing to push (e.g. connected -> closing on end()) keeps waiting.
-            arm();
-          };
-          socket.on('readyRead', wake);
-          socket.on('stateChanged', wake);
-          socket.on('readChannelFinished', wake);
-        };
-        arm();
-      },
-      write(chunk: Buffer, _encoding, callback) {
-        socket.write(chunk).then(() => callback(), callback);
-      },
-      final(callback) {
-        socket.end().then(() => callback(), callback);
-      },
-      destroy(err, callback) {
-        if (err) socket.abort();
-        callback(err);
-      },
-    });
-    return stream;
+    return duplexOf(this, () => this.#noMoreBytes());
+  }
+
+  /** For the stream adapters: with nothing buffered, no more bytes will come (the peer ended, or the socket is unconnected). */
+  #noMoreBytes(): boolean {
+    return this.#state === 'unconnected' || this.#peerEnded;
   }
 }
 
@@ -972,8 +964,32 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
  *   `ACCESS_DENIED`, `AUTH_FAILED` (key mismatch), `PROTOCOL_ERROR` (not a localsocket server,
  *   e.g. a raw-mode server), `TIMEOUT`, `ABORTED`, `INVALID_NAME`, `INVALID_ARGUMENT`, `UNSUPPORTED`.
  */
-export async function connect(name: string, options: ConnectOptions = {}): Promise<LocalSocket> {
-  const socket = new LocalSocket(options);
-  await socket.connectToServer(name, options);
+export function connect(name: string, options: ConnectOptions = {}): Promise<LocalSocket> {
+  try {
+    return connectResolved(name, resolveConnectOptions(options));
+  } catch (err) {
+    return Promise.reject(err); // a promise-returning function never throws
+  }
+}
+
+/** `connect()` for options already resolved, by an entry point that checked them with its own. */
+export async function connectResolved(name: string, options: ResolvedConnect): Promise<LocalSocket> {
+  const socket = presetLimits.with(options.limits, () => new LocalSocket());
+  await internals.connectResolved(socket, name, options);
   return socket;
+}
+
+/**
+ * A LocalSocket for a connection a LocalServer accepted (and authenticated):
+ * already connected; its read events wait for {@link handOut}.
+ */
+export function adoptAccepted(transport: net.Socket, leftover: Buffer, endpoint: Endpoint | null, limits: ResolvedLimits): LocalSocket {
+  const socket = presetLimits.with(limits, () => new LocalSocket());
+  internals.adopt(socket, transport, leftover, endpoint);
+  return socket;
+}
+
+/** LocalServer hands a pending connection to the application: what arrived meanwhile is announced on a later turn. */
+export function handOut(socket: LocalSocket): void {
+  internals.handOut(socket);
 }

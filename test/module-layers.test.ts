@@ -16,7 +16,7 @@ const SRC = path.resolve(distDir, '..', 'src');
 
 const LAYER_NAMES = ['shared plumbing', 'endpoint', 'connection', 'server', 'message layer', 'CLI', 'public surface'] as const;
 const ENDPOINT = new Set(['platform', 'names', 'private-dir', 'short-path', 'name-lock', 'bind', 'dial', 'fd-name', 'pipe-record', 'pipe-claim']);
-const CONNECTION = new Set(['socket', 'writer', 'read-buffer', 'line', 'connector', 'admission']);
+const CONNECTION = new Set(['options', 'preset', 'socket-stream', 'socket', 'writer', 'read-buffer', 'line', 'connector', 'admission']);
 
 /** The layer of a module, by its path below src/ (with `/`, without `.ts`). */
 function layerOf(module: string): number {

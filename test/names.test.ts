@@ -645,3 +645,18 @@ describe('resolveName: qtCompatible temp directory is canonical, as QDir::tempPa
     }
   });
 });
+
+describe('resolveName as public API: this machine unless told otherwise', () => {
+  test('without a PlatformInfo it resolves for this machine, as listen() and connect() do', async () => {
+    const name = uniqueName('public');
+    assert.deepEqual(resolveName(name), resolveName(name, {}, currentPlatform()));
+    assert.deepEqual(resolveName(name, { auth: false }), resolveName(name, { auth: false }, currentPlatform()));
+    // Raw mode: the endpoint is the address itself on every platform (no pipe record), so a live server must be there.
+    const server = await listen(name, { auth: false });
+    try {
+      assert.equal(server.fullServerName, resolveName(name, { auth: false }).address);
+    } finally {
+      await server.close();
+    }
+  });
+});

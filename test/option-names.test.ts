@@ -66,6 +66,12 @@ describe('LocalServer and listen()', () => {
     namesBoth(throwsWith(() => new LocalServer(js({ KeyFile: 'k' })), 'INVALID_ARGUMENT'), 'KeyFile', 'keyFile');
   });
 
+  test('an inherited descriptor is the name, not an option: { fd } in the options is refused, not ignored', async () => {
+    const err = throwsWith(() => new LocalServer(js({ fd: 3 })), 'INVALID_ARGUMENT');
+    assert.match(err.message, /unknown option "fd"/);
+    assert.match((await rejectsWith(listen(uniqueName('fdopt'), js({ auth: false, fd: 3 })), 'INVALID_ARGUMENT')).message, /unknown option "fd"/);
+  });
+
   test('listen({ fd }) refuses other keys in the name object', async () => {
     namesBoth(await rejectsWith(listen(js({ fd: 3, fdd: 3 }), { auth: false }), 'INVALID_ARGUMENT'), 'fdd', 'fd');
   });

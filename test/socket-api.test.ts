@@ -501,6 +501,43 @@ describe('connecting', () => {
     await assert.rejects(connect(uniqueName('v'), { signal: 'x' as unknown as AbortSignal }), (e: unknown) => e instanceof LocalSocketError && e.code === 'INVALID_ARGUMENT');
     await assert.rejects(connect(uniqueName('v'), { waitForServer: 1 as unknown as boolean }), (e: unknown) => e instanceof LocalSocketError && e.code === 'INVALID_ARGUMENT');
   });
+
+  test('limits given to connectToServer() apply to the connection; those it does not give stay as the constructor set them', async () => {
+    const name = uniqueName('limits');
+    const server = await listen(name, { auth: false });
+    const sockets: LocalSocket[] = [];
+    try {
+      const given = new LocalSocket({ maxWriteBuffer: 2048 });
+      sockets.push(given);
+      await given.connectToServer(name, { auth: false, timeout: 3000, maxReadBuffer: 4096 });
+      assert.equal(given.maxReadBuffer, 4096, 'the limit connectToServer() was given');
+      assert.equal(given.maxWriteBuffer, 2048, "the constructor's limit, not given again");
+      const peer = await server.waitForNewConnection({ timeout: 3000 });
+      sockets.push(peer);
+      // The limit is enforced, not only reported: never more than 4096 bytes readable.
+      const sent = randomBytes(20_000);
+      const writing = peer.write(sent);
+      const received: Buffer[] = [];
+      let total = 0;
+      while (total < sent.length) {
+        if (given.bytesAvailable === 0) await given.waitForReadyRead({ timeout: 10_000 });
+        assert.ok(given.bytesAvailable <= 4096, `bytesAvailable ${given.bytesAvailable} > 4096`);
+        const chunk = given.read(1000);
+        received.push(chunk);
+        total += chunk.length;
+      }
+      await writing;
+      assert.ok(Buffer.concat(received).equals(sent));
+      const plain = new LocalSocket({ maxReadBuffer: 512 });
+      sockets.push(plain);
+      await plain.connectToServer(name, { auth: false, timeout: 3000 });
+      assert.equal(plain.maxReadBuffer, 512, "without limits in connectToServer()'s options, the constructor's stay");
+      assert.equal(plain.maxWriteBuffer, DEFAULTS.maxWriteBuffer);
+    } finally {
+      for (const s of sockets) s.abort();
+      await server.close();
+    }
+  });
 });
 
 // ---------------------------------------------------------------------------

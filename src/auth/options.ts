@@ -1,8 +1,12 @@
-/** Turning the auth options into a key: in memory, a named file, or the per-user default. */
+/**
+ * The auth options: checked once with the other options (`checkAuthOptions`,
+ * no I/O), then turned into a key when connecting or listening
+ * (`loadAuth`: in memory, a named file, or the per-user default).
+ */
+import { DEFAULTS } from '../defaults.js';
 import { LocalSocketError } from '../errors.js';
 import type { PlatformInfo } from '../platform.js';
 import { checkBoolean, checkTimeout } from '../validate.js';
-import { DEFAULTS } from '../options.js';
 import { checkKey, defaultKeyPath, loadKey } from './key.js';
 
 export interface AuthOptions {
@@ -27,6 +31,17 @@ export interface AuthOptions {
   handshakeTimeout?: number;
 }
 
+/** The auth options, checked: where the key comes from, not the key itself (no file is read yet). */
+export interface AuthSettings {
+  /** False in raw mode. */
+  readonly enabled: boolean;
+  /** A key given in memory (a private copy), else null. */
+  readonly key: Buffer | null;
+  /** A key file given by name, else null (with `key` null too: the per-user default key). */
+  readonly keyFile: string | null;
+  readonly handshakeTimeout: number;
+}
+
 export interface ResolvedAuth {
   key: Buffer;
   /** The key file used, for diagnostics (null: key given in memory). */
@@ -37,20 +52,31 @@ export interface ResolvedAuth {
 }
 
 /**
- * Null in raw mode. Reads (or, for the default key, creates) the key, once
- * per process and file.
- * @throws LocalSocketError INVALID_ARGUMENT (bad option, missing keyFile), ACCESS_DENIED (unsafe key file)
+ * Checks the auth options; reads nothing from disk.
+ * @throws LocalSocketError INVALID_ARGUMENT (bad option, bad key, keyFile not a path)
  */
-export function resolveAuth(raw: Record<string, unknown>, p: PlatformInfo): ResolvedAuth | null {
+export function checkAuthOptions(raw: Record<string, unknown>): AuthSettings {
   const enabled = checkBoolean(raw.auth, 'auth', true);
   const handshakeTimeout = checkTimeout(raw.handshakeTimeout, DEFAULTS.handshakeTimeout, 'handshakeTimeout');
+  if (!enabled) return Object.freeze({ enabled, key: null, keyFile: null, handshakeTimeout });
+  if (raw.key !== undefined) return Object.freeze({ enabled, key: checkKey(raw.key), keyFile: null, handshakeTimeout });
+  if (raw.keyFile !== undefined && (typeof raw.keyFile !== 'string' || raw.keyFile.length === 0)) {
+    throw new LocalSocketError('INVALID_ARGUMENT', 'invalid argument: keyFile must be a path');
+  }
+  return Object.freeze({ enabled, key: null, keyFile: (raw.keyFile as string | undefined) ?? null, handshakeTimeout });
+}
+
+/**
+ * Null in raw mode. Reads (or, for the default key, creates) the key, once
+ * per process and file.
+ * @throws LocalSocketError INVALID_ARGUMENT (missing keyFile), ACCESS_DENIED (unsafe key file)
+ */
+export function loadAuth(settings: AuthSettings, p: PlatformInfo): ResolvedAuth | null {
+  const { enabled, key, keyFile, handshakeTimeout } = settings;
   if (!enabled) return null;
-  if (raw.key !== undefined) return { key: checkKey(raw.key), keyFile: null, keyCreated: false, handshakeTimeout };
-  if (raw.keyFile !== undefined) {
-    if (typeof raw.keyFile !== 'string' || raw.keyFile.length === 0) {
-      throw new LocalSocketError('INVALID_ARGUMENT', 'invalid argument: keyFile must be a path');
-    }
-    const loaded = loadKey(raw.keyFile, false, p);
+  if (key !== null) return { key, keyFile: null, keyCreated: false, handshakeTimeout };
+  if (keyFile !== null) {
+    const loaded = loadKey(keyFile, false, p);
     return { key: loaded.key, keyFile: loaded.file, keyCreated: false, handshakeTimeout };
   }
   const loaded = loadKey(defaultKeyPath(p), true, p);

@@ -16,17 +16,17 @@
  */
 import { EventEmitter } from 'node:events';
 import { LocalSocketError } from '../errors.js';
-import type { ServerOptions } from '../options.js';
-import { LocalServer } from '../server.js';
+import { serverOptionsFrom, type ServerOptions } from '../options.js';
+import { serverWithOptions, type LocalServer } from '../server.js';
 import type { LocalSocket } from '../socket.js';
-import { checkOptionNames, MESSAGE_SERVER_OPTIONS, pickOptions, SERVER_OPTIONS } from '../option-names.js';
-import { checkInteger, checkObject, checkTimeout, invalidArgument } from '../validate.js';
+import { checkOptionNames, MESSAGE_SERVER_OPTIONS } from '../option-names.js';
+import { checkObject, invalidArgument } from '../validate.js';
 import { checkCloseOptions, CloseCode, type CloseInfo, type CloseOptions } from './close.js';
 import { writeWholeFrameWithin } from './encode.js';
-import { DEFAULT_MAX_MESSAGE_SIZE, FRAME_HEADER_BYTES, FrameType, MAX_FRAME_LENGTH, tooLarge, writeFrameHeader } from './frame.js';
+import { FRAME_HEADER_BYTES, FrameType, tooLarge, writeFrameHeader } from './frame.js';
 import { MAX_JSON_DEPTH, textTooDeep } from './json-depth.js';
 import type { AnyMessageSocket, AnyNotificationHandler, AnyRequestHandler, ContractNotificationHandler, ContractRequestHandler, MessageContract, NotificationMethod, NotifyArgs, RequestMethod, Untyped } from './contract.js';
-import { checkMaxRequestsInFlight, dropConnection, MessageSocket, type MessageOptions } from './message-socket.js';
+import { dropConnection, messageOptionsFrom, wrapSocket, type MessageOptions, type MessageSocket, type ResolvedMessageOptions } from './message-socket.js';
 
 /** Options of a MessageServer: every LocalServer option, and the message options applied to each peer. */
 export interface MessageServerOptions extends ServerOptions, MessageOptions {}
@@ -55,15 +55,9 @@ export interface MessageServerEvents {
 
 /** Back-pointer from a peer to its server, so peer events need no closure per connection. */
 const OWNER = Symbol('messageServer');
-/** The server's handler of a peer's close (a symbol: not part of the public API). */
-const PEER_CLOSED = Symbol('peerClosed');
 
 interface OwnedPeer extends AnyMessageSocket {
   [OWNER]?: MessageServer<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
-
-function onPeerClose(this: OwnedPeer, reason: LocalSocketError | null, info: CloseInfo): void {
-  this[OWNER]?.[PEER_CLOSED](this, reason, info);
 }
 
 function noop(): void {}
@@ -93,8 +87,7 @@ function frameOf(type: number, payload: string | Uint8Array, max: number): Buffe
  */
 export class MessageServer<C extends MessageContract = Untyped> extends EventEmitter<MessageServerEvents> {
   readonly #server: LocalServer;
-  readonly #messageOptions: MessageOptions;
-  readonly #maxMessageSize: number;
+  readonly #messageOptions: ResolvedMessageOptions;
   readonly #peers = new Set<OwnedPeer>();
   readonly #handlers = new Map<string, AnyRequestHandler>();
   readonly #notificationHandlers = new Map<string, AnyNotificationHandler>();
@@ -109,16 +102,10 @@ export class MessageServer<C extends MessageContract = Untyped> extends EventEmi
     super();
     const raw = checkObject(options, 'options');
     checkOptionNames(raw, MESSAGE_SERVER_OPTIONS);
-    this.#maxMessageSize = raw.maxMessageSize === undefined
-      ? DEFAULT_MAX_MESSAGE_SIZE
-      : checkInteger(raw.maxMessageSize, 'maxMessageSize', 0, MAX_FRAME_LENGTH);
-    const messageOptions: MessageOptions = { maxMessageSize: this.#maxMessageSize };
-    // Checked here, not when the first peer arrives (where a throw would have no caller).
-    if (raw.requestTimeout !== undefined) messageOptions.requestTimeout = checkTimeout(raw.requestTimeout, 0, 'requestTimeout');
-    messageOptions.maxRequestsInFlight = checkMaxRequestsInFlight(raw.maxRequestsInFlight);
-    // Resolved once, shared by every peer (no per-connection copy).
-    this.#messageOptions = Object.freeze(messageOptions);
-    this.#server = new LocalServer(pickOptions(options, SERVER_OPTIONS));
+    // Every option checked here, once, not when the first peer arrives (where a throw would have no caller);
+    // the message options are shared by every peer (no per-connection copy, no second check).
+    this.#messageOptions = messageOptionsFrom(raw);
+    this.#server = serverWithOptions(serverOptionsFrom(raw));
     this.#server.on('newConnection', this.#onNewConnection);
     this.#server.on('refused', (reason) => this.emit('refused', reason));
     this.#server.on('error', (err) => {
@@ -226,7 +213,7 @@ export class MessageServer<C extends MessageContract = Untyped> extends EventEmi
     }
     // Never sent what every peer must refuse.
     if (textTooDeep(text)) throw new LocalSocketError('INVALID_ARGUMENT', `invalid argument: params nest deeper than ${MAX_JSON_DEPTH - 1} levels`);
-    return this.#writeToAll(frameOf(FrameType.JSON, text, this.#maxMessageSize));
+    return this.#writeToAll(frameOf(FrameType.JSON, text, this.#messageOptions.maxMessageSize));
   }
 
   /**
@@ -238,7 +225,7 @@ export class MessageServer<C extends MessageContract = Untyped> extends EventEmi
    */
   broadcastBinary(data: Uint8Array): number {
     if (!(data instanceof Uint8Array)) throw invalidArgument('data must be a Uint8Array or Buffer');
-    return this.#writeToAll(frameOf(FrameType.BINARY, data, this.#maxMessageSize));
+    return this.#writeToAll(frameOf(FrameType.BINARY, data, this.#messageOptions.maxMessageSize));
   }
 
   /**
@@ -264,7 +251,7 @@ export class MessageServer<C extends MessageContract = Untyped> extends EventEmi
   }
 
   #drop(peer: OwnedPeer): void {
-    peer[dropConnection](new LocalSocketError('RESOURCE_EXHAUSTED', 'peer dropped: it fell behind past its write limit'));
+    dropConnection(peer, new LocalSocketError('RESOURCE_EXHAUSTED', 'peer dropped: it fell behind past its write limit'));
   }
 
   #onNewConnection = (): void => {
@@ -277,14 +264,14 @@ export class MessageServer<C extends MessageContract = Untyped> extends EventEmi
       if (socket.state !== 'connected') continue;
       let peer: OwnedPeer;
       try {
-        peer = new MessageSocket(socket, this.#messageOptions);
+        peer = wrapSocket<C, 'server'>(socket, this.#messageOptions);
       } catch {
         // Options were checked in the constructor; anything else is this one connection's problem.
         socket.abort();
         continue;
       }
       peer[OWNER] = this;
-      peer.on('close', onPeerClose);
+      peer.on('close', MessageServer.#onPeerClose);
       for (const [method, handler] of this.#handlers) peer.handle(method, handler);
       for (const [method, handler] of this.#notificationHandlers) peer.onNotification(method, handler);
       this.#peers.add(peer);
@@ -292,10 +279,10 @@ export class MessageServer<C extends MessageContract = Untyped> extends EventEmi
     }
   };
 
-  /** @internal Called by a peer's close event. */
-  [PEER_CLOSED](peer: OwnedPeer, reason: LocalSocketError | null, info: CloseInfo): void {
-    if (!this.#peers.delete(peer)) return;
-    this.emit('peerLeft', peer, reason, info);
+  /** A peer's close event: shared by every peer (no closure each), it reaches the server through the back-pointer. */
+  static #onPeerClose(this: OwnedPeer, reason: LocalSocketError | null, info: CloseInfo): void {
+    const server = this[OWNER];
+    if (server && server.#peers.delete(this)) server.emit('peerLeft', this, reason, info);
   }
 
   /**

@@ -24,9 +24,11 @@ import { BUSY_MESSAGE } from '../auth/handshake.js';
 import { abortedError, timeoutError } from '../deadline.js';
 import * as diagnostics from '../diagnostics.js';
 import { LocalSocketError, type RemoteErrorDetail } from '../errors.js';
-import type { ConnectOptions } from '../options.js';
-import { connect, LocalSocket } from '../socket.js';
-import { checkOptionNames, CONNECT_MESSAGES_OPTIONS, CONNECT_OPTIONS, MESSAGE_OPTIONS, pickOptions, REQUEST_OPTIONS } from '../option-names.js';
+import { DEFAULTS } from '../defaults.js';
+import { connectOptionsFrom, type ConnectOptions } from '../options.js';
+import { Preset } from '../preset.js';
+import { connectResolved, LocalSocket } from '../socket.js';
+import { checkOptionNames, CONNECT_MESSAGES_OPTIONS, MESSAGE_OPTIONS, REQUEST_OPTIONS } from '../option-names.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout, invalidArgument } from '../validate.js';
 import { quiet } from '../writer.js';
 import { ENVELOPE, envelopeFrame, queuedBytes, queueJsonFrame, sendBinaryFrame, sendJsonFrame, type NativeText } from './encode.js';
@@ -103,22 +105,66 @@ export interface MessageSocketEvents {
   close: [reason: LocalSocketError | null, info: CloseInfo];
 }
 
-const DEFAULT_REQUEST_TIMEOUT = 30_000;
+const DEFAULT_REQUEST_TIMEOUT = DEFAULTS.waitTimeout;
+
+/**
+ * The one check of `new MessageSocket()`'s options.
+ * @throws LocalSocketError INVALID_ARGUMENT for a non-object, an unknown name or a bad option
+ */
+function resolveMessageOptions(options: unknown): ResolvedMessageOptions {
+  const raw = checkObject(options, 'options');
+  checkOptionNames(raw, MESSAGE_OPTIONS);
+  return messageOptionsFrom(raw);
+}
 /** Default of `maxRequestsInFlight`: room for generous pipelining, while 128 x maxMessageSize of params bounds what they hold. */
 export const DEFAULT_MAX_REQUESTS_IN_FLIGHT = 128;
 const MAX_REQUESTS_IN_FLIGHT = 0x7fff_ffff;
 
-/** Checks the `maxRequestsInFlight` option. @throws LocalSocketError INVALID_ARGUMENT */
-export function checkMaxRequestsInFlight(value: unknown): number {
-  return value === undefined ? DEFAULT_MAX_REQUESTS_IN_FLIGHT : checkInteger(value, 'maxRequestsInFlight', 1, MAX_REQUESTS_IN_FLIGHT);
+/** {@link MessageOptions}, checked once, every one set (frozen). */
+export interface ResolvedMessageOptions {
+  readonly maxMessageSize: number;
+  readonly requestTimeout: number;
+  readonly maxRequestsInFlight: number;
+}
+
+/**
+ * The one check of the message options in `raw` (its names are checked by the entry point,
+ * against its own list).
+ * @throws LocalSocketError INVALID_ARGUMENT for a bad option
+ */
+export function messageOptionsFrom(raw: Record<string, unknown>): ResolvedMessageOptions {
+  return Object.freeze({
+    maxMessageSize: raw.maxMessageSize === undefined ? DEFAULT_MAX_MESSAGE_SIZE : checkInteger(raw.maxMessageSize, 'maxMessageSize', 0, MAX_FRAME_LENGTH),
+    requestTimeout: checkTimeout(raw.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout'),
+    maxRequestsInFlight: raw.maxRequestsInFlight === undefined
+      ? DEFAULT_MAX_REQUESTS_IN_FLIGHT
+      : checkInteger(raw.maxRequestsInFlight, 'maxRequestsInFlight', 1, MAX_REQUESTS_IN_FLIGHT),
+  });
+}
+
+/** Message options already resolved, for a MessageSocket made by the library itself (see Preset). */
+const presetOptions = new Preset<ResolvedMessageOptions>();
+
+/**
+ * A MessageSocket over `socket` with options an entry point (`connectMessages()`, a
+ * MessageServer for each peer) has resolved once.
+ * @throws LocalSocketError as the constructor, for the socket
+ */
+export function wrapSocket<C extends MessageContract, R extends Role>(socket: LocalSocket, options: ResolvedMessageOptions): MessageSocket<C, R> {
+  return presetOptions.with(options, () => new MessageSocket<C, R>(socket));
 }
 const MAX_ID = 0x7fff_ffff;
 
+/** Set by MessageSocket's static block: it reaches the private failure path. */
+let failFromOutside: (socket: AnyMessageSocket, err: LocalSocketError) => void;
+
 /**
- * @internal Fails a connection from outside (a server dropping a peer that fell behind): the single
+ * Fails a connection from outside (a server dropping a peer that fell behind): the single
  * path every drop takes, so the peer is sent the close code that matches the error. No `error` event.
  */
-export const dropConnection = Symbol('localsocket.dropConnection');
+export function dropConnection(socket: AnyMessageSocket, err: LocalSocketError): void {
+  failFromOutside(socket, err);
+}
 
 /** Back-pointer from a LocalSocket to the MessageSocket that reads it. */
 const kOwner = Symbol('localsocket.messageSocket');
@@ -234,13 +280,10 @@ export class MessageSocket<C extends MessageContract = Untyped, R extends Role =
   constructor(socket: LocalSocket, options: MessageOptions = {}) {
     super();
     if (!(socket instanceof LocalSocket)) throw invalidArgument('socket must be a LocalSocket');
-    const raw = checkObject(options, 'options');
-    checkOptionNames(raw, MESSAGE_OPTIONS);
-    this.maxMessageSize = raw.maxMessageSize === undefined
-      ? DEFAULT_MAX_MESSAGE_SIZE
-      : checkInteger(raw.maxMessageSize, 'maxMessageSize', 0, MAX_FRAME_LENGTH);
-    this.requestTimeout = checkTimeout(raw.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout');
-    this.maxRequestsInFlight = checkMaxRequestsInFlight(raw.maxRequestsInFlight);
+    const resolved = presetOptions.value ?? resolveMessageOptions(options);
+    this.maxMessageSize = resolved.maxMessageSize;
+    this.requestTimeout = resolved.requestTimeout;
+    this.maxRequestsInFlight = resolved.maxRequestsInFlight;
     if (socket.state !== 'connected') throw new LocalSocketError('INVALID_STATE', 'the socket is not connected');
     const owned = socket as Owned;
     if (owned[kOwner] !== undefined) throw new LocalSocketError('INVALID_STATE', 'the socket already has a message socket');
@@ -786,9 +829,8 @@ export class MessageSocket<C extends MessageContract = Untyped, R extends Role =
     this.#finish();
   }
 
-  /** @internal See {@link dropConnection}. */
-  [dropConnection](err: LocalSocketError): void {
-    this.#fail(err, false);
+  static {
+    failFromOutside = (socket, err) => socket.#fail(err, false);
   }
 
   /**
@@ -952,17 +994,11 @@ function stringify(value: unknown, maxDepth: number): string {
 export async function connectMessages<C extends MessageContract = Untyped>(name: string, options: ConnectOptions & MessageOptions = {}): Promise<MessageSocket<C>> {
   const raw = checkObject(options, 'options');
   checkOptionNames(raw, CONNECT_MESSAGES_OPTIONS);
-  const messageOptions: MessageOptions = {};
-  if (raw.maxMessageSize !== undefined) messageOptions.maxMessageSize = raw.maxMessageSize as number;
-  if (raw.requestTimeout !== undefined) messageOptions.requestTimeout = raw.requestTimeout as number;
-  if (raw.maxRequestsInFlight !== undefined) messageOptions.maxRequestsInFlight = raw.maxRequestsInFlight as number;
-  // Checked before connecting: bad options must not cost a connection.
-  if (raw.maxMessageSize !== undefined) checkInteger(raw.maxMessageSize, 'maxMessageSize', 0, MAX_FRAME_LENGTH);
-  checkMaxRequestsInFlight(raw.maxRequestsInFlight);
-  checkTimeout(messageOptions.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout');
-  const socket = await connect(name, pickOptions(options, CONNECT_OPTIONS));
+  // Every option checked once, before connecting: bad options must not cost a connection.
+  const messageOptions = messageOptionsFrom(raw);
+  const socket = await connectResolved(name, connectOptionsFrom(raw));
   try {
-    return new MessageSocket(socket, messageOptions);
+    return wrapSocket<C, 'client'>(socket, messageOptions);
   } catch (err) {
     socket.abort();
     throw err;
