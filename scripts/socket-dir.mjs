@@ -2,8 +2,8 @@
 // one per line, for the CI check that a test run leaves nothing behind.
 // Uses the real environment of the caller, unlike `npm test`, which sandboxes itself.
 import { readdirSync } from 'node:fs';
-import { privateDirectory } from '../dist/src/names.js';
-import { currentPlatform } from '../dist/src/platform.js';
+import { privateDirectory } from '../dist/src/endpoint/names.js';
+import { currentPlatform } from '../dist/src/endpoint/platform.js';
 
 const dir = privateDirectory(currentPlatform());
 let entries = [];

@@ -10,12 +10,12 @@ import { loadAuth, type ResolvedAuth } from './auth/options.js';
 import { backoff, CONNECT_BACKOFF } from './backoff.js';
 import { isBusyDialError } from './busy-errors.js';
 import { abortedError, sleep } from './deadline.js';
-import { dialOnce } from './dial.js';
+import { dialOnce } from './endpoint/dial.js';
 import { fromSystemError } from './error-map.js';
 import { LocalSocketError } from './errors.js';
-import { resolveName, type Endpoint } from './names.js';
+import { resolveName, type Endpoint } from './endpoint/names.js';
 import type { ResolvedConnect } from './options.js';
-import { currentPlatform } from './platform.js';
+import { currentPlatform } from './endpoint/platform.js';
 
 /** What a connect needs, already checked. */
 export interface ConnectPlan {

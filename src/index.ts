@@ -1,10 +1,10 @@
 export { LocalSocketError, ErrorCodes, isLocalSocketError, type ErrorCode } from './errors.js';
 export { LocalSocket, connect, type SocketState, type LocalSocketEvents } from './socket.js';
 export { LocalServer, listen, type ServerState, type LocalServerEvents } from './server.js';
-export { resolveName, type Endpoint, type EndpointKind, type NameOptions, type ResolveOptions } from './names.js';
-export type { PlatformInfo } from './platform.js';
+export { resolveName, type Endpoint, type EndpointKind, type NameOptions, type ResolveOptions } from './endpoint/names.js';
+export type { PlatformInfo } from './endpoint/platform.js';
 export type { ConnectOptions, ServerOptions, SocketLimits } from './options.js';
-export type { Access } from './bind.js';
+export type { Access } from './endpoint/bind.js';
 export type { WaitOptions } from './deadline.js';
 export type { RemoteErrorDetail } from './errors.js';
 /** Messages over a connected socket: JSON and binary frames, JSON-RPC 2.0 requests and notifications (SPEC 6). */

@@ -16,7 +16,7 @@ import type { MessageServerOptions } from './messages/message-server.js';
 import type { MessageOptions, RequestOptions } from './messages/message-socket.js';
 import type { ReconnectOptions } from './messages/reconnecting-client.js';
 import type { SingleInstanceOptions } from './messages/single-instance.js';
-import type { NameOptions } from './names.js';
+import type { NameOptions } from './endpoint/names.js';
 import type { ConnectOptions, ServerOptions, SocketLimits } from './options.js';
 import { invalidArgument } from './validate.js';
 

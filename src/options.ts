@@ -5,10 +5,10 @@
  * Nothing downstream sees the caller's raw object or checks it again.
  */
 import { checkAuthOptions, type AuthOptions, type AuthSettings } from './auth/options.js';
-import type { Access } from './bind.js';
+import type { Access } from './endpoint/bind.js';
 import type { WaitOptions } from './deadline.js';
 import { DEFAULTS } from './defaults.js';
-import type { NameOptions } from './names.js';
+import type { NameOptions } from './endpoint/names.js';
 import { checkOptionNames, CONNECT_OPTIONS, SERVER_OPTIONS, WAIT_OPTIONS } from './option-names.js';
 import { checkBoolean, checkObject, checkOneOf, checkSignal, checkTimeout, optionalLimit } from './validate.js';
 

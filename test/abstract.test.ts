@@ -10,8 +10,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { connect, listen, type LocalSocket } from '../src/index.js';
-import { libuvBindsExactLength, resolveName } from '../src/names.js';
-import { currentPlatform } from '../src/platform.js';
+import { libuvBindsExactLength, resolveName } from '../src/endpoint/names.js';
+import { currentPlatform } from '../src/endpoint/platform.js';
 import { abstractWorks, distDir, finished, isLinux, uniqueName, waitForLine } from './helpers.js';
 
 const RAW = { abstract: true, auth: false, access: 'world' } as const;

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { connect, listen, LocalSocketError, type LocalServer } from '../src/index.js';
 import { defaultKeyPath, ensureKeyFile, readKeyFile } from '../src/auth/key.js';
 import { CLIENT_HELLO_SIZE, SERVER_PROOF_SIZE, RAW_SERVER_HINT, SILENT_SERVER, clientHello, clientProof, serverProof } from '../src/auth/handshake.js';
-import { currentPlatform } from '../src/platform.js';
+import { currentPlatform } from '../src/endpoint/platform.js';
 import { ABSTRACT_SKIP, finished, sharedTempDir, fullName, waitFor, isWindows, isWine, runFixture, secondUserSkip, tempDir, uniqueName, unprivilegedUser } from './helpers.js';
 
 const KEY = Buffer.alloc(32, 7);

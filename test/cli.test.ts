@@ -9,9 +9,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { resolveName } from '../src/names.js';
-import { currentPlatform } from '../src/platform.js';
-import { ensurePrivateDir } from '../src/private-dir.js';
+import { resolveName } from '../src/endpoint/names.js';
+import { currentPlatform } from '../src/endpoint/platform.js';
+import { ensurePrivateDir } from '../src/endpoint/private-dir.js';
 import { until } from './cli-helpers.js';
 import { abstractWorks, distDir, isWindows, uniqueName } from './helpers.js';
 

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { endpointOfFd, pathOfInode } from '../src/fd-name.js';
+import { endpointOfFd, pathOfInode } from '../src/endpoint/fd-name.js';
 import { isLinux, tempDir } from './helpers.js';
 
 const TABLE = [

@@ -11,7 +11,7 @@ import { readKeyFile } from '../src/auth/key.js';
 import { connect, LocalSocketError } from '../src/index.js';
 import { MessageSocket } from '../src/messages/message-socket.js';
 import { MAX_JSON_DEPTH, bytesTooDeep, textTooDeep } from '../src/messages/json-depth.js';
-import { currentPlatform } from '../src/platform.js';
+import { currentPlatform } from '../src/endpoint/platform.js';
 import { lines, makeHome, startMessageServer, stop, until } from './cli-helpers.js';
 import { pair, rejectsWith } from './connection-helpers.js';
 import { isWindows, tempDir } from './helpers.js';

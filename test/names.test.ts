@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { connect, listen, LocalSocketError, resolveName, type LocalServer, type LocalSocket } from '../src/index.js';
-import { currentPlatform, type PlatformInfo } from '../src/platform.js';
+import { currentPlatform, type PlatformInfo } from '../src/endpoint/platform.js';
 import { isLinux, isWindows, secondUserSkip, tempDir, uniqueName, unprivilegedUser } from './helpers.js';
 import { rejectsWith } from './connection-helpers.js';
 

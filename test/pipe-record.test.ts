@@ -14,8 +14,8 @@ import {
   encodeRecord, filesOf, MAX_RECORD_BYTES, parseRecord, publishedPipe, readRecord, recordDirectory, recordFile,
 } from '../src/endpoint/pipe-record.js';
 import { LocalSocketError } from '../src/errors.js';
-import { resolveName } from '../src/names.js';
-import { currentPlatform, type PlatformInfo } from '../src/platform.js';
+import { resolveName } from '../src/endpoint/names.js';
+import { currentPlatform, type PlatformInfo } from '../src/endpoint/platform.js';
 import { isLinux, isWindows, isWine, tempDir, unprivilegedUser } from './helpers.js';
 
 const HEX = '0123456789abcdef0123456789abcdef';

@@ -17,7 +17,7 @@ import { encodeFrameHeader, FrameDecoder, FrameType } from '../src/messages/fram
 import { bytesTooDeep } from '../src/messages/json-depth.js';
 import { MessageSocket } from '../src/messages/message-socket.js';
 import { pair } from './connection-helpers.js';
-import { currentPlatform } from '../src/platform.js';
+import { currentPlatform } from '../src/endpoint/platform.js';
 import { distDir, tempDir } from './helpers.js';
 
 const ROOT = path.resolve(distDir, '..');
@@ -244,7 +244,7 @@ describe('docs/PROTOCOL.md', () => {
 
 describe('short names on Linux', () => {
   it('are at most 82 bytes (107 less /proc/self/fd/2147483647/), whatever the private directory', async () => {
-    const { resolveName, LINUX_SHORT_NAME_MAX_BYTES } = await import('../src/names.js');
+    const { resolveName, LINUX_SHORT_NAME_MAX_BYTES } = await import('../src/endpoint/names.js');
     assert.equal(LINUX_SHORT_NAME_MAX_BYTES, 82);
     const linux = { ...currentPlatform(), platform: 'linux' as NodeJS.Platform, env: { XDG_RUNTIME_DIR: '/r' } };
     assert.equal(resolveName('n'.repeat(82), {}, linux).kind, 'unix');

@@ -104,9 +104,9 @@ describe('Python peer: names and key path resolve as in Node', { skip: SKIP }, (
     ['/q/app', { qtCompatible: true }],
   ];
   const nodeScript = `
-    import { resolveName } from ${JSON.stringify(path.join(distDir, 'src', 'names.js'))};
+    import { resolveName } from ${JSON.stringify(path.join(distDir, 'src', 'endpoint', 'names.js'))};
     import { defaultKeyPath } from ${JSON.stringify(path.join(distDir, 'src', 'auth', 'key.js'))};
-    import { currentPlatform } from ${JSON.stringify(path.join(distDir, 'src', 'platform.js'))};
+    import { currentPlatform } from ${JSON.stringify(path.join(distDir, 'src', 'endpoint', 'platform.js'))};
     const cases = JSON.parse(process.argv[1]);
     const p = currentPlatform();
     const out = cases.map(([name, opts]) => { try { return resolveName(name, opts, p).address; } catch (e) { return e.code; } });
@@ -520,7 +520,7 @@ print(json.dumps(out))`;
       assert.match(reason.message ?? '', /deeper than 128/);
       // Node reads the same files the same way.
       const { readKeyFile } = await import('../src/auth/key.js');
-      const { currentPlatform } = await import('../src/platform.js');
+      const { currentPlatform } = await import('../src/endpoint/platform.js');
       const node: Record<string, string> = {};
       for (const name of Object.keys(keyFiles).sort()) {
         try {

@@ -24,7 +24,7 @@ import {
   connect, connectReconnecting, listen, listenMessages, singleInstance, type LocalServer, type LocalSocket, type PrimaryInstance, type SecondInstanceInfo,
 } from '../src/index.js';
 import { encodeRecord, filesOf, readRecord, recordFile } from '../src/endpoint/pipe-record.js';
-import { currentPlatform } from '../src/platform.js';
+import { currentPlatform } from '../src/endpoint/platform.js';
 import { MAIN } from './cli-helpers.js';
 import { rejectsWith } from './connection-helpers.js';
 import { finished, isWindows, runFixture, tempDir, uniqueName, waitForLine } from './helpers.js';

@@ -13,8 +13,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { connect, listen, LocalServer, LocalSocketError, type LocalSocket } from '../src/index.js';
-import { resolveName } from '../src/names.js';
-import { currentPlatform, MAX_PIPE_NAME_CHARS } from '../src/platform.js';
+import { resolveName } from '../src/endpoint/names.js';
+import { currentPlatform, MAX_PIPE_NAME_CHARS } from '../src/endpoint/platform.js';
 import { distDir, isWindows, isWine, runFixture, uniqueName, waitForLine, WINE_SECOND_LISTEN } from './helpers.js';
 import { rejectsWith } from './connection-helpers.js';
 

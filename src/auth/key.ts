@@ -20,8 +20,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LocalSocketError } from '../errors.js';
-import type { PlatformInfo } from '../platform.js';
-import { openPrivateDir, type DirRules, type PrivateDir } from '../private-dir.js';
+import type { PlatformInfo } from '../endpoint/platform.js';
+import { openPrivateDir, type DirRules, type PrivateDir } from '../endpoint/private-dir.js';
 
 export const KEY_BYTES = 32;
 const MIN_KEY_BYTES = 16;

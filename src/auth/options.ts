@@ -5,7 +5,7 @@
  */
 import { DEFAULTS } from '../defaults.js';
 import { LocalSocketError } from '../errors.js';
-import type { PlatformInfo } from '../platform.js';
+import type { PlatformInfo } from '../endpoint/platform.js';
 import { checkBoolean, checkTimeout } from '../validate.js';
 import { checkKey, defaultKeyPath, loadKey } from './key.js';
 

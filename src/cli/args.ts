@@ -4,10 +4,10 @@
  * errors (exit status 2, code INVALID_ARGUMENT).
  */
 import { parseArgs } from 'node:util';
-import type { Access } from '../bind.js';
+import type { Access } from '../endpoint/bind.js';
 import type { AuthOptions } from '../auth/options.js';
 import { closestName } from '../closest-name.js';
-import type { NameOptions } from '../names.js';
+import type { NameOptions } from '../endpoint/names.js';
 
 /** A mistake in how the command was called. Printed as `INVALID_ARGUMENT`, exit status 2. */
 export class UsageError extends Error {

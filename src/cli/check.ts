@@ -12,12 +12,12 @@ import { defaultKeyPath, loadKey } from '../auth/key.js';
 import type { ResolvedAuth } from '../auth/options.js';
 import { isBusyDialError } from '../busy-errors.js';
 import { authenticate } from '../connector.js';
-import { dialOnce } from '../dial.js';
+import { dialOnce } from '../endpoint/dial.js';
 import { LocalSocketError } from '../errors.js';
 import { findPublishedPipe } from '../endpoint/pipe-record.js';
-import { resolveName, type Endpoint } from '../names.js';
-import { currentPlatform } from '../platform.js';
-import { checkPrivateDir } from '../private-dir.js';
+import { resolveName, type Endpoint } from '../endpoint/names.js';
+import { currentPlatform } from '../endpoint/platform.js';
+import { checkPrivateDir } from '../endpoint/private-dir.js';
 import { KEY_FILE_OPTION, nameOptions, NAME_OPTIONS, optionsHelp, stringOption, type OptionSpecs, type Values } from './args.js';
 import { displayAddress, EXIT, formatMode } from './output.js';
 

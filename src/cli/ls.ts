@@ -11,9 +11,9 @@
  */
 import fs from 'node:fs';
 import { LocalSocketError } from '../errors.js';
-import { privateDirectory, resolveName } from '../names.js';
-import { currentPlatform } from '../platform.js';
-import { checkPrivateDir } from '../private-dir.js';
+import { privateDirectory, resolveName } from '../endpoint/names.js';
+import { currentPlatform } from '../endpoint/platform.js';
+import { checkPrivateDir } from '../endpoint/private-dir.js';
 import { flag, KEY_FILE_OPTION, optionsHelp, type OptionSpecs, type Values } from './args.js';
 import { dial, type DialResult } from './check.js';
 import { EXIT } from './output.js';

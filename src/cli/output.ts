@@ -1,6 +1,6 @@
 /** How the CLI talks to people: error lines, endpoint display, numbers. */
 import { LocalSocketError } from '../errors.js';
-import type { Endpoint } from '../names.js';
+import type { Endpoint } from '../endpoint/names.js';
 import { UsageError } from './args.js';
 
 /** Exit statuses: 0 success, 1 any failure, 2 a usage error, 130 interrupted (SIGINT). */

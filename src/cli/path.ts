@@ -1,7 +1,7 @@
 /** `localsocket path NAME`: where a name lives, without contacting it. */
 import { findPublishedPipe } from '../endpoint/pipe-record.js';
-import { resolveName, type Endpoint } from '../names.js';
-import { currentPlatform } from '../platform.js';
+import { resolveName, type Endpoint } from '../endpoint/names.js';
+import { currentPlatform } from '../endpoint/platform.js';
 import { flag, nameOptions, NAME_OPTIONS, optionsHelp, type OptionSpecs, type Values } from './args.js';
 import { displayAddress, EXIT } from './output.js';
 

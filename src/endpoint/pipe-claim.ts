@@ -32,11 +32,11 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import path from 'node:path';
 import { backoff, NAME_LOCK_BACKOFF } from '../backoff.js';
-import { listenOn, type Access, type Binding } from '../bind.js';
+import { listenOn, type Access, type Binding } from './bind.js';
 import { sleep } from '../deadline.js';
 import { LocalSocketError } from '../errors.js';
-import type { Endpoint } from '../names.js';
-import type { PlatformInfo } from '../platform.js';
+import type { Endpoint } from './names.js';
+import type { PlatformInfo } from './platform.js';
 import { encodeRecord, EXCLUSIVE_OPEN, filesOf, liveness, publishedPipe, randomPipeHex, readRecord, type RecordFiles } from './pipe-record.js';
 
 const CLAIM_TIMEOUT_MS = 5000;

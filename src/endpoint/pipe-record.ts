@@ -37,7 +37,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LocalSocketError } from '../errors.js';
-import type { PlatformInfo } from '../platform.js';
+import type { PlatformInfo } from './platform.js';
 
 const PIPE_PREFIX = '\\\\.\\pipe\\';
 /** Prefix of every published pipe name, after `\\.\pipe\`. */

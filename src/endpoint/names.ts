@@ -5,8 +5,8 @@
  */
 // Unix rules are POSIX paths whatever the host, so they resolve (and are tested) the same on Windows.
 import { posix as path } from 'node:path';
-import { recordFile } from './endpoint/pipe-record.js';
-import { LocalSocketError } from './errors.js';
+import { recordFile } from './pipe-record.js';
+import { LocalSocketError } from '../errors.js';
 import { currentPlatform, MAX_PIPE_NAME_CHARS, maxSocketPathBytes, type PlatformInfo } from './platform.js';
 
 /** What a name resolved to: a Unix socket file, a Linux abstract name, or a Windows named pipe. */

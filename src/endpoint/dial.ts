@@ -8,11 +8,11 @@
  */
 import net from 'node:net';
 import path from 'node:path';
-import { abortedError, timeoutError } from './deadline.js';
-import { fromSystemError } from './error-map.js';
-import { LocalSocketError } from './errors.js';
+import { abortedError, timeoutError } from '../deadline.js';
+import { fromSystemError } from '../error-map.js';
+import { LocalSocketError } from '../errors.js';
 import type { Endpoint } from './names.js';
-import { findPublishedPipe } from './endpoint/pipe-record.js';
+import { findPublishedPipe } from './pipe-record.js';
 import { currentPlatform, maxSocketPathBytes } from './platform.js';
 import { openPrivateDir } from './private-dir.js';
 import { shortPathFor, type ShortPath } from './short-path.js';

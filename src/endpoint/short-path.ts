@@ -6,8 +6,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fromSystemError } from './error-map.js';
-import type { Operation } from './error-map.js';
+import { fromSystemError } from '../error-map.js';
+import type { Operation } from '../error-map.js';
 
 export interface ShortPath {
   /** A path that fits in sun_path and names the same socket. */

@@ -12,7 +12,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { LocalSocketError } from './errors.js';
+import { LocalSocketError } from '../errors.js';
 
 /** How a checked directory is named in errors, and whose it may be. */
 export interface DirRules {
