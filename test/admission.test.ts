@@ -5,9 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { listen, type LocalServer, type LocalSocket } from '../src/index.js';
+import { BUSY_MESSAGE, SERVER_PROOF_SIZE, clientHello, clientProof } from '../src/auth/handshake.js';
 import { finished, isWindows, runFixture, tempDir, uniqueName, waitForLine } from './helpers.js';
 
 const dir = tempDir();
@@ -81,6 +83,70 @@ test('during a flood of 5,000 peers that make no progress, every one of 200 hone
   } finally {
     flood.kill();
     for (const s of taken) s.abort();
+    await server.close();
+  }
+});
+
+/**
+ * One client whose process is slow: each attempt sends its hello `delayMs` after
+ * connecting and its proof `delayMs` after the server's (as a loaded client does),
+ * retries when told busy or dropped first, and resolves true once its proof is
+ * sent, false at `deadline`.
+ */
+function slowClient(address: string, key: Buffer, delayMs: number, deadline: number, kept: net.Socket[]): Promise<boolean> {
+  return new Promise((resolve) => {
+    const attempt = (): void => {
+      if (Date.now() > deadline) return resolve(false);
+      const socket = net.connect(address);
+      const nonce = Buffer.alloc(32, kept.length + 1);
+      let received = Buffer.alloc(0);
+      let done = false;
+      const retry = (): void => {
+        if (done) return;
+        done = true;
+        socket.destroy();
+        setTimeout(attempt, 5 + Math.random() * 20);
+      };
+      socket.on('error', retry);
+      socket.on('close', retry);
+      socket.on('connect', () => setTimeout(() => socket.write(clientHello(nonce)), delayMs));
+      socket.on('data', (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk]);
+        if (received.subarray(0, 8).equals(BUSY_MESSAGE)) return retry();
+        if (received.length < SERVER_PROOF_SIZE) return;
+        const serverNonce = Buffer.from(received.subarray(8, 40));
+        setTimeout(() => {
+          if (done) return;
+          done = true;
+          socket.write(clientProof(key, nonce, serverNonce));
+          kept.push(socket);
+          resolve(true);
+        }, delayMs);
+      });
+    };
+    attempt();
+  });
+}
+
+test('clients whose hellos all come late are not evicted forever: the server grows patient when evictions buy nothing', { timeout: 120_000 }, async () => {
+  // Every client answers 300 ms late (hello and proof), and they keep arriving: before the server
+  // learnt patience, each newcomer evicted the peer before it (20 ms before the hello, 250 ms
+  // after the answer), no handshake ever completed to teach it better, and nobody got in.
+  const key = Buffer.alloc(32, 0x5a);
+  const server = await listen(uniqueName('adm'), { keyFile, maxHandshakes: 2 });
+  const refused = new Map<string, number>();
+  server.on('refused', (e) => refused.set(e.message, (refused.get(e.message) ?? 0) + 1));
+  server.on('newConnection', () => {
+    while (server.nextPendingConnection()) { /* taken: closed with the server */ }
+  });
+  const kept: net.Socket[] = [];
+  try {
+    const deadline = Date.now() + 30_000;
+    const results = await Promise.all(Array.from({ length: 30 }, () => slowClient(server.fullServerName!, key, 300, deadline, kept)));
+    assert.equal(results.filter(Boolean).length, 30, `every slow client got in; refusals ${JSON.stringify(Object.fromEntries(refused))}`);
+    console.log(`slow hellos: 30 connected; refusals ${JSON.stringify(Object.fromEntries(refused))}`);
+  } finally {
+    for (const s of kept) s.destroy();
     await server.close();
   }
 });
