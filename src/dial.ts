@@ -14,7 +14,7 @@ import { LocalSocketError } from './errors.js';
 import type { Endpoint } from './names.js';
 import { findPublishedPipe } from './endpoint/pipe-record.js';
 import { currentPlatform, maxSocketPathBytes } from './platform.js';
-import { openPrivateDir } from './private-dir.js';
+import { openPrivateDirForDial } from './private-dir.js';
 import { shortPathFor, type ShortPath } from './short-path.js';
 
 /** The pipe a connection was dialed to, when it was read from a record (for `fullServerName`). */
@@ -31,20 +31,20 @@ export function reachedEndpoint(endpoint: Endpoint, transport: net.Socket): Endp
   return pipe === undefined ? endpoint : { kind: 'pipe', name: endpoint.name, address: pipe, longPath: false };
 }
 
+function nothing(): void {}
+
 /** The path to hand to connect() for `endpoint`, and what to release once connect() was made. */
 function reachFor(endpoint: Endpoint, uid: number | undefined): ShortPath {
   // Windows default names: the record is read again at every dial, so a restarted server is found at its new pipe.
-  if (endpoint.record) return { path: findPublishedPipe(endpoint.address, currentPlatform()).pipe, release: () => {} };
+  if (endpoint.record) return { path: findPublishedPipe(endpoint.address, currentPlatform()).pipe, release: nothing };
   if (endpoint.privateDir && process.platform === 'linux') {
-    const dir = openPrivateDir(endpoint.privateDir, uid, false);
+    // The checked directory's descriptor is kept open for the next dial (private-dir.ts): nothing to release.
+    const dir = openPrivateDirForDial(endpoint.privateDir, uid);
     const reach = dir.join(path.basename(endpoint.address));
-    if (Buffer.byteLength(reach) > maxSocketPathBytes('linux')) {
-      dir.close();
-      throw new LocalSocketError('INVALID_NAME', 'invalid server name: too long');
-    }
-    return { path: reach, release: () => dir.close() };
+    if (Buffer.byteLength(reach) > maxSocketPathBytes('linux')) throw new LocalSocketError('INVALID_NAME', 'invalid server name: too long');
+    return { path: reach, release: nothing };
   }
-  if (endpoint.privateDir) openPrivateDir(endpoint.privateDir, uid, false).close();
+  if (endpoint.privateDir) openPrivateDirForDial(endpoint.privateDir, uid).close();
   return shortPathFor(endpoint.address, endpoint.longPath, 'connect');
 }
 
