@@ -168,7 +168,8 @@ export function openPrivateDirForDial(dir: string, uid: number | undefined): Pri
     const [oldest, old] = cachedDirs.entries().next().value as [string, CachedDir];
     forget(oldest, old);
   }
-  const kept: PrivateDir = { reach: opened.reach, join: opened.join, close: keepOpen };
+  const reach = opened.reach;
+  const kept: PrivateDir = { reach, join: (name) => `${reach}/${name}`, close: keepOpen };
   cachedDirs.set(dir, { fd, dev: st.dev, ino: st.ino, uid, dir: kept });
   return kept;
 }
