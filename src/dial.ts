@@ -63,12 +63,19 @@ export function dialOnce(endpoint: Endpoint, timeoutMs: number, signal?: AbortSi
   return new Promise<net.Socket>((resolve, reject) => {
     const socket = net.createConnection({ path: reach.path, allowHalfOpen: true });
     if (endpoint.record) dialedPipes.set(socket, reach.path);
-    const timer = setTimeout(() => fail(timeoutError('connect')), Math.max(timeoutMs, 0));
+    // A Unix socket connect on Linux never waits: connect(2) on a non-blocking AF_UNIX socket
+    // connects or fails (EAGAIN when the backlog is full) at once, and libuv reports it on the next
+    // turn of the loop. No deadline timer or abort listener can fire first, so none is set; an abort
+    // meanwhile is seen as the attempt ends. Named pipes (Windows) and other systems keep both.
+    const waits = process.platform !== 'linux' || endpoint.kind === 'pipe';
+    const timer = waits ? setTimeout(() => fail(timeoutError('connect')), Math.max(timeoutMs, 0)) : undefined;
     const onAbort = (): void => fail(abortedError(signal!));
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (waits) signal?.addEventListener('abort', onAbort, { once: true });
     const cleanup = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      if (waits) {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      }
       socket.removeListener('error', onError);
       socket.removeListener('connect', onConnect);
       reach.release();
@@ -78,8 +85,13 @@ export function dialOnce(endpoint: Endpoint, timeoutMs: number, signal?: AbortSi
       socket.destroy();
       reject(err);
     };
-    const onError = (err: Error): void => fail(fromSystemError(err, 'connect'));
+    // Aborted meanwhile: the attempt ends ABORTED whichever way the connect went.
+    const onError = (err: Error): void => fail(signal?.aborted ? abortedError(signal) : fromSystemError(err, 'connect'));
     const onConnect = (): void => {
+      if (signal?.aborted) {
+        fail(abortedError(signal));
+        return;
+      }
       cleanup();
       resolve(socket);
     };
