@@ -74,13 +74,17 @@ async function client(): Promise<void> {
   // A pause every 100 connects (not timed) lets a traced, slower server drain its backlog: a raw
   // connect does not wait for the accept, and 511 unaccepted connections make the next one fail EAGAIN.
   let ns = 0n;
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < count; i += 100) {
     await new Promise((r) => setTimeout(r, 20));
     const t0 = process.hrtime.bigint();
     for (let j = i; j < Math.min(count, i + 100); j++) await once(kind!);
     ns += process.hrtime.bigint() - t0;
   }
-  console.log(`${kind}: ${count} connects, ${(Number(ns) / 1000 / Math.max(count, 1)).toFixed(1)} µs each, ${retries} EAGAIN retries`);
+  const cpu = process.cpuUsage(cpu0);
+  const per = (us: number): string => (us / Math.max(count, 1)).toFixed(1);
+  // CPU time (this process, user + system) moves less with the machine's load than the wall time.
+  console.log(`${kind}: ${count} connects, ${(Number(ns) / 1000 / Math.max(count, 1)).toFixed(1)} µs each (wall), CPU ${per(cpu.user + cpu.system)} µs each (user ${per(cpu.user)}, system ${per(cpu.system)}), ${retries} EAGAIN retries`);
 }
 
 async function idle(): Promise<void> {
