@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { LocalSocketError } from '../src/index.js';
-import { openPrivateDirForDial } from '../src/private-dir.js';
+import { openPrivateDirForDial } from '../src/endpoint/private-dir.js';
 import { isLinux, openFdCount, tempDir } from './helpers.js';
 
 const skip = !isLinux && 'the descriptor is kept on Linux only (/proc/self/fd); elsewhere the directory is checked by path at each dial';
