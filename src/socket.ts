@@ -44,6 +44,17 @@ const EMPTY = Buffer.alloc(0);
 
 /** The LocalSocket that owns a transport, for the shared event handlers. */
 const kOwner = Symbol('localsocket.owner');
+
+function abortedHere(): LocalSocketError {
+  return closePathError('ABORTED', 'the socket was aborted');
+}
+
+/**
+ * `abort()`'s reason as handed to `#release`: nothing reads it but the code check there (a local
+ * abort sets no lastError and emits no error), so no error object is made per close unless queued
+ * writes are rejected with one (`abortedHere()`, made then).
+ */
+const ABORTED_HERE: LocalSocketError = abortedHere();
 type OwnedTransport = net.Socket & { [kOwner]?: LocalSocket | null };
 
 /**
@@ -696,15 +707,14 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   abort(): void {
     // Closed for good (below), even if it never connected: a LocalSocket connects once.
     this.#reader.clear();
-    const err = closePathError('ABORTED', 'the socket was aborted');
     if (this.#state === 'connecting' && this.#connectAbort) {
-      this.#connectAbort.abort(err);
+      this.#connectAbort.abort(abortedHere());
       this.#connectAbort = null;
       this.#closeHere();
       this.#setState('unconnected');
       return;
     }
-    this.#release(err, true);
+    this.#release(ABORTED_HERE, true);
   }
 
   /** Alias of abort() for `using`-style cleanup and Node habits. */
@@ -758,7 +768,9 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     // Late errors from the dying handle must not become uncaught exceptions.
     transport.on('error', () => {});
     transport.destroy();
-    if (this.#writer) this.#writer.fail(reason ?? closePathError('INVALID_STATE', 'write: the socket was closed'));
+    if (this.#writer) {
+      this.#writer.fail(reason === ABORTED_HERE ? abortedHere() : reason ?? closePathError('INVALID_STATE', 'write: the socket was closed'));
+    }
     if (reason && !(local && reason.code === 'ABORTED')) {
       this.#lastError = reason;
       if (reason.code !== 'PEER_CLOSED') this.#emitError(reason);

@@ -136,6 +136,32 @@ function forget(path: string, entry: CachedDir): void {
 }
 
 /**
+ * The lstat of a private directory that name resolution just made (platform.ts `takenByOther`),
+ * handed to the dial made in the same synchronous run so that one connect lstats the directory
+ * once, not twice (a system call costs 5-20 µs on a loaded VM). It is forgotten at the end of that
+ * run (a microtask): a dial on any later turn, a retry included, looks at the path afresh.
+ */
+let dirSeen: { dir: string; st: fs.Stats } | null = null;
+
+function forgetDirSeen(): void {
+  dirSeen = null;
+}
+
+/** Records the lstat of `dir` made now, for a dial in this same run. */
+export function noteDirSeen(dir: string, st: fs.Stats): void {
+  if (dirSeen === null) queueMicrotask(forgetDirSeen);
+  dirSeen = { dir, st };
+}
+
+/** The lstat of `dir` made in this run, if any, taken once. */
+function takeDirSeen(dir: string): fs.Stats | undefined {
+  if (dirSeen === null || dirSeen.dir !== dir) return undefined;
+  const { st } = dirSeen;
+  dirSeen = null;
+  return st;
+}
+
+/**
  * The private directory to dial through, as {@link openPrivateDir} (never creating it), with the
  * same checks and errors, but its descriptor kept for the next dial (`close()` does nothing). Each
  * use checks the path again with one lstat: the same directory (device and inode of the descriptor),
@@ -149,11 +175,13 @@ export function openPrivateDirForDial(dir: string, uid: number | undefined): Pri
   if (process.platform !== 'linux') return openPrivateDir(dir, uid, false);
   const entry = cachedDirs.get(dir);
   if (entry !== undefined) {
-    let st: fs.Stats | undefined;
-    try {
-      st = fs.lstatSync(dir);
-    } catch {
-      st = undefined; // gone or unreadable: the fresh open below says which
+    let st: fs.Stats | undefined = takeDirSeen(dir);
+    if (st === undefined) {
+      try {
+        st = fs.lstatSync(dir);
+      } catch {
+        st = undefined; // gone or unreadable: the fresh open below says which
+      }
     }
     if (st !== undefined && st.dev === entry.dev && st.ino === entry.ino && entry.uid === uid) {
       checkStats(st, uid, PRIVATE); // the mode or owner may have changed since: refused as a fresh check would
