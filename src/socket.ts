@@ -232,7 +232,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     internals.setWrapper = (socket, wrapper) => {
       socket.#wrapper = wrapper;
     };
-    internals.handOut = (socket) => socket.#announceLater();
+    internals.handOut = (socket) => socket.#handOutAccepted();
     internals.connectResolved = (socket, name, options) => socket.#connect(name, () => options);
   }
 
@@ -412,6 +412,21 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     if (this.#handOut !== 'held') return;
     this.#handOut = 'handingOut';
     onLaterTurn(() => this.#endHold());
+  }
+
+  /**
+   * A server hands out a pending connection. When nothing arrived while it waited (no bytes here
+   * or in the transport, no end-of-stream) there is nothing to put off: the hold ends now, without
+   * the later turn (one wake-up of the server process per connection). Whatever comes next arrives
+   * through the event loop, so after the caller's code, with its own readyRead.
+   */
+  #handOutAccepted(): void {
+    const transport = this.#net;
+    if (this.#handOut === 'held' && this.#reader.length === 0 && !this.#peerEnded && transport !== null && transport.readableLength === 0) {
+      this.#handOut = 'free';
+      return;
+    }
+    this.#announceLater();
   }
 
   /** Ends the hold and announces what arrived meanwhile: readyRead for buffered bytes, then the end-of-stream. */
