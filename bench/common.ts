@@ -3,7 +3,7 @@
  * IPC channel (control only, never on a timed path), statistics, and the
  * result types every scenario returns.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -135,6 +135,20 @@ export async function spawnWorker(module: string, config: BenchConfig, opts: { e
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * Pins every thread of process `pid` to CPU `cpu` (Linux `taskset -a -p`; threads made later
+ * inherit it). Returns false where that is not possible (no taskset, not Linux): the caller says so.
+ */
+export function pinToCpu(pid: number, cpu: number): boolean {
+  if (process.platform !== 'linux') return false;
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 // ---- statistics ----------------------------------------------------------------

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { connect, listen, type LocalServer, type LocalSocket } from '../src/index.js';
 import {
-  alternate, keyFromHex, log, median, nowNs, percentileSorted, ratioRow, rawSocketPath, sortedCopy, spawnWorker, uniqueName,
+  alternate, keyFromHex, log, median, nowNs, percentileSorted, pinToCpu, ratioRow, rawSocketPath, sortedCopy, spawnWorker, uniqueName,
   type BenchConfig, type Commands, type Impl, type ScenarioResult,
 } from './common.js';
 
@@ -130,32 +130,54 @@ export const commands: Commands = {
 
 // ---- orchestration ---------------------------------------------------------------------
 
-export async function run(config: BenchConfig): Promise<ScenarioResult> {
-  const count = config.quick ? ROUND_TRIPS / 4 : ROUND_TRIPS;
-  const reps = config.reps;
-  const server = await spawnWorker('roundtrip', config, { label: 'server' });
-  const client = await spawnWorker('roundtrip', config, { label: 'client' });
+type Figures = { p50: number; p99: number; mean: number };
+
+/** One server process and one client process (both pinned to CPU 0 when `pinned`), raw and ours alternating. */
+async function measure(config: BenchConfig, count: number, pinned: boolean): Promise<Record<Impl, Figures[]> | null> {
+  const label = pinned ? 'pinned-' : '';
+  const server = await spawnWorker('roundtrip', config, { label: `${label}server` });
+  const client = await spawnWorker('roundtrip', config, { label: `${label}client` });
   try {
+    if (pinned && !(pinToCpu(server.pid, 0) && pinToCpu(client.pid, 0))) return null;
     const where = await server.call<{ name: string; path: string }>('start');
     for (const impl of ['raw', 'ours'] as Impl[]) await client.call('run', { impl, ...where, count: count / 4 });
-    const res: Record<Impl, Array<{ p50: number; p99: number; mean: number }>> = { raw: [], ours: [] };
-    await alternate(reps, async (impl) => {
-      const r = await client.call<{ p50: number; p99: number; mean: number }>('run', { impl, ...where, count });
+    const res: Record<Impl, Figures[]> = { raw: [], ours: [] };
+    await alternate(config.reps, async (impl) => {
+      const r = await client.call<Figures>('run', { impl, ...where, count });
       res[impl].push(r);
-      log(`roundtrip ${impl}: p50 ${r.p50.toFixed(1)} µs, p99 ${r.p99.toFixed(1)} µs`);
+      log(`roundtrip${pinned ? ' pinned' : ''} ${impl}: p50 ${r.p50.toFixed(1)} µs, p99 ${r.p99.toFixed(1)} µs`);
     });
-    const pick = (impl: Impl, k: 'p50' | 'p99' | 'mean'): number[] => res[impl].map((r) => r[k]);
-    return {
-      name: 'roundtrip',
-      rows: [
-        ratioRow('roundtrip', `round trip 64 B x ${count} p50`, 'µs', pick('raw', 'p50'), pick('ours', 'p50'), { op: '<=', value: 1.05 }),
-        ratioRow('roundtrip', `round trip 64 B x ${count} p99`, 'µs', pick('raw', 'p99'), pick('ours', 'p99')),
-      ],
-      notes: [],
-      details: { roundTrips: count, messageBytes: MESSAGE, reps, raw: res.raw, ours: res.ours, medianMeanRaw: median(pick('raw', 'mean')), medianMeanOurs: median(pick('ours', 'mean')), processes: 'echo server and client in separate processes' },
-    };
+    return res;
   } finally {
     await client.stop();
     await server.stop();
   }
+}
+
+export async function run(config: BenchConfig): Promise<ScenarioResult> {
+  const count = config.quick ? ROUND_TRIPS / 4 : ROUND_TRIPS;
+  const res = (await measure(config, count, false))!;
+  // Both processes on one CPU: every round trip is two context switches on that CPU, no cross-CPU wake-up.
+  const pinned = await measure(config, count, true);
+  const pick = (r: Record<Impl, Figures[]>, impl: Impl, k: 'p50' | 'p99' | 'mean'): number[] => r[impl].map((x) => x[k]);
+  const rows = [
+    ratioRow('roundtrip', `round trip 64 B x ${count} p50`, 'µs', pick(res, 'raw', 'p50'), pick(res, 'ours', 'p50'), { op: '<=', value: 1.05 }),
+    ratioRow('roundtrip', `round trip 64 B x ${count} p99`, 'µs', pick(res, 'raw', 'p99'), pick(res, 'ours', 'p99')),
+  ];
+  if (pinned) {
+    rows.push(
+      ratioRow('roundtrip', `round trip 64 B x ${count} p50, both processes pinned to CPU 0`, 'µs', pick(pinned, 'raw', 'p50'), pick(pinned, 'ours', 'p50'), { op: '<=', value: 1.05 }),
+      ratioRow('roundtrip', `round trip 64 B x ${count} p99, both processes pinned to CPU 0`, 'µs', pick(pinned, 'raw', 'p99'), pick(pinned, 'ours', 'p99')),
+    );
+  }
+  return {
+    name: 'roundtrip',
+    rows,
+    notes: pinned ? ['the pinned rows run a second server/client pair, both processes pinned to CPU 0 with taskset -a -p'] : ['no pinned rows (taskset unavailable here)'],
+    details: {
+      roundTrips: count, messageBytes: MESSAGE, reps: config.reps, raw: res.raw, ours: res.ours, pinned,
+      medianMeanRaw: median(pick(res, 'raw', 'mean')), medianMeanOurs: median(pick(res, 'ours', 'mean')),
+      processes: 'echo server and client in separate processes',
+    },
+  };
 }

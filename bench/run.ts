@@ -17,7 +17,7 @@ interface Scenario {
   run(config: BenchConfig): Promise<ScenarioResult>;
 }
 
-const SCENARIOS = ['bulk', 'roundtrip', 'connect', 'small-writes', 'memory', 'many-clients', 'messages', 'broadcast', 'diagnostics'] as const;
+const SCENARIOS = ['bulk', 'roundtrip', 'connect', 'small-writes', 'memory', 'many-clients', 'messages', 'first-answer', 'broadcast', 'diagnostics'] as const;
 
 function parseArgs(argv: string[]): { only: string[]; config: BenchConfig } {
   const only: string[] = [];

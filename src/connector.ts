@@ -70,9 +70,30 @@ function atDeadline(last: LocalSocketError): LocalSocketError {
  * destroyed on any failure.
  * @throws LocalSocketError as `establish`, without retrying
  */
-export async function attemptOnce(endpoint: Endpoint, auth: ResolvedAuth | null, deadline: number, signal: AbortSignal, uid: number | undefined): Promise<net.Socket> {
-  const transport = await dialOnce(endpoint, deadline - Date.now(), signal, uid);
-  await authenticate(transport, auth, deadline, signal);
+export function attemptOnce(endpoint: Endpoint, auth: ResolvedAuth | null, deadline: number, signal: AbortSignal, uid: number | undefined): Promise<net.Socket> {
+  const dialed = dialOnce(endpoint, deadline - Date.now(), signal, uid);
+  // Raw mode: no handshake to wait for, so no async step between the dial and the checks.
+  if (auth === null) return dialed.then((transport) => checkedAfterHandshake(transport, signal));
+  return dialed.then(async (transport) => {
+    await authenticate(transport, auth, deadline, signal);
+    return transport;
+  });
+}
+
+/**
+ * The transport, unless the connect was aborted or the server dropped it
+ * meanwhile (then it is destroyed and the error thrown).
+ * @throws LocalSocketError ABORTED, CONNECTION_REFUSED
+ */
+function checkedAfterHandshake(transport: net.Socket, signal: AbortSignal): net.Socket {
+  try {
+    if (signal.aborted) throw abortedError(signal);
+    // Dropped as our proof went out (the server ran out of room meanwhile): not connected; retried.
+    if (transport.destroyed) throw new LocalSocketError('CONNECTION_REFUSED', 'connect: the server closed the connection during the handshake');
+  } catch (err) {
+    transport.destroy();
+    throw err;
+  }
   return transport;
 }
 
@@ -84,13 +105,11 @@ export async function attemptOnce(endpoint: Endpoint, auth: ResolvedAuth | null,
 export async function authenticate(transport: net.Socket, auth: ResolvedAuth | null, deadline: number, signal: AbortSignal): Promise<void> {
   try {
     if (auth) await clientHandshake(transport, auth.key, Math.min(deadline, Date.now() + auth.handshakeTimeout), signal, auth);
-    if (signal.aborted) throw abortedError(signal);
-    // Dropped as our proof went out (the server ran out of room meanwhile): not connected; retried.
-    if (transport.destroyed) throw new LocalSocketError('CONNECTION_REFUSED', 'connect: the server closed the connection during the handshake');
   } catch (err) {
     transport.destroy();
     throw err;
   }
+  checkedAfterHandshake(transport, signal);
 }
 
 /**

@@ -3,8 +3,16 @@
  * read takes whole chunks. It does not bound itself; the socket pauses the
  * kernel reads when `length` reaches its limit.
  */
+/**
+ * The shared empty list every ReadBuffer starts with (and returns to on clear()); push() swaps in
+ * a list of its own first, so this one is never written. Not frozen: a frozen array would make
+ * the element reads on the hot path see two kinds of array.
+ */
+const NONE: Buffer[] = [];
+
 export class ReadBuffer {
-  #chunks: Buffer[] = [];
+  /** Made on the first push: an idle connection never holds a chunk list (one array less per socket). */
+  #chunks: Buffer[] = NONE;
   #head = 0;
   #offset = 0;
   #length = 0;
@@ -15,6 +23,7 @@ export class ReadBuffer {
 
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
+    if (this.#chunks === NONE) this.#chunks = [];
     this.#chunks.push(chunk);
     this.#length += chunk.length;
   }
@@ -44,7 +53,7 @@ export class ReadBuffer {
   }
 
   clear(): void {
-    this.#chunks = [];
+    this.#chunks = NONE;
     this.#head = 0;
     this.#offset = 0;
     this.#length = 0;

@@ -18,7 +18,7 @@ import { resolveName, type Endpoint } from './endpoint/names.js';
 import { resolveServerOptions, resolveWaitOptions, type ResolvedServer, type ResolvedWait, type ServerOptions } from './options.js';
 import { currentPlatform } from './endpoint/platform.js';
 import { Preset } from './preset.js';
-import { adoptAccepted, handOut, type LocalSocket, type SocketState } from './socket.js';
+import { adoptAccepted, handOut, type LocalSocket, type ServedBy } from './socket.js';
 import { checkOptionNames, FD_NAME_OPTIONS } from './option-names.js';
 import { checkInteger, checkObject } from './validate.js';
 
@@ -276,20 +276,15 @@ export class LocalServer extends EventEmitter<LocalServerEvents> {
 
   #enqueue(transport: net.Socket, leftover: Buffer): void {
     transport.off('error', noop);
-    const socket = adoptAccepted(transport, leftover, this.#endpoint, this.#options.limits) as ServedSocket;
+    const socket = adoptAccepted(transport, leftover, this.#endpoint, this.#options.limits, this.#servedBy);
     this.#open.add(socket);
-    socket[kServer] = this;
-    socket.on('stateChanged', LocalServer.#onServedState);
     if (socket.state !== 'connected') return; // the peer already left
     this.#pending.push(socket);
     this.emit('newConnection');
   }
 
-  /** A connection of ours is unconnected: forget it. Shared by every connection (no closure each), as LocalSocket's transport handlers. */
-  static #onServedState(this: ServedSocket, state: SocketState): void {
-    const server = this[kServer];
-    if (state === 'unconnected' && server) server.#forget(this);
-  }
+  /** Told by each of our connections as it becomes unconnected (one object per server, no listener per connection). */
+  #servedBy: ServedBy = { forget: (socket) => this.#forget(socket) };
 
   #forget(socket: LocalSocket): void {
     this.#open.delete(socket);
@@ -430,9 +425,6 @@ export function serverWithOptions(options: ResolvedServer): LocalServer {
 }
 
 const EMPTY = Buffer.alloc(0);
-/** The server a connection came through, for the shared state handler. */
-const kServer = Symbol('localsocket.server');
-type ServedSocket = LocalSocket & { [kServer]?: LocalServer };
 
 function refuse(transport: net.Socket): void {
   transport.on('error', noop);

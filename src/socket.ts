@@ -44,6 +44,17 @@ const EMPTY = Buffer.alloc(0);
 
 /** The LocalSocket that owns a transport, for the shared event handlers. */
 const kOwner = Symbol('localsocket.owner');
+
+function abortedHere(): LocalSocketError {
+  return closePathError('ABORTED', 'the socket was aborted');
+}
+
+/**
+ * `abort()`'s reason as handed to `#release`: nothing reads it but the code check there (a local
+ * abort sets no lastError and emits no error), so no error object is made per close unless queued
+ * writes are rejected with one (`abortedHere()`, made then).
+ */
+const ABORTED_HERE: LocalSocketError = abortedHere();
 type OwnedTransport = net.Socket & { [kOwner]?: LocalSocket | null };
 
 /**
@@ -52,11 +63,15 @@ type OwnedTransport = net.Socket & { [kOwner]?: LocalSocket | null };
  * `connect()` and LocalServer through the functions below.
  */
 interface SocketInternals {
-  adopt(socket: LocalSocket, transport: net.Socket, leftover: Buffer, endpoint: Endpoint | null): void;
+  adopt(socket: LocalSocket, transport: net.Socket, leftover: Buffer, endpoint: Endpoint | null, servedBy: ServedBy): void;
+  wrapper(socket: LocalSocket): object | null;
+  setWrapper(socket: LocalSocket, wrapper: object): void;
   handOut(socket: LocalSocket): void;
   connectResolved(socket: LocalSocket, name: string, options: ResolvedConnect): Promise<void>;
 }
 const internals = {} as SocketInternals;
+/** The read buffer every socket shares until its first bytes (never pushed to: `#onData` swaps in its own first). */
+const NO_BYTES = new ReadBuffer();
 /** Limits already resolved, for a socket made by the library itself (see Preset). */
 const presetLimits = new Preset<ResolvedLimits>();
 
@@ -178,12 +193,21 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   #pausedByBuffer = false;
   #net: net.Socket | null = null;
   #writer: Writer | null = null;
-  #reader = new ReadBuffer();
+  /** The shared empty {@link NO_BYTES} until the first bytes arrive: an idle connection holds no buffer of its own. */
+  #reader: ReadBuffer = NO_BYTES;
   #limits: ResolvedLimits;
   #endpoint: Endpoint | null = null;
   #connectAbort: AbortController | null = null;
   #closing: Promise<void> | null = null;
   #lastError: LocalSocketError | null = null;
+  /**
+   * The library's back-pointers, declared here so that every LocalSocket has them from the start
+   * (a property added later would give each socket a property store of its own): the server an
+   * accepted socket came through (told directly when it becomes unconnected, no listener per
+   * socket), and the MessageSocket that reads this one.
+   */
+  #servedBy: ServedBy | null = null;
+  #wrapper: object | null = null;
 
   /**
    * Makes an unconnected socket; connect it with {@link LocalSocket.connectToServer}.
@@ -200,8 +224,15 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   }
 
   static {
-    internals.adopt = (socket, transport, leftover, endpoint) => socket.#adopt(transport, leftover, endpoint);
-    internals.handOut = (socket) => socket.#announceLater();
+    internals.adopt = (socket, transport, leftover, endpoint, servedBy) => {
+      socket.#servedBy = servedBy;
+      socket.#adopt(transport, leftover, endpoint);
+    };
+    internals.wrapper = (socket) => socket.#wrapper;
+    internals.setWrapper = (socket, wrapper) => {
+      socket.#wrapper = wrapper;
+    };
+    internals.handOut = (socket) => socket.#handOutAccepted();
     internals.connectResolved = (socket, name, options) => socket.#connect(name, () => options);
   }
 
@@ -383,6 +414,21 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     onLaterTurn(() => this.#endHold());
   }
 
+  /**
+   * A server hands out a pending connection. When nothing arrived while it waited (no bytes here
+   * or in the transport, no end-of-stream) there is nothing to put off: the hold ends now, without
+   * the later turn (one wake-up of the server process per connection). Whatever comes next arrives
+   * through the event loop, so after the caller's code, with its own readyRead.
+   */
+  #handOutAccepted(): void {
+    const transport = this.#net;
+    if (this.#handOut === 'held' && this.#reader.length === 0 && !this.#peerEnded && transport !== null && transport.readableLength === 0) {
+      this.#handOut = 'free';
+      return;
+    }
+    this.#announceLater();
+  }
+
   /** Ends the hold and announces what arrived meanwhile: readyRead for buffered bytes, then the end-of-stream. */
   #endHold(): void {
     const endCameMeanwhile = this.#handOut === 'handingOutEnded';
@@ -428,6 +474,10 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
       this.#net.pause();
       this.#net.unshift(chunk.subarray(Math.max(room, 0)));
       chunk = chunk.subarray(0, Math.max(room, 0));
+    }
+    if (this.#reader === NO_BYTES) {
+      if (chunk.length === 0) return;
+      this.#reader = new ReadBuffer();
     }
     this.#reader.push(chunk);
     if (this.#reader.length >= this.#limits.maxReadBuffer && !this.#pausedByBuffer) {
@@ -696,15 +746,14 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   abort(): void {
     // Closed for good (below), even if it never connected: a LocalSocket connects once.
     this.#reader.clear();
-    const err = closePathError('ABORTED', 'the socket was aborted');
     if (this.#state === 'connecting' && this.#connectAbort) {
-      this.#connectAbort.abort(err);
+      this.#connectAbort.abort(abortedHere());
       this.#connectAbort = null;
       this.#closeHere();
       this.#setState('unconnected');
       return;
     }
-    this.#release(err, true);
+    this.#release(ABORTED_HERE, true);
   }
 
   /** Alias of abort() for `using`-style cleanup and Node habits. */
@@ -758,7 +807,9 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     // Late errors from the dying handle must not become uncaught exceptions.
     transport.on('error', () => {});
     transport.destroy();
-    if (this.#writer) this.#writer.fail(reason ?? closePathError('INVALID_STATE', 'write: the socket was closed'));
+    if (this.#writer) {
+      this.#writer.fail(reason === ABORTED_HERE ? abortedHere() : reason ?? closePathError('INVALID_STATE', 'write: the socket was closed'));
+    }
     if (reason && !(local && reason.code === 'ABORTED')) {
       this.#lastError = reason;
       if (reason.code !== 'PEER_CLOSED') this.#emitError(reason);
@@ -778,6 +829,8 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     const previous = this.#state;
     if (previous === next) return;
     this.#state = next;
+    // The server forgets its connection before the application hears of the change (as its listener, the first, did).
+    if (next === 'unconnected' && this.#servedBy !== null) this.#servedBy.forget(this);
     this.emit('stateChanged', next, previous);
   }
 
@@ -983,13 +1036,28 @@ export async function connectResolved(name: string, options: ResolvedConnect): P
  * A LocalSocket for a connection a LocalServer accepted (and authenticated):
  * already connected; its read events wait for {@link handOut}.
  */
-export function adoptAccepted(transport: net.Socket, leftover: Buffer, endpoint: Endpoint | null, limits: ResolvedLimits): LocalSocket {
+export function adoptAccepted(transport: net.Socket, leftover: Buffer, endpoint: Endpoint | null, limits: ResolvedLimits, servedBy: ServedBy): LocalSocket {
   const socket = presetLimits.with(limits, () => new LocalSocket());
-  internals.adopt(socket, transport, leftover, endpoint);
+  internals.adopt(socket, transport, leftover, endpoint, servedBy);
   return socket;
 }
 
 /** LocalServer hands a pending connection to the application: what arrived meanwhile is announced on a later turn. */
 export function handOut(socket: LocalSocket): void {
   internals.handOut(socket);
+}
+
+/** The server side of an accepted socket: told when the socket becomes unconnected (before `stateChanged` is emitted). */
+export interface ServedBy {
+  forget(socket: LocalSocket): void;
+}
+
+/** The object (a MessageSocket) that reads `socket`, or null. */
+export function wrapperOf(socket: LocalSocket): object | null {
+  return internals.wrapper(socket);
+}
+
+/** Records the one object (a MessageSocket) that reads `socket`. */
+export function setWrapper(socket: LocalSocket, wrapper: object): void {
+  internals.setWrapper(socket, wrapper);
 }

@@ -14,7 +14,7 @@ import { LocalSocketError } from '../errors.js';
 import type { Endpoint } from './names.js';
 import { findPublishedPipe } from './pipe-record.js';
 import { currentPlatform, maxSocketPathBytes } from './platform.js';
-import { openPrivateDir } from './private-dir.js';
+import { openPrivateDirForDial } from './private-dir.js';
 import { shortPathFor, type ShortPath } from './short-path.js';
 
 /** The pipe a connection was dialed to, when it was read from a record (for `fullServerName`). */
@@ -31,20 +31,20 @@ export function reachedEndpoint(endpoint: Endpoint, transport: net.Socket): Endp
   return pipe === undefined ? endpoint : { kind: 'pipe', name: endpoint.name, address: pipe, longPath: false };
 }
 
+function nothing(): void {}
+
 /** The path to hand to connect() for `endpoint`, and what to release once connect() was made. */
 function reachFor(endpoint: Endpoint, uid: number | undefined): ShortPath {
   // Windows default names: the record is read again at every dial, so a restarted server is found at its new pipe.
-  if (endpoint.record) return { path: findPublishedPipe(endpoint.address, currentPlatform()).pipe, release: () => {} };
+  if (endpoint.record) return { path: findPublishedPipe(endpoint.address, currentPlatform()).pipe, release: nothing };
   if (endpoint.privateDir && process.platform === 'linux') {
-    const dir = openPrivateDir(endpoint.privateDir, uid, false);
+    // The checked directory's descriptor is kept open for the next dial (private-dir.ts): nothing to release.
+    const dir = openPrivateDirForDial(endpoint.privateDir, uid);
     const reach = dir.join(path.basename(endpoint.address));
-    if (Buffer.byteLength(reach) > maxSocketPathBytes('linux')) {
-      dir.close();
-      throw new LocalSocketError('INVALID_NAME', 'invalid server name: too long');
-    }
-    return { path: reach, release: () => dir.close() };
+    if (Buffer.byteLength(reach) > maxSocketPathBytes('linux')) throw new LocalSocketError('INVALID_NAME', 'invalid server name: too long');
+    return { path: reach, release: nothing };
   }
-  if (endpoint.privateDir) openPrivateDir(endpoint.privateDir, uid, false).close();
+  if (endpoint.privateDir) openPrivateDirForDial(endpoint.privateDir, uid).close();
   return shortPathFor(endpoint.address, endpoint.longPath, 'connect');
 }
 
@@ -63,12 +63,19 @@ export function dialOnce(endpoint: Endpoint, timeoutMs: number, signal?: AbortSi
   return new Promise<net.Socket>((resolve, reject) => {
     const socket = net.createConnection({ path: reach.path, allowHalfOpen: true });
     if (endpoint.record) dialedPipes.set(socket, reach.path);
-    const timer = setTimeout(() => fail(timeoutError('connect')), Math.max(timeoutMs, 0));
+    // A Unix socket connect on Linux never waits: connect(2) on a non-blocking AF_UNIX socket
+    // connects or fails (EAGAIN when the backlog is full) at once, and libuv reports it on the next
+    // turn of the loop. No deadline timer or abort listener can fire first, so none is set; an abort
+    // meanwhile is seen as the attempt ends. Named pipes (Windows) and other systems keep both.
+    const waits = process.platform !== 'linux' || endpoint.kind === 'pipe';
+    const timer = waits ? setTimeout(() => fail(timeoutError('connect')), Math.max(timeoutMs, 0)) : undefined;
     const onAbort = (): void => fail(abortedError(signal!));
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (waits) signal?.addEventListener('abort', onAbort, { once: true });
     const cleanup = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      if (waits) {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      }
       socket.removeListener('error', onError);
       socket.removeListener('connect', onConnect);
       reach.release();
@@ -78,8 +85,13 @@ export function dialOnce(endpoint: Endpoint, timeoutMs: number, signal?: AbortSi
       socket.destroy();
       reject(err);
     };
-    const onError = (err: Error): void => fail(fromSystemError(err, 'connect'));
+    // Aborted meanwhile: the attempt ends ABORTED whichever way the connect went.
+    const onError = (err: Error): void => fail(signal?.aborted ? abortedError(signal) : fromSystemError(err, 'connect'));
     const onConnect = (): void => {
+      if (signal?.aborted) {
+        fail(abortedError(signal));
+        return;
+      }
       cleanup();
       resolve(socket);
     };

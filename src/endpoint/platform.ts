@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
+import { noteDirSeen } from './private-dir.js';
 
 /**
  * The machine facts name resolution depends on, passed to {@link resolveName}
@@ -65,11 +66,16 @@ function homedir(): string | undefined {
  * @returns the live values (environment, temp directory, uid, libuv version).
  */
 export function currentPlatform(): PlatformInfo {
+  // One getuid (a system call) per call, shared by the checks below; not kept across calls (setuid exists).
+  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
   return {
     platform: process.platform,
     env: process.env,
-    tmpdir: tmpdir(),
-    uid: typeof process.getuid === 'function' ? process.getuid() : undefined,
+    // Lazy: only a private-directory name without a usable $XDG_RUNTIME_DIR needs them.
+    get tmpdir() {
+      return tmpdir();
+    },
+    uid,
     libuvVersion: process.versions.uv,
     realpath: (p) => {
       try {
@@ -78,12 +84,16 @@ export function currentPlatform(): PlatformInfo {
         return undefined;
       }
     },
-    homedir: homedir(),
+    get homedir() {
+      return homedir();
+    },
     takenByOther: (dir) => {
       try {
         // lstat never blocks and never follows a link another user planted.
         const st = fs.lstatSync(dir);
-        return !st.isDirectory() || st.uid !== process.getuid?.();
+        // The dial made in this same turn checks this very lstat instead of making another (private-dir.ts).
+        noteDirSeen(dir, st);
+        return !st.isDirectory() || st.uid !== uid;
       } catch {
         return false;
       }
@@ -91,7 +101,7 @@ export function currentPlatform(): PlatformInfo {
     runtimeDirIsSafe: (dir) => {
       try {
         const st = fs.lstatSync(dir);
-        return st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o077) === 0;
+        return st.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0;
       } catch {
         return false;
       }

@@ -113,6 +113,96 @@ export function openPrivateDir(dir: string, uid: number | undefined, create: boo
 }
 
 /**
+ * The checked directories dials go through, by path (Linux): the descriptor of each stays open, so
+ * a dial costs one lstat of the path instead of open + fstat + close (system calls cost 5-20 µs each
+ * on a loaded VM: most of what a raw-mode connect spends beyond raw `net`). At most
+ * {@link MAX_CACHED_DIRS}, each closed when evicted; O_CLOEXEC (Node's default), so no child
+ * inherits one.
+ */
+interface CachedDir {
+  fd: number;
+  dev: number;
+  ino: number;
+  uid: number | undefined;
+  dir: PrivateDir;
+}
+const cachedDirs = new Map<string, CachedDir>();
+const MAX_CACHED_DIRS = 8;
+const keepOpen = (): void => {};
+
+function forget(path: string, entry: CachedDir): void {
+  cachedDirs.delete(path);
+  fs.closeSync(entry.fd);
+}
+
+/**
+ * The lstat of a private directory that name resolution just made (platform.ts `takenByOther`),
+ * handed to the dial made in the same synchronous run so that one connect lstats the directory
+ * once, not twice (a system call costs 5-20 µs on a loaded VM). It is forgotten at the end of that
+ * run (a microtask): a dial on any later turn, a retry included, looks at the path afresh.
+ */
+let dirSeen: { dir: string; st: fs.Stats } | null = null;
+
+function forgetDirSeen(): void {
+  dirSeen = null;
+}
+
+/** Records the lstat of `dir` made now, for a dial in this same run. */
+export function noteDirSeen(dir: string, st: fs.Stats): void {
+  if (dirSeen === null) queueMicrotask(forgetDirSeen);
+  dirSeen = { dir, st };
+}
+
+/** The lstat of `dir` made in this run, if any, taken once. */
+function takeDirSeen(dir: string): fs.Stats | undefined {
+  if (dirSeen === null || dirSeen.dir !== dir) return undefined;
+  const { st } = dirSeen;
+  dirSeen = null;
+  return st;
+}
+
+/**
+ * The private directory to dial through, as {@link openPrivateDir} (never creating it), with the
+ * same checks and errors, but its descriptor kept for the next dial (`close()` does nothing). Each
+ * use checks the path again with one lstat: the same directory (device and inode of the descriptor),
+ * still a directory that is ours and not writable by others. If the path now names something else
+ * (replaced, removed, a link), the kept descriptor is closed and the directory opened and checked
+ * afresh, so every dial sees what a fresh open would. As with a fresh open, a swap after the check
+ * leads nowhere: the socket is reached through the checked descriptor, never by the path.
+ * @throws LocalSocketError SERVER_NOT_FOUND (missing), ACCESS_DENIED (unsafe)
+ */
+export function openPrivateDirForDial(dir: string, uid: number | undefined): PrivateDir {
+  if (process.platform !== 'linux') return openPrivateDir(dir, uid, false);
+  const entry = cachedDirs.get(dir);
+  if (entry !== undefined) {
+    let st: fs.Stats | undefined = takeDirSeen(dir);
+    if (st === undefined) {
+      try {
+        st = fs.lstatSync(dir);
+      } catch {
+        st = undefined; // gone or unreadable: the fresh open below says which
+      }
+    }
+    if (st !== undefined && st.dev === entry.dev && st.ino === entry.ino && entry.uid === uid) {
+      checkStats(st, uid, PRIVATE); // the mode or owner may have changed since: refused as a fresh check would
+      return entry.dir;
+    }
+    forget(dir, entry);
+  }
+  const opened = openPrivateDir(dir, uid, false);
+  const fd = Number(opened.reach.slice('/proc/self/fd/'.length));
+  const st = fs.fstatSync(fd);
+  if (cachedDirs.size >= MAX_CACHED_DIRS) {
+    const [oldest, old] = cachedDirs.entries().next().value as [string, CachedDir];
+    forget(oldest, old);
+  }
+  const reach = opened.reach;
+  const kept: PrivateDir = { reach, join: (name) => `${reach}/${name}`, close: keepOpen };
+  cachedDirs.set(dir, { fd, dev: st.dev, ino: st.ino, uid, dir: kept });
+  return kept;
+}
+
+/**
  * Checks by path (for reports, and platforms without /proc).
  * @throws LocalSocketError SERVER_NOT_FOUND (missing), ACCESS_DENIED (unsafe)
  */

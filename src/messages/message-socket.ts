@@ -27,7 +27,7 @@ import { LocalSocketError, type RemoteErrorDetail } from '../errors.js';
 import { DEFAULTS } from '../defaults.js';
 import { connectOptionsFrom, type ConnectOptions } from '../options.js';
 import { Preset } from '../preset.js';
-import { connectResolved, LocalSocket } from '../socket.js';
+import { connectResolved, LocalSocket, setWrapper, wrapperOf } from '../socket.js';
 import { checkOptionNames, CONNECT_MESSAGES_OPTIONS, MESSAGE_OPTIONS, REQUEST_OPTIONS } from '../option-names.js';
 import { checkInteger, checkObject, checkSignal, checkTimeout, invalidArgument } from '../validate.js';
 import { quiet } from '../writer.js';
@@ -166,9 +166,10 @@ export function dropConnection(socket: AnyMessageSocket, err: LocalSocketError):
   failFromOutside(socket, err);
 }
 
-/** Back-pointer from a LocalSocket to the MessageSocket that reads it. */
-const kOwner = Symbol('localsocket.messageSocket');
-type Owned = LocalSocket & { [kOwner]?: AnyMessageSocket };
+/** The MessageSocket that reads a LocalSocket (a slot LocalSocket declares, so none is added per socket). */
+function ownerOf(socket: LocalSocket): AnyMessageSocket | undefined {
+  return (wrapperOf(socket) as AnyMessageSocket | null) ?? undefined;
+}
 
 /** An outgoing request waiting for its reply. */
 interface Pending {
@@ -285,9 +286,8 @@ export class MessageSocket<C extends MessageContract = Untyped, R extends Role =
     this.requestTimeout = resolved.requestTimeout;
     this.maxRequestsInFlight = resolved.maxRequestsInFlight;
     if (socket.state !== 'connected') throw new LocalSocketError('INVALID_STATE', 'the socket is not connected');
-    const owned = socket as Owned;
-    if (owned[kOwner] !== undefined) throw new LocalSocketError('INVALID_STATE', 'the socket already has a message socket');
-    owned[kOwner] = this;
+    if (wrapperOf(socket) !== null) throw new LocalSocketError('INVALID_STATE', 'the socket already has a message socket');
+    setWrapper(socket, this);
     this.socket = socket;
     socket.on('readyRead', MessageSocket.#onReadyRead);
     socket.on('disconnected', MessageSocket.#onDisconnected);
@@ -315,12 +315,12 @@ export class MessageSocket<C extends MessageContract = Untyped, R extends Role =
   // ---- socket events (module-level listeners; `this` is the LocalSocket) -------------------
 
   static #onReadyRead(this: LocalSocket): void {
-    const self = (this as Owned)[kOwner];
+    const self = ownerOf(this);
     if (self !== undefined) self.#pull();
   }
 
   static #onDisconnected(this: LocalSocket): void {
-    const self = (this as Owned)[kOwner];
+    const self = ownerOf(this);
     if (self === undefined) return;
     // An end inside a frame is not a clean end: part of a message was lost.
     if (self.#failure === null && self.#localEnd === null && (self.#decoder?.buffered ?? 0) > 0) {
@@ -330,7 +330,7 @@ export class MessageSocket<C extends MessageContract = Untyped, R extends Role =
   }
 
   static #onSocketError(this: LocalSocket, err: LocalSocketError): void {
-    const self = (this as Owned)[kOwner];
+    const self = ownerOf(this);
     if (self === undefined || self.#failure !== null) return;
     self.#failure = err;
     self.#emitError(err);
