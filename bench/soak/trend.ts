@@ -7,10 +7,14 @@
  *   samples, which a few outliers such as a GC peak cannot move) is positive;
  * - the median of its last third exceeds the median of its first third by
  *   more than the threshold (for RSS: 10% and at least 4 MiB; for open fds:
- *   10% and at least 3 descriptors).
- * A series that rises during warm-up and then stays flat passes; one that
- * rises steadily by more than the threshold over the window fails, however
- * noisy.
+ *   10% and at least 3 descriptors);
+ * - it is still rising at the end: the Theil–Sen slope of its last half,
+ *   carried over the whole window, also exceeds the threshold.
+ * A series that rises during warm-up and then stays flat passes, and so does
+ * one that steps up once and stays there (the high-water mark of one fault,
+ * e.g. what a client buffered while the daemon was stopped: bounded by its
+ * options, not growth); one that rises steadily by more than the threshold
+ * over the window fails, however noisy.
  */
 export const MIN_SAMPLES = 6;
 
@@ -32,6 +36,8 @@ export interface Trend {
   growth: number;
   /** Theil–Sen slope, per second. */
   slopePerS: number;
+  /** Theil–Sen slope of the last half of the window, per second. */
+  recentSlopePerS: number;
   /** Judged: enough samples. */
   judged: boolean;
   growing: boolean;
@@ -73,6 +79,9 @@ export function trend(points: Point[], threshold: Threshold): Trend {
   const startMedian = median(values.slice(0, third));
   const endMedian = median(values.slice(n - third));
   const slopePerS = n >= 2 ? theilSen(points) : 0;
+  const lastHalf = points.slice(n >> 1);
+  const recentSlopePerS = lastHalf.length >= 2 ? theilSen(lastHalf) : 0;
+  const windowS = n >= 2 ? points[n - 1]!.t - points[0]!.t : 0;
   const judged = n >= MIN_SAMPLES;
   const limit = Math.max(startMedian * threshold.relative, threshold.absolute);
   return {
@@ -84,7 +93,8 @@ export function trend(points: Point[], threshold: Threshold): Trend {
     endMedian,
     growth: startMedian > 0 ? (endMedian - startMedian) / startMedian : 0,
     slopePerS,
+    recentSlopePerS,
     judged,
-    growing: judged && slopePerS > 0 && endMedian - startMedian > limit,
+    growing: judged && slopePerS > 0 && endMedian - startMedian > limit && recentSlopePerS * windowS > limit,
   };
 }
