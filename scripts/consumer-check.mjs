@@ -72,12 +72,12 @@ const allProjects = [
 ];
 
 /**
- * The size budget of the packed tarball: what it holds today (182 kB: one
- * copy of the library and CLI, its declarations, the Python peer, the test
- * vectors and the docs) plus room, so a second copy or source maps (each
- * well over 100 kB) still fail it.
+ * The size budget of the packed tarball: what it holds today (203 kB: one
+ * copy of the library and CLI, its declarations, the Python peer and its
+ * tests, the test vectors and the docs, the module map included) plus room,
+ * so a second copy or source maps (each well over 100 kB) still fail it.
  */
-const MAX_PACKED_BYTES = 200_000;
+const MAX_PACKED_BYTES = 220_000;
 const exec = process.argv.find((a) => a.startsWith('--exec='))?.slice('--exec='.length);
 const execKind = exec === undefined ? 'node' : path.basename(exec).replace(/\.exe$/, '');
 if (!['node', 'bun', 'deno'].includes(execKind)) throw new Error(`--exec must be a bun or deno executable, not ${exec}`);
