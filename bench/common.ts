@@ -173,6 +173,32 @@ export function sortedCopy(xs: ArrayLike<number>): Float64Array {
 
 export const nowNs = (): number => Number(process.hrtime.bigint());
 
+/**
+ * Times `count` runs of each kind, interleaved (the kinds rotate by `rep` so
+ * none always goes first), and returns each kind's p50 and p99 in µs;
+ * `once` returns one run's time in ns.
+ */
+export async function interleavedPercentiles<K extends string>(
+  kinds: readonly K[],
+  count: number,
+  rep: number,
+  once: (kind: K) => Promise<number>,
+): Promise<Record<K, { p50: number; p99: number }>> {
+  const times = Object.fromEntries(kinds.map((k) => [k, [] as number[]])) as Record<K, number[]>;
+  for (let i = 0; i < count; i++) {
+    for (let k = 0; k < kinds.length; k++) {
+      const kind = kinds[(i + k + rep) % kinds.length]!;
+      times[kind].push(await once(kind));
+    }
+  }
+  const out = {} as Record<K, { p50: number; p99: number }>;
+  for (const kind of kinds) {
+    const sorted = sortedCopy(times[kind]);
+    out[kind] = { p50: percentileSorted(sorted, 50) / 1000, p99: percentileSorted(sorted, 99) / 1000 };
+  }
+  return out;
+}
+
 /** Resident set size, in bytes, after collecting garbage (needs --expose-gc). */
 export async function settledRss(): Promise<{ rss: number; heapUsed: number; external: number }> {
   const gc = (globalThis as { gc?: () => void }).gc;

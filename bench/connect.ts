@@ -18,7 +18,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { connect, listen, type LocalServer } from '../src/index.js';
 import {
-  keyFromHex, log, nowNs, percentileSorted, ratioRow, rawSocketPath, sortedCopy, spawnWorker, uniqueName,
+  interleavedPercentiles, keyFromHex, log, nowNs, ratioRow, rawSocketPath, spawnWorker, uniqueName,
   type BenchConfig, type Commands, type ScenarioResult,
 } from './common.js';
 
@@ -115,19 +115,7 @@ export const commands: Commands = {
   /** `count` connections of each kind, interleaved; returns p50/p99 per kind in µs. */
   async run(args: { where: Where; count: number; rep: number }): Promise<Record<Kind, { p50: number; p99: number }>> {
     const key = keyFromHex(process.env.LSB_KEY!);
-    const times: Record<Kind, number[]> = { raw: [], oursRaw: [], oursAuth: [], rawExchange: [] };
-    for (let i = 0; i < args.count; i++) {
-      for (let k = 0; k < KINDS.length; k++) {
-        const kind = KINDS[(i + k + args.rep) % KINDS.length]!;
-        times[kind].push(await connectOnce(kind, args.where, key));
-      }
-    }
-    const out = {} as Record<Kind, { p50: number; p99: number }>;
-    for (const kind of KINDS) {
-      const sorted = sortedCopy(times[kind]);
-      out[kind] = { p50: percentileSorted(sorted, 50) / 1000, p99: percentileSorted(sorted, 99) / 1000 };
-    }
-    return out;
+    return interleavedPercentiles(KINDS, args.count, args.rep, (kind) => connectOnce(kind, args.where, key));
   },
 };
 

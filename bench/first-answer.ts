@@ -15,7 +15,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { connectMessages, listen, MessageSocket, type LocalServer } from '../src/index.js';
 import {
-  keyFromHex, log, percentileSorted, nowNs, ratioRow, rawSocketPath, sortedCopy, spawnWorker, uniqueName,
+  interleavedPercentiles, keyFromHex, log, nowNs, ratioRow, rawSocketPath, spawnWorker, uniqueName,
   type BenchConfig, type Commands, type ScenarioResult,
 } from './common.js';
 
@@ -102,19 +102,7 @@ export const commands: Commands = {
   /** `count` of each kind, interleaved; p50/p99 per kind in µs. */
   async run(args: { where: Where; count: number; rep: number }): Promise<Record<Kind, { p50: number; p99: number }>> {
     const key = keyFromHex(process.env.LSB_KEY!);
-    const times: Record<Kind, number[]> = { oursAuth: [], oursRaw: [], floor2: [], floor1: [] };
-    for (let i = 0; i < args.count; i++) {
-      for (let k = 0; k < KINDS.length; k++) {
-        const kind = KINDS[(i + k + args.rep) % KINDS.length]!;
-        times[kind].push(await once1(kind, args.where, key));
-      }
-    }
-    const out = {} as Record<Kind, { p50: number; p99: number }>;
-    for (const kind of KINDS) {
-      const sorted = sortedCopy(times[kind]);
-      out[kind] = { p50: percentileSorted(sorted, 50) / 1000, p99: percentileSorted(sorted, 99) / 1000 };
-    }
-    return out;
+    return interleavedPercentiles(KINDS, args.count, args.rep, (kind) => once1(kind, args.where, key));
   },
 };
 
