@@ -183,6 +183,60 @@ describe('reading a record file: checked like the key file', () => {
     assert.equal(code(() => readRecord(recordIn(fresh(), Buffer.concat([encodeRecord(HEX, 1), Buffer.alloc(1024 * 1024)])), p)), 'ACCESS_DENIED');
   });
 
+  // A server republishing the record (temp + rename) can replace it between our lstat and our open:
+  // under Wine this closed a reconnecting client (ACCESS_DENIED is final) while its server restarted.
+  test('a record replaced between the look and the open is looked at again: the new one is read', (t) => {
+    const file = recordIn(fresh(), encodeRecord(HEX, 1));
+    const next = '89abcdef0123456789abcdef01234567';
+    const open = fs.openSync;
+    let opens = 0;
+    t.mock.method(fs, 'openSync', (...args: Parameters<typeof fs.openSync>) => {
+      if (args[0] === file && opens++ === 0) {
+        const temp = `${file}.tmp`;
+        fs.writeFileSync(temp, encodeRecord(next, 2), { mode: 0o600 });
+        fs.renameSync(temp, file); // what publish() does, at the worst moment
+      }
+      return open(...args);
+    });
+    assert.deepEqual(readRecord(file, p), { hex: next, pipe: publishedPipe(next), pid: 2 });
+    assert.equal(opens, 2, 'looked at twice');
+  });
+
+  test('a record replaced at every try: SERVER_NOT_FOUND (retried by callers), never ACCESS_DENIED, nothing left open', (t) => {
+    const file = recordIn(fresh(), encodeRecord(HEX, 1));
+    const open = fs.openSync;
+    const close = fs.closeSync;
+    const opened = new Set<number>();
+    let opens = 0;
+    t.mock.method(fs, 'openSync', (...args: Parameters<typeof fs.openSync>) => {
+      if (args[0] !== file) return open(...args);
+      opens++;
+      const temp = `${file}.tmp`;
+      fs.writeFileSync(temp, encodeRecord(HEX, opens), { mode: 0o600 });
+      fs.renameSync(temp, file);
+      const fd = open(...args);
+      opened.add(fd);
+      return fd;
+    });
+    t.mock.method(fs, 'closeSync', (fd: number) => {
+      opened.delete(fd);
+      return close(fd);
+    });
+    const err = (() => {
+      try {
+        readRecord(file, p);
+      } catch (e) {
+        return e;
+      }
+      return assert.fail('did not throw');
+    })();
+    assert.ok(err instanceof LocalSocketError);
+    assert.equal(err.code, 'SERVER_NOT_FOUND');
+    assert.match(err.message, /being replaced/);
+    assert.equal(opens, 3, 'three tries');
+    assert.equal(opened.size, 0, 'every descriptor opened was closed');
+  });
+
   test('a directory at the record path: ACCESS_DENIED', () => {
     const file = recordIn(fresh(), null);
     fs.mkdirSync(file);

@@ -249,10 +249,11 @@ describe('Python peer against the Node message server', { skip: SKIP }, () => {
     await new Promise<void>((resolve) => stuck.listen(file, resolve));
     try {
       const input = JSON.stringify('n'.repeat(900 * 1024));
-      for (const args of [['notify', file, 'big', '-'], ['call', file, 'big', '-'], ['call', file, 'small']]) {
-        args.push('--raw', '--timeout', '1500');
-        const fromPython = await py(args, input);
-        const fromNode = await runNode(home, args, input);
+      // The six commands run side by side: each waits out its own 1.5-s deadline.
+      const cases = [['notify', file, 'big', '-'], ['call', file, 'big', '-'], ['call', file, 'small']].map((args) => [...args, '--raw', '--timeout', '1500']);
+      const results = await Promise.all(cases.map((args) => Promise.all([py(args, input), runNode(home, args, input)])));
+      for (const [i, [fromPython, fromNode]] of results.entries()) {
+        const args = cases[i]!;
         assert.equal(fromPython.code, 1, args.join(' '));
         assert.match(fromPython.stderr, /^localsocket: TIMEOUT: /);
         assert.equal(fromPython.stderr, fromNode.stderr, args.join(' '));

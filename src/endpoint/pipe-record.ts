@@ -175,6 +175,50 @@ function checkDirectory(dir: string, p: PlatformInfo): void {
   }
 }
 
+/** How often a record replaced between our look and our open is looked at again (see openLookedAt). */
+const REPLACED_RETRIES = 3;
+
+/**
+ * Opens the record file that lstat looked at: a regular file, not a link.
+ * A server republishing the record (temp + rename) can replace it between
+ * the lstat and the open; that is normal, so the new file is looked at and
+ * opened again, a few times, then reported as SERVER_NOT_FOUND ("being
+ * replaced"), which callers retry like a record that is not there yet.
+ * Returns the descriptor with its fstat, for the checks made on what was opened.
+ * @throws LocalSocketError SERVER_NOT_FOUND (no record, or replaced on every try), ACCESS_DENIED (a link, not a regular file, cannot open)
+ */
+function openLookedAt(file: string, p: PlatformInfo): { fd: number; st: fs.Stats } {
+  for (let attempt = 0; ; attempt++) {
+    let seen: fs.Stats;
+    let fd: number;
+    try {
+      seen = fs.lstatSync(file);
+      if (seen.isSymbolicLink()) throw refused('it is a symbolic link');
+      if (!seen.isFile()) throw refused('not a regular file');
+      fd = fs.openSync(file, openFlags(p));
+    } catch (err) {
+      if (err instanceof LocalSocketError) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw notFound('no pipe record', err);
+      if (code === 'ELOOP') throw refused('it is a symbolic link', err);
+      if (code === 'ENXIO' || code === 'EOPNOTSUPP') throw refused('not a regular file', err);
+      // Windows: a record being replaced at this instant; the caller's retry reads the new one.
+      if (code === 'EBUSY' || code === 'EPERM') throw notFound('the pipe record is being replaced', err);
+      throw refused('cannot open it', err);
+    }
+    let st: fs.Stats;
+    try {
+      st = fs.fstatSync(fd);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw refused('cannot inspect it', err);
+    }
+    if (st.ino === seen.ino && st.dev === seen.dev) return { fd, st };
+    fs.closeSync(fd);
+    if (attempt + 1 >= REPLACED_RETRIES) throw notFound('the pipe record is being replaced');
+  }
+}
+
 /**
  * Reads and checks a record file the way a key file is checked: the
  * directory and the file are not links, the file is a regular file (opened
@@ -182,32 +226,14 @@ function checkDirectory(dir: string, p: PlatformInfo): void {
  * file opened is the one looked at, owned by us and private where the
  * platform can tell (not on Windows: Node cannot read ACLs), at most
  * {@link MAX_RECORD_BYTES}, and strictly in the format.
- * @throws LocalSocketError SERVER_NOT_FOUND (no record), ACCESS_DENIED (anything unsafe or malformed)
+ * @throws LocalSocketError SERVER_NOT_FOUND (no record, or one being replaced), ACCESS_DENIED (anything unsafe or malformed)
  */
 export function readRecord(file: string, p: PlatformInfo): PipeRecord {
   const paths = file.includes('\\') ? path.win32 : path;
   checkDirectory(paths.dirname(file), p);
-  let seen: fs.Stats;
-  let fd: number;
+  const { fd, st } = openLookedAt(file, p);
   try {
-    seen = fs.lstatSync(file);
-    if (seen.isSymbolicLink()) throw refused('it is a symbolic link');
-    if (!seen.isFile()) throw refused('not a regular file');
-    fd = fs.openSync(file, openFlags(p));
-  } catch (err) {
-    if (err instanceof LocalSocketError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw notFound('no pipe record', err);
-    if (code === 'ELOOP') throw refused('it is a symbolic link', err);
-    if (code === 'ENXIO' || code === 'EOPNOTSUPP') throw refused('not a regular file', err);
-    // Windows: a record being replaced at this instant; the caller's retry reads the new one.
-    if (code === 'EBUSY' || code === 'EPERM') throw notFound('the pipe record is being replaced', err);
-    throw refused('cannot open it', err);
-  }
-  try {
-    const st = fs.fstatSync(fd);
     if (!st.isFile()) throw refused('not a regular file');
-    if (st.ino !== seen.ino || st.dev !== seen.dev) throw refused('it was replaced while being opened');
     if (p.platform !== 'win32') {
       if (p.uid !== undefined && st.uid !== p.uid) throw refused('it belongs to another user');
       if ((st.mode & 0o077) !== 0) throw refused('other users can read or write it');
