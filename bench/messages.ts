@@ -14,7 +14,11 @@
  *              sendNotification() over the same kind of socket.
  *   requests   sequential request/reply p50 (ours) vs a raw 64-byte round trip.
  *   in flight  1,000 requests kept in flight; completed per second (raw side:
- *              1,000 64-byte echoes kept in flight by hand).
+ *              1,000 64-byte echoes kept in flight by hand). A second yardstick,
+ *              the floor of any JSON-RPC: the same requests written by hand on
+ *              raw net as newline-delimited JSON (client: stringify, a Map of
+ *              ids; server: parse, stringify the answer; client: parse, look
+ *              up), so the row says how much is JSON and how much is ours.
  *   idle       RSS per idle connection (server+client, 1,000 open): a
  *              MessageSocket on each end vs a bare LocalSocket on each end.
  *
@@ -120,6 +124,23 @@ function serveRawEcho(sock: net.Socket): void {
   sock.on('data', (d: Buffer) => sock.write(d));
 }
 
+/** Hand-written JSON-RPC over newline-delimited JSON: the least any JSON-RPC must do per request. */
+function serveJsonLines(sock: net.Socket): void {
+  sock.on('error', () => {});
+  let rest = '';
+  sock.setEncoding('utf8');
+  sock.on('data', (chunk: string) => {
+    const lines = (rest + chunk).split('\n');
+    rest = lines.pop()!;
+    let out = '';
+    for (const line of lines) {
+      const m = JSON.parse(line) as { id: number; params: unknown };
+      out += `${JSON.stringify({ jsonrpc: '2.0', id: m.id, result: m.params })}\n`;
+    }
+    if (out) sock.write(out);
+  });
+}
+
 function serveVscode(sock: net.Socket): void {
   sock.on('error', () => {});
   const conn = rpc.createMessageConnection(new rpc.StreamMessageReader(sock), new rpc.StreamMessageWriter(sock));
@@ -148,6 +169,7 @@ interface Where {
   frames: string;
   echo: string;
   vscode: string;
+  jsonLines: string;
 }
 
 async function start(args: { idle?: 'bare' | 'messages' }): Promise<Where> {
@@ -163,8 +185,14 @@ async function start(args: { idle?: 'bare' | 'messages' }): Promise<Where> {
       } else serveOurs(s);
     }
   });
-  if (args.idle) return { name, frames: '', echo: '', vscode: '' };
-  return { name, frames: await rawListen('mf', serveRawFrames), echo: await rawListen('me', serveRawEcho), vscode: await rawListen('mv', serveVscode) };
+  if (args.idle) return { name, frames: '', echo: '', vscode: '', jsonLines: '' };
+  return {
+    name,
+    frames: await rawListen('mf', serveRawFrames),
+    echo: await rawListen('me', serveRawEcho),
+    vscode: await rawListen('mv', serveVscode),
+    jsonLines: await rawListen('mj', serveJsonLines),
+  };
 }
 
 // ---- client worker -----------------------------------------------------------------------------
@@ -355,6 +383,49 @@ async function inFlightRaw(path: string, total: number, window: number): Promise
   return t1 - t0;
 }
 
+async function inFlightJsonLines(path: string, total: number, window: number): Promise<number> {
+  const sock = await rawClient(path);
+  sock.setEncoding('utf8');
+  const t0 = nowNs();
+  await new Promise<void>((resolve) => {
+    const pending = new Map<number, (result: unknown) => void>();
+    let nextId = 1;
+    let started = 0;
+    let completed = 0;
+    let rest = '';
+    const onDone = (): void => {
+      if (++completed === total) resolve();
+    };
+    const send = (n: number): string => {
+      let out = '';
+      for (let k = 0; k < n; k++, started++) {
+        const id = nextId++;
+        pending.set(id, onDone);
+        out += `${JSON.stringify({ jsonrpc: '2.0', id, method: 'echo', params: PAYLOAD })}\n`;
+      }
+      return out;
+    };
+    sock.on('data', (chunk: string) => {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop()!;
+      let answered = 0;
+      for (const line of lines) {
+        const m = JSON.parse(line) as { id: number; result: unknown };
+        const settle = pending.get(m.id)!;
+        pending.delete(m.id);
+        settle(m.result);
+        answered++;
+      }
+      const more = Math.min(answered, total - started);
+      if (more > 0) sock.write(send(more));
+    });
+    sock.write(send(window));
+  });
+  const t1 = nowNs();
+  sock.destroy();
+  return t1 - t0;
+}
+
 export const commands: Commands = {
   start: (args: { idle?: 'bare' | 'messages' }) => start(args),
   run(args: { what: string; where: Where; count: number }): Promise<unknown> {
@@ -368,6 +439,7 @@ export const commands: Commands = {
       case 'roundTripsRaw': return roundTripsRaw(where.echo, count);
       case 'inFlightOurs': return inFlightOurs(where.name, count, IN_FLIGHT);
       case 'inFlightRaw': return inFlightRaw(where.echo, count, IN_FLIGHT);
+      case 'inFlightJsonLines': return inFlightJsonLines(where.jsonLines, count, IN_FLIGHT);
       default: throw new Error(`unknown run ${args.what}`);
     }
   },
@@ -419,7 +491,7 @@ export async function run(config: BenchConfig): Promise<ScenarioResult> {
   const r = {
     binaryRaw: [] as number[], binaryOurs: [] as number[], jsonOurs: [] as number[], jsonVscode: [] as number[],
     rttRaw: [] as number[], reqOurs: [] as number[], rttRaw99: [] as number[], reqOurs99: [] as number[],
-    inFlightRaw: [] as number[], inFlightOurs: [] as number[], idleBare: [] as number[], idleMessages: [] as number[],
+    inFlightRaw: [] as number[], inFlightOurs: [] as number[], inFlightJsonLines: [] as number[], inFlightOursVsJson: [] as number[], idleBare: [] as number[], idleMessages: [] as number[],
   };
   type Kind = { label: string; raw: string; ours: string; count: number; warmRaw: number; warmOurs: number; record(impl: 'raw' | 'ours', value: unknown, count: number): string };
   const kinds: Kind[] = [
@@ -444,12 +516,17 @@ export async function run(config: BenchConfig): Promise<ScenarioResult> {
       (impl === 'raw' ? r.inFlightRaw : r.inFlightOurs).push(v);
       return `${(v / 1e3).toFixed(0)} k/s`;
     } },
+    { label: 'in flight json', raw: 'inFlightJsonLines', ours: 'inFlightOurs', count: IN_FLIGHT_TOTAL / q, warmRaw: 60_000, warmOurs: 60_000, record: (impl, ns, n) => {
+      const v = rate(n, ns as number);
+      (impl === 'raw' ? r.inFlightJsonLines : r.inFlightOursVsJson).push(v);
+      return `${(v / 1e3).toFixed(0)} k/s`;
+    } },
   ];
   // Each kind of measurement in its own pair of fresh processes: what one kind leaves in a
   // process (JIT feedback, a grown heap) must not weigh on the next.
   for (const kind of kinds) {
-    const server = await spawnWorker('messages', config, { label: `server-${kind.label.replace(' ', '-')}` });
-    const client = await spawnWorker('messages', config, { label: `client-${kind.label.replace(' ', '-')}` });
+    const server = await spawnWorker('messages', config, { label: `server-${kind.label.replaceAll(' ', '-')}` });
+    const client = await spawnWorker('messages', config, { label: `client-${kind.label.replaceAll(' ', '-')}` });
     try {
       const where = await server.call<Where>('start', {});
       const go = <T>(what: string, count: number): Promise<T> => client.call<T>('run', { what, where, count });
@@ -488,9 +565,10 @@ export async function run(config: BenchConfig): Promise<ScenarioResult> {
       ratioRow('messages', `sequential request p99 (raw: 64 B round trip)`, 'µs', r.rttRaw99, r.reqOurs99),
       ratioRow('messages', `${IN_FLIGHT} requests in flight (raw: ${IN_FLIGHT} pipelined 64 B echoes)`, 'completed/s', r.inFlightRaw, r.inFlightOurs, { op: '>=', value: 0.5 }),
       absoluteRow(`${IN_FLIGHT} requests in flight, absolute`, 'completed/s', r.inFlightOurs, 3e5, '300k/s'),
+      ratioRow('messages', `${IN_FLIGHT} requests in flight (raw: hand-written JSON-RPC, newline-delimited, on raw net)`, 'completed/s', r.inFlightJsonLines, r.inFlightOursVsJson),
       ratioRow('messages', `idle RSS per connection, server+client (raw column: bare LocalSocket)`, 'KiB', r.idleBare, r.idleMessages, { op: '<=', value: 1.15 }),
     ],
-    notes: ['the raw column is hand-packed frames on raw net (binary), vscode-jsonrpc (JSON), raw 64 B echo (requests, in flight), and a bare LocalSocket (idle memory)'],
+    notes: ['the raw column is hand-packed frames on raw net (binary), vscode-jsonrpc (JSON), raw 64 B echo (requests, in flight), hand-written newline-delimited JSON-RPC on raw net (in flight, second row), and a bare LocalSocket (idle memory)'],
     details: { binaryCount: BINARY_COUNT / q, jsonCount: JSON_COUNT / q, vscodeCount: VSCODE_COUNT / q, roundTrips: ROUND_TRIPS / q, inFlight: IN_FLIGHT, inFlightTotal: IN_FLIGHT_TOTAL / q, idleConnections: IDLE_CONNECTIONS / q, idleReps, figures: r },
   };
 }

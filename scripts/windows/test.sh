@@ -53,8 +53,9 @@ start=$(date +%s.%N)
 "$WIN_SCRIPTS/node.sh" --test --test-concurrency=1 "${opts[@]}" "${files[@]}" <&0 &
 pid=$!
 # Pass SIGTERM/SIGINT on (e.g. from `timeout`), so no node.exe is orphaned.
-trap 'kill -s TERM "$pid" 2>/dev/null || true' TERM
-trap 'kill -s INT "$pid" 2>/dev/null || true' INT
+# Said aloud, so that a run ended from outside is told apart from a failing one.
+trap 'printf "windows-test: SIGTERM received, passed on to node.exe\n" >&2; kill -s TERM "$pid" 2>/dev/null || true' TERM
+trap 'printf "windows-test: SIGINT received, passed on to node.exe\n" >&2; kill -s INT "$pid" 2>/dev/null || true' INT
 while kill -0 "$pid" 2>/dev/null; do
   wait "$pid" || true
 done
