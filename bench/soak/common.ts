@@ -112,6 +112,19 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * `promise`, or `fallback` after `ms` if it has not settled by then. The timer is cleared
+ * once either happens: a deadline left pending would keep the run alive for its whole length.
+ */
+export async function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<F>((resolve) => { timer = setTimeout(resolve, ms, fallback); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The key all soak processes share, in memory (never a key file). */
 export function soakKey(): Buffer {
   return Buffer.from(process.env.LOCALSOCKET_SOAK_KEY!, 'hex');

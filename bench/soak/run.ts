@@ -26,7 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  emptyCounts, KINDS, sleep,
+  emptyCounts, KINDS, sleep, within,
   type ChildMessage, type CountsByKind, type Kind, type Outcomes, type Sample,
 } from './common.js';
 import { FD_THRESHOLD, RSS_THRESHOLD, trend, type Point, type Trend } from './trend.js';
@@ -167,7 +167,7 @@ let daemonStarts = 0;
 async function startDaemon(): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const proc = spawn(`daemon#${++daemonStarts}`, 'daemon', 'daemon.js', []);
-    const ready = await Promise.race([proc.ready, sleep(20_000).then(() => false)]);
+    const ready = await within(proc.ready, 20_000, false);
     if (ready) {
       daemon = proc;
       return;
@@ -289,14 +289,14 @@ if (!current || current.end !== null) await startDaemon();
 const FINISH_MS = 60_000;
 const clientsAtEnd = clientSlots.filter((p) => p.end === null);
 for (const p of clientsAtEnd) p.child.send({ type: 'stop' });
-await Promise.race([Promise.all(clientsAtEnd.map((p) => p.exited)), sleep(FINISH_MS)]);
+await within(Promise.all(clientsAtEnd.map((p) => p.exited)), FINISH_MS, null);
 for (const p of clientsAtEnd) {
   if (!p.final) findings.push(`${p.label} (pid ${p.pid}) did not finish within ${FINISH_MS / 1000} s of the stop`);
   if (p.end === null || p.end === 'exited') p.end = 'stopped';
 }
 const lastDaemon = daemon!;
 lastDaemon.child.send({ type: 'stop' });
-await Promise.race([lastDaemon.exited, sleep(10_000)]);
+await within(lastDaemon.exited, 10_000, null);
 if (lastDaemon.end === null || lastDaemon.end === 'exited') lastDaemon.end = 'stopped';
 killAll();
 await Promise.all(all.map((p) => p.exited));
