@@ -8,7 +8,7 @@
  *   node dist/bench/connect-loop.js client <raw|ours|auth> <where> <count>
  *       <count> connects one after another, each closed before the next (after 100 untimed
  *       ones: the count traced is <count>), prints µs per connect.
- *   node dist/bench/connect-loop.js idle <raw|ours|msg> <count> <snapshotDir>
+ *   node dist/bench/connect-loop.js idle <raw|ours|msg|owned> <count> <snapshotDir>
  *       one process holds both ends of <count> idle connections; writes a heap snapshot after
  *       one warm-up pair (before.heapsnapshot) and after the <count> (after.heapsnapshot).
  *       Summarise with heap-summary.js.
@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
-import { connect, listen, MessageSocket, type LocalServer, type LocalSocket } from '../src/index.js';
+import { connect, connectReconnecting, listen, listenMessages, MessageSocket, type LocalServer, type LocalSocket } from '../src/index.js';
 
 const KEY = Buffer.alloc(32, 7);
 const [mode, kind, where, extra] = process.argv.slice(2);
@@ -102,6 +102,14 @@ async function idle(): Promise<void> {
       const sock = net.createConnection({ path: file });
       await new Promise<void>((resolve) => sock.once('connect', resolve));
       held.push(sock);
+    };
+  } else if (kind === 'owned') {
+    // The message layer's owners: a MessageServer's peers and ReconnectingClients.
+    const name = `lsb-heap-${process.pid}`;
+    const s = await listenMessages(name, { key: KEY, maxPendingConnections: 2048 });
+    s.on('peerJoined', (peer) => held.push(peer));
+    pair = async () => {
+      held.push(await connectReconnecting(name, { key: KEY }));
     };
   } else {
     const name = `lsb-heap-${process.pid}`;
