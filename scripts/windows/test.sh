@@ -5,7 +5,7 @@
 # (npm run build); a folder means the *.test.{js,mjs,cjs} files under it.
 # Arguments that start with "-" are passed to node.exe before the files,
 # e.g. --test-reporter=spec or --test-name-pattern=pipe.
-# Exits with the test runner's status.
+# Exits with the test runner's status, or 75 when Wine itself failed (its server went away).
 #
 # This is Node's own runner (`node --test`), which starts one node.exe child
 # per test file; that works under Wine (see README.md). Files run one at a
@@ -56,11 +56,48 @@ pid=$!
 # Said aloud, so that a run ended from outside is told apart from a failing one.
 trap 'printf "windows-test: SIGTERM received, passed on to node.exe\n" >&2; kill -s TERM "$pid" 2>/dev/null || true' TERM
 trap 'printf "windows-test: SIGINT received, passed on to node.exe\n" >&2; kill -s INT "$pid" 2>/dev/null || true' INT
+
+# Wine's own server (wineserver) has been seen to go away under heavy load while node.exe runs;
+# node.exe then waits for it forever. A watchdog looks for this prefix's server socket
+# (/tmp/wine-*/server-<device>-<prefix inode, hex>/socket); once seen, if it is gone for 10 s the
+# run is stopped with status 75, which means "Wine failed", not "a test failed".
+server_id=$(stat -c '%D' "$WINEPREFIX")-$(printf '%x' "$(stat -c '%i' "$WINEPREFIX")")
+wine_gone=$(mktemp)
+(
+  seen=0 missing=0
+  while kill -0 "$pid" 2>/dev/null; do
+    if compgen -G "/tmp/wine-*/server-$server_id/socket" >/dev/null || [ -S "/tmp/.wine-$(id -u)/server-$server_id/socket" ]; then
+      seen=1 missing=0
+    elif [ "$seen" = 1 ]; then
+      missing=$((missing + 1))
+      if [ "$missing" -ge 2 ]; then
+        printf 'windows-test: Wine'"'"'s server for this prefix is gone (Wine failed, not a test); stopping the run\n' >&2
+        echo gone >"$wine_gone"
+        kill -s KILL "$pid" 2>/dev/null || true
+        # Every Wine process of this prefix (they carry its WINEPREFIX), but this script and this loop.
+        for proc in /proc/[0-9]*; do
+          p=${proc#/proc/}
+          [ "$p" = $$ ] || [ "$p" = "$BASHPID" ] && continue
+          if tr '\0' '\n' <"$proc/environ" 2>/dev/null | grep -qxF "WINEPREFIX=$WINEPREFIX"; then
+            kill -s KILL "$p" 2>/dev/null || true
+          fi
+        done
+        break
+      fi
+    fi
+    sleep 5
+  done
+) &
+watchdog=$!
 while kill -0 "$pid" 2>/dev/null; do
   wait "$pid" || true
 done
 status=0
 wait "$pid" || status=$?
+kill "$watchdog" 2>/dev/null || true
+wait "$watchdog" 2>/dev/null || true
+if [ -s "$wine_gone" ]; then status=75; fi
+rm -f "$wine_gone"
 end=$(date +%s.%N)
 printf 'windows-test: node.exe --test exited %d after %.1f s\n' "$status" \
   "$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')" >&2
