@@ -111,37 +111,37 @@ if [[ ! -f $marker ]]; then
   did_work=1
   win_log "creating WINEPREFIX $WINEPREFIX (about 10 s, 700 MB)..."
   if [[ -d $WINEPREFIX ]]; then
-    "$WINESERVER" -k >/dev/null 2>&1 || true
+    "$WINESERVER" 9>&- -k >/dev/null 2>&1 || true
     rm -rf "$WINEPREFIX"
   fi
   # winecfg boots the new prefix first, then sets the Windows version.
   # Without win10 node.exe exits at once ("only supported on Windows 8.1 ...").
-  "$WINE64" winecfg /v win10 >"$WIN_CACHE/wineboot.log" 2>&1 || {
+  "$WINE64" 9>&- winecfg /v win10 >"$WIN_CACHE/wineboot.log" 2>&1 || {
     cat "$WIN_CACHE/wineboot.log" >&2
     win_log "winecfg /v win10 failed"
     exit 1
   }
   # Wait for the server to flush the registry before calling it done.
-  "$WINESERVER" -w
-  winver=$("$WINE64" winecfg /v 2>/dev/null | tr -d '\r' || true)
+  "$WINESERVER" 9>&- -w
+  winver=$("$WINE64" 9>&- winecfg /v 2>/dev/null | tr -d '\r' || true)
   if [[ $winver != win10 ]]; then
     win_log "Windows version is '$winver', expected win10"
     exit 1
   fi
-  "$WINE64" --version >"$marker" 2>/dev/null || true
+  "$WINE64" 9>&- --version >"$marker" 2>/dev/null || true
 fi
 
 # --- 4. smoke test after any change ------------------------------------------
 if [[ $did_work == 1 ]]; then
   # To a file, not $(...): node.exe cannot write to a Unix pipe (see node.sh).
-  "$WINE64" "$node_exe" -p 'process.platform + " " + process.version' \
+  "$WINE64" 9>&- "$node_exe" -p 'process.platform + " " + process.version' \
     </dev/null >"$WIN_CACHE/smoke.out" 2>&1 || true
   got=$(tr -d '\r' <"$WIN_CACHE/smoke.out")
   if [[ $got != "win32 v$use" ]]; then
     win_log "smoke test failed: node.exe printed '$got'"
     exit 1
   fi
-  win_log "ready after ${SECONDS}s: $got via $("$WINE64" --version 2>/dev/null)"
+  win_log "ready after ${SECONDS}s: $got via $("$WINE64" 9>&- --version 2>/dev/null)"
 else
   win_log "ready (cached): node.exe v$use, WINEPREFIX $WINEPREFIX"
 fi

@@ -74,11 +74,16 @@ wine_gone=$(mktemp)
         printf 'windows-test: Wine'"'"'s server for this prefix is gone (Wine failed, not a test); stopping the run\n' >&2
         echo gone >"$wine_gone"
         kill -s KILL "$pid" 2>/dev/null || true
-        # Every Wine process of this prefix (they carry its WINEPREFIX), but this script and this loop.
+        # Every Wine process of this prefix but this script and this loop. Wine rewrites a process's
+        # command line and environment, so they are known by their working directory (inside the
+        # prefix for Wine's own services) or by the cache's path in their command line (node.exe).
+        win_cache_path="Z:${WIN_CACHE//\//\\}"
         for proc in /proc/[0-9]*; do
           p=${proc#/proc/}
           [ "$p" = $$ ] || [ "$p" = "$BASHPID" ] && continue
-          if tr '\0' '\n' <"$proc/environ" 2>/dev/null | grep -qxF "WINEPREFIX=$WINEPREFIX"; then
+          cwd=$(readlink "$proc/cwd" 2>/dev/null) || continue
+          cmd=$(tr '\0' ' ' 2>/dev/null <"$proc/cmdline") || continue
+          if [[ $cwd == "$WINEPREFIX"/* || $cmd == *"$WIN_CACHE"* || $cmd == *"$win_cache_path"* ]]; then
             kill -s KILL "$p" 2>/dev/null || true
           fi
         done
@@ -94,7 +99,8 @@ while kill -0 "$pid" 2>/dev/null; do
 done
 status=0
 wait "$pid" || status=$?
-kill "$watchdog" 2>/dev/null || true
+# The watchdog marks its file before it stops anything: then it is let finish its clean-up.
+if [ ! -s "$wine_gone" ]; then kill "$watchdog" 2>/dev/null || true; fi
 wait "$watchdog" 2>/dev/null || true
 if [ -s "$wine_gone" ]; then status=75; fi
 rm -f "$wine_gone"
