@@ -20,7 +20,7 @@ import {
 import { encodeCloseFrame } from '../src/messages/close.js';
 import { encodeFrameHeader, FrameDecoder, FrameType } from '../src/messages/frame.js';
 import { makeHome, run, start, until, type CliHome } from './cli-helpers.js';
-import { distDir, isWindows, uniqueName } from './helpers.js';
+import { distDir, isWindows, isWine, uniqueName } from './helpers.js';
 
 const key = randomBytes(32);
 const VECTORS = JSON.parse(fs.readFileSync(path.join(distDir, '..', 'docs', 'test-vectors.json'), 'utf8')) as {
@@ -493,8 +493,13 @@ describe('1,000 clean closes from each side during two-way traffic', () => {
     return { info, codes };
   }
 
+  // Under Wine, the server-side variant ends Wine itself: its wineserver exits midway (4 of the
+  // last 7 runs of this file, always in this test; no Windows program can legitimately do that),
+  // and every process of the prefix then waits forever. It runs on Linux; under Wine it is skipped
+  // with this reason until Wine is fixed (scripts/windows/test.sh's watchdog reports such exits).
   for (const closer of ['client', 'server'] as const) {
-    test(`closed by the ${closer}: the peer gets the code and reason every time, and no CONNECTION_ERROR`, async () => {
+    const skipUnderWine = isWine && closer === 'server' && 'Wine\'s wineserver exits during this test (a Wine defect): see the comment above';
+    test(`closed by the ${closer}: the peer gets the code and reason every time, and no CONNECTION_ERROR`, { skip: skipUnderWine }, async () => {
       const server = await listenMessages(uniqueName('cc'), { key, maxPendingConnections: BATCH * 2 });
       cleanups.push(() => server.close());
       server.onNotification('tick', () => {});
