@@ -9,7 +9,7 @@
 #
 # This is Node's own runner (`node --test`), which starts one node.exe child
 # per test file; that works under Wine (see README.md). Files run one at a
-# time (--test-concurrency=1) to keep Wine's start-up cost predictable.
+# time (--test-concurrency=1) unless a --test-concurrency option is given.
 set -euo pipefail
 
 # shellcheck source=env.sh
@@ -50,7 +50,9 @@ for p in "${paths[@]}"; do
 done
 
 start=$(date +%s.%N)
-"$WIN_SCRIPTS/node.sh" --test --test-concurrency=1 "${opts[@]}" "${files[@]}" <&0 &
+concurrency=(--test-concurrency=1)
+for opt in "${opts[@]}"; do [[ $opt == --test-concurrency* ]] && concurrency=(); done
+"$WIN_SCRIPTS/node.sh" --test "${concurrency[@]}" "${opts[@]}" "${files[@]}" <&0 &
 pid=$!
 # Pass SIGTERM/SIGINT on (e.g. from `timeout`), so no node.exe is orphaned.
 # Said aloud, so that a run ended from outside is told apart from a failing one.
