@@ -99,8 +99,9 @@ async function makeStaleSocket(file: string): Promise<void> {
 describe('localsocket CLI', () => {
   it('prints help for the tool and for every command, exit 0', async () => {
     const commands = ['demo', 'listen', 'connect', 'check', 'path'];
-    // Independent processes, started together: under Wine each start is seconds of latency.
-    const [top, ...helps] = await Promise.all([run(['--help']), ...commands.map((command) => run([command, '--help']))]);
+    // Independent processes, started together: under Wine each start is seconds of latency. Six at
+    // once each take longer on a busy machine, so each gets 60 s (a hang, not a slow start, fails).
+    const [top, ...helps] = await Promise.all([run(['--help'], '', 60_000), ...commands.map((command) => run([command, '--help'], '', 60_000))]);
     assert.equal(top!.code, 0);
     for (const [i, command] of commands.entries()) {
       assert.match(top!.stdout, new RegExp(`^  ${command} `, 'm'));
@@ -122,8 +123,9 @@ describe('localsocket CLI', () => {
       ['frobnicate'],
       [],
     ];
-    // Independent processes, started together: under Wine each start is seconds of latency.
-    const results = await Promise.all(cases.map((args) => run(args)));
+    // Independent processes, started together: under Wine each start is seconds of latency. Eight
+    // at once each take longer on a busy machine, so each gets 60 s (a hang, not a slow start, fails).
+    const results = await Promise.all(cases.map((args) => run(args, '', 60_000)));
     for (const [i, args] of cases.entries()) {
       const result = results[i]!;
       assert.equal(result.code, 2, `exit status of: localsocket ${args.join(' ')}`);
