@@ -105,6 +105,9 @@ function resolveNameOptions(raw: Record<string, unknown>): Readonly<NameOptions>
 export interface ConnectOptions extends SocketLimits, NameOptions, AuthOptions {
   /**
    * Deadline for the whole connect in ms, retries and handshake included (`TIMEOUT` when it passes).
+   * The handshake is also bounded by `handshakeTimeout` (5 s by default): a server that accepts but
+   * does not answer (stopped, stuck, not a localsocket server) fails `TIMEOUT` after that, whatever
+   * this deadline is.
    * @defaultValue 10000
    */
   timeout?: number;

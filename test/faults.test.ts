@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connectMessages, LocalSocketError, type MessageSocket } from '../src/index.js';
 import { fixture, isLinux, isWindows, runFixture, uniqueName, waitFor, waitForLine } from './helpers.js';
 
@@ -136,7 +137,10 @@ test('a server out of file descriptors keeps running, turns clients away with a 
   }
 });
 
-test('a server stopped (SIGSTOP) then resumed: requests and connects with short timeouts fail TIMEOUT, the others complete after the resume', { timeout: 120_000, skip: isWindows && 'SIGSTOP/SIGCONT are POSIX signals' }, async () => {
+/** How long the stopped server stays stopped, as the issue's fault has it. */
+const STOP_MS = 10_000;
+
+test('a server stopped (SIGSTOP) for 10 s then resumed: requests and connects with short timeouts fail TIMEOUT, the others complete after the resume', { timeout: 120_000, skip: isWindows && 'SIGSTOP/SIGCONT are POSIX signals' }, async () => {
   const server = await startServer();
   const patient = await connectMessages(server.name, { key, timeout: 30_000 });
   const hasty = await connectMessages(server.name, { key, timeout: 30_000 });
@@ -144,14 +148,22 @@ test('a server stopped (SIGSTOP) then resumed: requests and connects with short 
     assert.equal(await patient.request('ping'), 'pong');
     server.child.kill('SIGSTOP');
     await waitFor(() => isStopped(server.child.pid!), 30_000, 'the server to be stopped');
+    const stoppedAt = performance.now();
     // While it is stopped: short timeouts fail, long ones wait.
     const short = Array.from({ length: 5 }, () => codeOf(hasty.request('ping', undefined, { timeout: 300 })));
     const shortConnect = codeOf(connectMessages(server.name, { key, timeout: 300 }).then((s) => s.abort()));
     const long = Array.from({ length: 5 }, () => patient.request('ping', undefined, { timeout: 120_000 }));
-    const longConnect = connectMessages(server.name, { key, timeout: 120_000 });
+    // The handshake has its own deadline (handshakeTimeout, 5 s by default, on each side), which a
+    // 10-s stop passes: a patient connect raises both.
+    const longConnect = connectMessages(server.name, { key, timeout: 120_000, handshakeTimeout: 120_000 });
+    const handshakeBound = codeOf(connectMessages(server.name, { key, timeout: 120_000 }).then((s) => s.abort()));
     const shortCodes = await Promise.all(short);
     assert.deepEqual(shortCodes, Array(5).fill('TIMEOUT'));
     assert.equal(await shortConnect, 'TIMEOUT');
+    // The stop lasts 10 s in all (the fault's length, not a budget): on resume every timer of the
+    // server that fell due meanwhile fires in the same turn as the reads it missed.
+    await sleep(Math.max(0, STOP_MS - (performance.now() - stoppedAt)));
+    assert.equal(await handshakeBound, 'TIMEOUT', 'a connect with the default handshakeTimeout gives up after it, within the stop');
     assert.ok(isStopped(server.child.pid!), 'the server was stopped the whole time');
     server.child.kill('SIGCONT');
     assert.deepEqual(await Promise.all(long), Array(5).fill('pong'), 'the patient requests are answered after the resume');
