@@ -46,7 +46,9 @@ const COPY_LIMIT = 16 * 1024;
 const PIECE_LIMIT = 64 * 1024;
 
 interface Batch {
-  chunks: Uint8Array[];
+  /** The batch's first chunk, and the rest in order (no array for the usual batch of one). */
+  first: Uint8Array | null;
+  more: Uint8Array[] | null;
   bytes: number;
   promise: Promise<void>;
   resolve: () => void;
@@ -68,18 +70,21 @@ export function quiet<T>(promise: Promise<T>): Promise<T> {
   return promise;
 }
 
+// A module-level executor: a batch's promise costs no closure of its own (a hot path: one per write tick).
+let capturedResolve: () => void = ignore;
+let capturedReject: (err: unknown) => void = ignore;
+function captureResolvers(resolve: () => void, reject: (err: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
 function newBatch(): Batch {
-  let resolve!: () => void;
-  let reject!: (err: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
+  const promise = new Promise<void>(captureResolvers);
   // The caller may not await a write; its failure is also reported through the
   // socket's error event, so an unobserved rejection must not crash the process.
   // The promise is marked observed just before it is rejected (failBatch), not
   // here: a batch that succeeds then costs no extra promise and microtask.
-  return { chunks: [], bytes: 0, promise, resolve, reject };
+  return { first: null, more: null, bytes: 0, promise, resolve: capturedResolve, reject: capturedReject };
 }
 
 function failBatch(batch: Batch, err: unknown): void {
@@ -186,7 +191,8 @@ export class Writer {
 
   #accept(data: Uint8Array, size: number): Promise<void> {
     const batch = (this.#open ??= newBatch());
-    batch.chunks.push(data);
+    if (batch.first === null) batch.first = data;
+    else (batch.more ??= []).push(data);
     batch.bytes += size;
     this.#accepted += size;
     if (!this.#flushScheduled) {
@@ -194,7 +200,7 @@ export class Writer {
       process.nextTick(this.#flush);
       // The first write of a tick goes out at once (no added latency for a
       // request/reply); the writes that follow it in the same tick coalesce.
-      if (batch.chunks.length === 1) this.#send();
+      if (batch.more === null) this.#send();
     } else if (batch.bytes >= PIECE_LIMIT) {
       // A long run of writes in one tick: hand each full piece over now, so the
       // kernel (and the reader) work while the writer's caller goes on producing.
@@ -208,39 +214,49 @@ export class Writer {
     this.#send();
   };
 
+  /**
+   * The sink's callback for the last piece of every batch: one function per writer, not a closure per
+   * batch. A sink calls its write callbacks in the order of the writes (a Writable does), so the batch
+   * done is the oldest in flight.
+   */
+  #onBatchWritten = (err?: Error | null): void => {
+    // A failed batch stays in flight: the socket's error handler calls fail(),
+    // which rejects it (taking it out here would leave its promise pending forever).
+    // After fail() nothing is in flight, and a late callback finds nothing to settle.
+    if (err || this.#failure !== null) return;
+    const batch = this.#inFlight.shift();
+    if (batch === undefined) return;
+    this.#accepted -= batch.bytes;
+    batch.resolve();
+    this.#onWritten(batch.bytes);
+    this.#pump();
+    if (this.idle) {
+      const waiters = this.#drainWaiters;
+      this.#drainWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  };
+
   /** Hands the open batch to the kernel. */
   #send(): void {
     const batch = this.#open;
     if (batch === null || this.#failure !== null) return;
     this.#open = null;
     this.#inFlight.push(batch);
-    const chunks = batch.chunks;
-    batch.chunks = [];
-    const done = (err?: Error | null): void => {
-      // A failed batch stays in flight: the socket's error handler calls fail(),
-      // which rejects it (taking it out here would leave its promise pending forever).
-      if (err) return;
-      // Batches complete in order, so this is nearly always the first one.
-      const at = this.#inFlight.indexOf(batch);
-      if (at === -1) return; // torn down meanwhile
-      this.#inFlight.splice(at, 1);
-      this.#accepted -= batch.bytes;
-      batch.resolve();
-      this.#onWritten(batch.bytes);
-      this.#pump();
-      if (this.idle) {
-        const waiters = this.#drainWaiters;
-        this.#drainWaiters = [];
-        for (const resolve of waiters) resolve();
-      }
-    };
+    const first = batch.first!;
+    const more = batch.more;
+    // The chunks are the sink's now: the batch in flight holds none.
+    batch.first = null;
+    batch.more = null;
+    const done = this.#onBatchWritten;
     const sink = this.#sink;
-    if (chunks.length === 1) {
-      sink.write(chunks[0]!, done);
+    if (more === null) {
+      sink.write(first, done);
       return;
     }
     // In order; only the last piece's callback counts (an error also reaches fail()).
-    const pieces = coalesce(chunks);
+    more.unshift(first);
+    const pieces = coalesce(more);
     const last = pieces.length - 1;
     for (let i = 0; i < last; i++) sink.write(pieces[i]!, ignore);
     sink.write(pieces[last]!, done);
