@@ -9,6 +9,7 @@ import { clientHandshake } from './auth/handshake.js';
 import { loadAuth, type ResolvedAuth } from './auth/options.js';
 import { backoff, CONNECT_BACKOFF } from './backoff.js';
 import { isBusyDialError } from './busy-errors.js';
+import type { CancelSignal } from './cancel.js';
 import { abortedError, sleep } from './deadline.js';
 import { dialOnce } from './endpoint/dial.js';
 import { fromSystemError } from './error-map.js';
@@ -24,7 +25,7 @@ export interface ConnectPlan {
   auth: ResolvedAuth | null;
   deadline: number;
   waitForServer: boolean;
-  signal: AbortSignal;
+  signal: CancelSignal;
   uid: number | undefined;
   /** Dials made so far by `establish` (for the connect diagnostics). */
   attempts?: number;
@@ -34,7 +35,7 @@ export interface ConnectPlan {
  * Resolves the name and loads the key, for options already checked.
  * @throws LocalSocketError INVALID_NAME, UNSUPPORTED, INVALID_ARGUMENT (missing key file), ACCESS_DENIED
  */
-export function planConnect(name: string, options: ResolvedConnect, signal: AbortSignal): ConnectPlan {
+export function planConnect(name: string, options: ResolvedConnect, signal: CancelSignal): ConnectPlan {
   const platform = currentPlatform();
   // Raw mode keeps plain pipe names on Windows.
   const endpoint = resolveName(name, { ...options.names, auth: options.auth.enabled }, platform);
@@ -70,7 +71,7 @@ function atDeadline(last: LocalSocketError): LocalSocketError {
  * destroyed on any failure.
  * @throws LocalSocketError as `establish`, without retrying
  */
-export function attemptOnce(endpoint: Endpoint, auth: ResolvedAuth | null, deadline: number, signal: AbortSignal, uid: number | undefined): Promise<net.Socket> {
+export function attemptOnce(endpoint: Endpoint, auth: ResolvedAuth | null, deadline: number, signal: CancelSignal, uid: number | undefined): Promise<net.Socket> {
   const dialed = dialOnce(endpoint, deadline - Date.now(), signal, uid);
   // Raw mode: no handshake to wait for, so no async step between the dial and the checks.
   if (auth === null) return dialed.then((transport) => checkedAfterHandshake(transport, signal));
@@ -85,7 +86,7 @@ export function attemptOnce(endpoint: Endpoint, auth: ResolvedAuth | null, deadl
  * meanwhile (then it is destroyed and the error thrown).
  * @throws LocalSocketError ABORTED, CONNECTION_REFUSED
  */
-function checkedAfterHandshake(transport: net.Socket, signal: AbortSignal): net.Socket {
+function checkedAfterHandshake(transport: net.Socket, signal: CancelSignal): net.Socket {
   try {
     if (signal.aborted) throw abortedError(signal);
     // Dropped as our proof went out (the server ran out of room meanwhile): not connected; retried.
@@ -102,7 +103,7 @@ function checkedAfterHandshake(transport: net.Socket, signal: AbortSignal): net.
  * transport is destroyed on failure.
  * @throws LocalSocketError AUTH_FAILED, RESOURCE_EXHAUSTED, CONNECTION_REFUSED, PROTOCOL_ERROR, TIMEOUT, ABORTED
  */
-export async function authenticate(transport: net.Socket, auth: ResolvedAuth | null, deadline: number, signal: AbortSignal): Promise<void> {
+export async function authenticate(transport: net.Socket, auth: ResolvedAuth | null, deadline: number, signal: CancelSignal): Promise<void> {
   try {
     if (auth) await clientHandshake(transport, auth.key, Math.min(deadline, Date.now() + auth.handshakeTimeout), signal, auth);
   } catch (err) {

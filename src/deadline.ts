@@ -2,6 +2,7 @@
  * The single way this library waits: every wait has a finite deadline and an
  * optional AbortSignal, and always cleans up its timer and listeners.
  */
+import type { CancelSignal } from './cancel.js';
 import { LocalSocketError } from './errors.js';
 
 /** Options of every `waitFor...()` method. */
@@ -19,7 +20,7 @@ export interface WaitOptions {
  * @param signal - the signal that fired.
  * @returns an `ABORTED` error with the signal's reason as `cause`.
  */
-export function abortedError(signal: AbortSignal): LocalSocketError {
+export function abortedError(signal: CancelSignal): LocalSocketError {
   return new LocalSocketError('ABORTED', 'aborted', { cause: signal.reason });
 }
 
@@ -90,7 +91,7 @@ export function waitWithDeadline<T>(
  * @returns a promise that resolves after `ms`.
  * @throws {@link LocalSocketError} `ABORTED` when the signal fires.
  */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+export function sleep(ms: number, signal?: CancelSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(abortedError(signal));
   return new Promise<void>((resolve, reject) => {
     const onAbort = (): void => {
@@ -116,7 +117,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * @param signal - the caller's signal, if any.
  * @returns a function that stops following `signal`; call it when the operation ends so a long-lived signal keeps no listener.
  */
-export function followSignal(controller: AbortController, signal: AbortSignal | undefined): () => void {
+export function followSignal(controller: { abort(reason: unknown): void }, signal: AbortSignal | undefined): () => void {
   if (!signal) return () => {};
   if (signal.aborted) {
     controller.abort(signal.reason);

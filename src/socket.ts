@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { Cancel } from './cancel.js';
 import { establish, planConnect } from './connector.js';
 import * as diagnostics from './diagnostics.js';
 import { reachedEndpoint } from './endpoint/dial.js';
@@ -197,7 +198,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
   #reader: ReadBuffer = NO_BYTES;
   #limits: ResolvedLimits;
   #endpoint: Endpoint | null = null;
-  #connectAbort: AbortController | null = null;
+  #connectAbort: Cancel | null = null;
   #closing: Promise<void> | null = null;
   #lastError: LocalSocketError | null = null;
   /**
@@ -348,7 +349,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
     if (this.#use !== 'fresh') throw new LocalSocketError('INVALID_STATE', 'connect: a LocalSocket connects once; create a new one');
     this.#use = 'inUse';
     // From here every failure, bad options and names included, takes the one path below (as Qt: connecting -> unconnected + error).
-    const controller = new AbortController();
+    const controller = new Cancel();
     this.#connectAbort = controller;
     let unfollow = (): void => {};
     this.#setState('connecting');
@@ -356,7 +357,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
       const opts = resolve();
       this.#limits = opts.limits;
       unfollow = followSignal(controller, opts.signal);
-      const plan = planConnect(name, opts, controller.signal);
+      const plan = planConnect(name, opts, controller);
       this.#endpoint = plan.endpoint;
       const transport = await (diagnostics.tracingConnects()
         ? diagnostics.traceConnect(plan.endpoint.address, plan.auth !== null, () => plan.attempts ?? 0, establish(plan))

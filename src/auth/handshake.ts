@@ -21,6 +21,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type net from 'node:net';
+import type { CancelSignal } from '../cancel.js';
 import { abortedError } from '../deadline.js';
 import { LocalSocketError } from '../errors.js';
 
@@ -126,7 +127,7 @@ function keyMismatch(origin: KeyOrigin): LocalSocketError {
  * (closed before answering: retry), PROTOCOL_ERROR or TIMEOUT (not a
  * localsocket server), ABORTED.
  */
-export function clientHandshake(socket: net.Socket, key: Uint8Array, deadline: number, signal: AbortSignal, origin: KeyOrigin): Promise<void> {
+export function clientHandshake(socket: net.Socket, key: Uint8Array, deadline: number, signal: CancelSignal, origin: KeyOrigin): Promise<void> {
   const clientNonce = freshNonce();
   const hello = clientHello(clientNonce);
   return new Promise((resolve, reject) => {

@@ -8,6 +8,7 @@
  */
 import net from 'node:net';
 import path from 'node:path';
+import type { CancelSignal } from '../cancel.js';
 import { abortedError, timeoutError } from '../deadline.js';
 import { fromSystemError } from '../error-map.js';
 import { LocalSocketError } from '../errors.js';
@@ -52,7 +53,7 @@ function reachFor(endpoint: Endpoint, uid: number | undefined): ShortPath {
  * Connects once. `uid` is the owner the private directory must have.
  * @throws LocalSocketError (rejects) with the mapped OS error, TIMEOUT or ABORTED
  */
-export function dialOnce(endpoint: Endpoint, timeoutMs: number, signal?: AbortSignal, uid?: number): Promise<net.Socket> {
+export function dialOnce(endpoint: Endpoint, timeoutMs: number, signal?: CancelSignal, uid?: number): Promise<net.Socket> {
   if (signal?.aborted) return Promise.reject(abortedError(signal));
   let reach: ShortPath;
   try {

@@ -66,8 +66,18 @@ function homedir(): string | undefined {
  * @returns the live values (environment, temp directory, uid, libuv version).
  */
 export function currentPlatform(): PlatformInfo {
-  // One getuid (a system call) per call, shared by the checks below; not kept across calls (setuid exists).
+  // One getuid (a system call) per call; not kept across calls (setuid exists).
   const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  // The object is kept while the uid and the environment object stay the same: everything else in it
+  // is read live (the getters and checks). Building it costs ~3 µs (an object literal with accessors
+  // is not a cheap allocation in V8), on every connect. Frozen, since every caller shares it.
+  if (live === null || live.uid !== uid || live.env !== process.env) live = Object.freeze(platformFor(uid));
+  return live;
+}
+
+let live: PlatformInfo | null = null;
+
+function platformFor(uid: number | undefined): PlatformInfo {
   return {
     platform: process.platform,
     env: process.env,

@@ -1,0 +1,44 @@
+/** currentPlatform(): one object while the uid and the environment object stay the same, its other facts read live. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { currentPlatform } from '../src/endpoint/platform.js';
+
+test('the same frozen object on each call, with this process\'s uid and environment', () => {
+  const a = currentPlatform();
+  assert.equal(currentPlatform(), a);
+  assert.ok(Object.isFrozen(a));
+  assert.equal(a.uid, typeof process.getuid === 'function' ? process.getuid() : undefined);
+  assert.equal(a.env, process.env);
+  assert.equal(a.platform, process.platform);
+});
+
+test('a replaced process.env gives a new object that reads it', () => {
+  const saved = process.env;
+  try {
+    const before = currentPlatform();
+    process.env = { ...saved, XDG_RUNTIME_DIR: '/nowhere' };
+    const after = currentPlatform();
+    assert.notEqual(after, before);
+    assert.equal(after.env, process.env);
+    assert.equal(after.env.XDG_RUNTIME_DIR, '/nowhere');
+    assert.equal(currentPlatform(), after, 'same environment object: same platform object');
+  } finally {
+    process.env = saved;
+  }
+  assert.equal(currentPlatform().env, saved);
+});
+
+test('the temp directory is read at each use, not when the object was made', () => {
+  const p = currentPlatform();
+  const saved = process.env.TMPDIR;
+  try {
+    process.env.TMPDIR = '/tmp/localsocket-platform-test-a';
+    assert.equal(p.tmpdir, '/tmp/localsocket-platform-test-a');
+    process.env.TMPDIR = '/tmp/localsocket-platform-test-b';
+    assert.equal(currentPlatform(), p);
+    assert.equal(p.tmpdir, '/tmp/localsocket-platform-test-b');
+  } finally {
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+  }
+});
