@@ -204,3 +204,95 @@ describe('the raw-mode hint is given only on evidence of a raw server', () => {
     }
   });
 });
+
+/**
+ * The client's proof rides with the application's first write: a caller that writes as soon as
+ * connect() resolves has both handed to the kernel in one write (the server reads them at once),
+ * and a caller that writes nothing still has its proof sent in that same turn.
+ */
+describe('the client proof and the first write', () => {
+  /** Every write the client's transport hands to the kernel, as the chunks of each (recognised by its hello). */
+  function spyOnClientWrites(): { writes: () => Buffer[][]; restore: () => void } {
+    type WriteFn = (this: net.Socket, chunk: Buffer, encoding: string, cb: () => void) => void;
+    type WritevFn = (this: net.Socket, chunks: Array<{ chunk: Buffer }>, cb: () => void) => void;
+    const proto = net.Socket.prototype as unknown as { _write: WriteFn; _writev: WritevFn };
+    const { _write: write, _writev: writev } = proto;
+    const bySocket = new Map<net.Socket, Buffer[][]>();
+    const note = (socket: net.Socket, chunks: Buffer[]): void => {
+      if (!bySocket.has(socket)) bySocket.set(socket, []);
+      bySocket.get(socket)!.push(chunks);
+    };
+    proto._write = function (chunk, encoding, cb) {
+      note(this, [Buffer.from(chunk)]);
+      write.call(this, chunk, encoding, cb);
+    };
+    proto._writev = function (chunks, cb) {
+      note(this, chunks.map((c) => Buffer.from(c.chunk)));
+      writev.call(this, chunks, cb);
+    };
+    return {
+      writes: () => [...bySocket.values()].find((w) => w[0]?.[0]?.subarray(0, 4).toString('latin1') === 'LSC2') ?? [],
+      restore: () => {
+        proto._write = write;
+        proto._writev = writev;
+      },
+    };
+  }
+
+  /** Answers the handshake, then collects what follows the hello until `bytes` have come. */
+  async function proofServer(at: string, bytes: number): Promise<{ server: net.Server; after: Promise<Buffer> }> {
+    let done!: (b: Buffer) => void;
+    const after = new Promise<Buffer>((resolve) => (done = resolve));
+    const server = await serve(at, (s) => {
+      void readExactly(s, CLIENT_HELLO_SIZE).then((hello) => {
+        s.write(serverProof(KEY, hello.subarray(8), freshNonce()));
+        let got = Buffer.alloc(0);
+        s.on('data', (chunk: Buffer) => {
+          got = Buffer.concat([got, chunk]);
+          if (got.length >= bytes) done(got);
+        });
+        s.resume();
+      }, () => {});
+    });
+    return { server, after };
+  }
+
+  test('a write made as soon as connect() resolves goes to the kernel in one write with the proof', async () => {
+    const at = address('together');
+    const first = Buffer.from('the first request');
+    const { server, after } = await proofServer(at, CLIENT_PROOF_SIZE + first.length);
+    const spy = spyOnClientWrites();
+    try {
+      const s = await connect(at, { key: KEY });
+      void s.write(first);
+      const got = await after;
+      s.abort();
+      assert.deepEqual(got.subarray(CLIENT_PROOF_SIZE), first, 'the proof, then the first write, in order');
+      assert.deepEqual(spy.writes().map((w) => w.map((c) => c.length)), [[CLIENT_HELLO_SIZE], [CLIENT_PROOF_SIZE, first.length]]);
+    } finally {
+      spy.restore();
+      server.close();
+    }
+  });
+
+  test('with nothing written, the proof goes out on its own in the same turn', async () => {
+    const at = address('alone');
+    const { server, after } = await proofServer(at, CLIENT_PROOF_SIZE);
+    const spy = spyOnClientWrites();
+    try {
+      const s = await connect(at, { key: KEY });
+      const sentBy = spy.writes().map((w) => w.map((c) => c.length));
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const sentAfterTurn = spy.writes().map((w) => w.map((c) => c.length));
+      assert.equal((await after).length, CLIENT_PROOF_SIZE);
+      s.abort();
+      // connect() resolves before the proof is handed over (it waits for the caller's first writes)...
+      assert.deepEqual(sentBy, [[CLIENT_HELLO_SIZE]]);
+      // ...and it is handed over before the event loop turns.
+      assert.deepEqual(sentAfterTurn, [[CLIENT_HELLO_SIZE], [CLIENT_PROOF_SIZE]]);
+    } finally {
+      spy.restore();
+      server.close();
+    }
+  });
+});
