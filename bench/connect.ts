@@ -3,7 +3,15 @@
  *   raw net:        net.createConnection() until 'connect'
  *   ours raw mode:  connect(name, { auth: false }) resolved
  *   ours auth:      connect(name, { key }) resolved (mutual HMAC handshake done)
- * A fourth kind is the physical floor of a one-round-trip handshake:
+ * A fourth kind is the floor of a raw-mode connect that checks what localsocket checks:
+ *   raw net + checks: the system calls of those checks, then a raw net connect
+ *                   made as ours is made, no library: getuid, lstat of
+ *                   $XDG_RUNTIME_DIR (when set) and of the private directory, and the
+ *                   connect through the directory's kept descriptor
+ *                   (/proc/self/fd/N/<name>). Linux only (elsewhere the same
+ *                   as raw net). The raw-mode connect is also measured
+ *                   against it, to tell the checks' cost from the library's.
+ * A fifth kind is the physical floor of a one-round-trip handshake:
  *   raw net + round trip: raw net connect, then one 64-byte round trip (the
  *                   client writes 64 B, the server echoes them), no crypto and
  *                   no library. A raw connect alone returns before the server
@@ -15,7 +23,9 @@
  * connection before the next.
  */
 import { once } from 'node:events';
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { connect, listen, type LocalServer } from '../src/index.js';
 import {
   interleavedPercentiles, keyFromHex, log, nowNs, ratioRow, rawSocketPath, spawnWorker, uniqueName,
@@ -23,12 +33,17 @@ import {
 } from './common.js';
 
 const CONNECTS = 1000;
-type Kind = 'raw' | 'oursRaw' | 'oursAuth' | 'rawExchange';
-const KINDS: Kind[] = ['raw', 'oursRaw', 'oursAuth', 'rawExchange'];
+/** Connects of each kind before the measured ones: the first ~1,000 of a new connection path run slower (JIT, kernel caches), raw net as well. */
+const WARM_UP = 1000;
+type Kind = 'raw' | 'rawChecked' | 'oursRaw' | 'oursAuth' | 'rawExchange';
+const KINDS: Kind[] = ['raw', 'rawChecked', 'oursRaw', 'oursAuth', 'rawExchange'];
 const ROUND_TRIP_BYTES = 64;
 
 interface Where {
   raw: string;
+  /** A raw server's socket inside a directory of its own (`checkedDir`), for the "raw net + checks" kind. */
+  rawChecked: string;
+  checkedDir: string;
   oursRaw: string;
   oursAuth: string;
   rawExchange: string;
@@ -69,8 +84,29 @@ function exchangeServer(sock: net.Socket): void {
   sock.on('data', (d) => sock.write(d));
 }
 
+/** The kept descriptor of the checked directory (as ours keeps one per private directory). */
+let checkedDirFd: number | null = null;
+
+/** What localsocket's raw-mode connect checks, as bare system calls (see the file comment); the path to connect to. */
+function checkedPath(where: Where): string {
+  if (process.platform !== 'linux') return where.rawChecked;
+  checkedDirFd ??= fs.openSync(where.checkedDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+  process.getuid!();
+  // As ours: $XDG_RUNTIME_DIR is checked when it is set; the private directory is looked at once.
+  if (process.env.XDG_RUNTIME_DIR) fs.lstatSync(path.dirname(where.checkedDir));
+  fs.lstatSync(where.checkedDir);
+  return `/proc/self/fd/${checkedDirFd}/${path.basename(where.rawChecked)}`;
+}
+
 async function connectOnce(kind: Kind, where: Where, key: Buffer): Promise<number> {
   const t0 = nowNs();
+  if (kind === 'rawChecked') {
+    const sock = net.createConnection({ path: checkedPath(where), allowHalfOpen: true });
+    await once(sock, 'connect');
+    const t1 = nowNs();
+    sock.destroy();
+    return t1 - t0;
+  }
   if (kind === 'rawExchange') {
     const sock = net.createConnection({ path: where.rawExchange });
     await once(sock, 'connect');
@@ -106,11 +142,16 @@ export const commands: Commands = {
     const raw = rawSocketPath('connect');
     const r = net.createServer((sock) => sock.on('error', () => {}));
     await new Promise<void>((resolve) => r.listen({ path: raw, backlog: 511 }, resolve));
+    const checkedDir = rawSocketPath('checked');
+    fs.mkdirSync(checkedDir, { mode: 0o700 });
+    const rawChecked = path.join(checkedDir, 'c.sock');
+    const c = net.createServer((sock) => sock.on('error', () => {}));
+    await new Promise<void>((resolve) => c.listen({ path: rawChecked, backlog: 511 }, resolve));
     const rawExchange = rawSocketPath('exchange');
     const x = net.createServer(exchangeServer);
     await new Promise<void>((resolve) => x.listen({ path: rawExchange, backlog: 511 }, resolve));
-    servers.push(a, b, r, x);
-    return { raw, oursRaw, oursAuth, rawExchange };
+    servers.push(a, b, r, c, x);
+    return { raw, rawChecked, checkedDir, oursRaw, oursAuth, rawExchange };
   },
   /** `count` connections of each kind, interleaved; returns p50/p99 per kind in µs. */
   async run(args: { where: Where; count: number; rep: number }): Promise<Record<Kind, { p50: number; p99: number }>> {
@@ -128,12 +169,12 @@ export async function run(config: BenchConfig): Promise<ScenarioResult> {
   const client = await spawnWorker('connect', config, { label: 'client' });
   try {
     const where = await server.call<Where>('start');
-    await client.call('run', { where, count: 100, rep: 0 }); // warm-up
+    await client.call('run', { where, count: WARM_UP, rep: 0 }); // warm-up
     const res: Array<Record<Kind, { p50: number; p99: number }>> = [];
     for (let rep = 0; rep < reps; rep++) {
       const r = await client.call<Record<Kind, { p50: number; p99: number }>>('run', { where, count, rep });
       res.push(r);
-      log(`connect p50/p99 µs: raw ${r.raw.p50.toFixed(0)}/${r.raw.p99.toFixed(0)}, ours raw mode ${r.oursRaw.p50.toFixed(0)}/${r.oursRaw.p99.toFixed(0)}, ours auth ${r.oursAuth.p50.toFixed(0)}/${r.oursAuth.p99.toFixed(0)}, floor (raw connect + 64 B round trip) ${r.rawExchange.p50.toFixed(0)}/${r.rawExchange.p99.toFixed(0)}`);
+      log(`connect p50/p99 µs: raw ${r.raw.p50.toFixed(0)}/${r.raw.p99.toFixed(0)}, raw + checks ${r.rawChecked.p50.toFixed(0)}/${r.rawChecked.p99.toFixed(0)}, ours raw mode ${r.oursRaw.p50.toFixed(0)}/${r.oursRaw.p99.toFixed(0)}, ours auth ${r.oursAuth.p50.toFixed(0)}/${r.oursAuth.p99.toFixed(0)}, floor (raw connect + 64 B round trip) ${r.rawExchange.p50.toFixed(0)}/${r.rawExchange.p99.toFixed(0)}`);
     }
     const pick = (kind: Kind, k: 'p50' | 'p99'): number[] => res.map((r) => r[kind][k]);
     return {
@@ -141,12 +182,14 @@ export async function run(config: BenchConfig): Promise<ScenarioResult> {
       rows: [
         ratioRow('connect', 'connect p50, ours raw mode', 'µs', pick('raw', 'p50'), pick('oursRaw', 'p50'), { op: '<=', value: 1.3 }),
         ratioRow('connect', 'connect p99, ours raw mode', 'µs', pick('raw', 'p99'), pick('oursRaw', 'p99')),
+        ratioRow('connect', 'connect p50, floor: raw net + the checks\' system calls (getuid, lstat, connect via /proc/self/fd)', 'µs', pick('raw', 'p50'), pick('rawChecked', 'p50')),
+        ratioRow('connect', 'connect p50, ours raw mode vs that floor', 'µs', pick('rawChecked', 'p50'), pick('oursRaw', 'p50')),
         ratioRow('connect', 'connect p50, ours authenticated', 'µs', pick('raw', 'p50'), pick('oursAuth', 'p50')),
         ratioRow('connect', 'connect p99, ours authenticated', 'µs', pick('raw', 'p99'), pick('oursAuth', 'p99')),
         ratioRow('connect', 'connect p50, floor: raw connect + one 64 B round trip', 'µs', pick('raw', 'p50'), pick('rawExchange', 'p50')),
         ratioRow('connect', 'connect p50, ours authenticated vs the floor', 'µs', pick('rawExchange', 'p50'), pick('oursAuth', 'p50'), { op: '<=', value: 1.25 }),
       ],
-      notes: ['"floor" = raw net connect plus one 64-byte round trip, no crypto and no library: the least any one-round-trip handshake can cost; the last row compares the authenticated connect with it (floor in the raw column)'],
+      notes: ['"raw net + the checks\' system calls": what localsocket\'s raw-mode connect checks (the uid, the runtime and private directories, the swap-proof connect through the directory\'s descriptor), made bare on raw net: the least a connect with those checks can cost (Linux)', '"floor" = raw net connect plus one 64-byte round trip, no crypto and no library: the least any one-round-trip handshake can cost; the last row compares the authenticated connect with it (floor in the raw column)'],
       details: { connectsPerKindPerRep: count, reps, perRep: res, processes: 'servers in one process, client in another; kinds interleaved connection by connection' },
     };
   } finally {

@@ -20,6 +20,8 @@ import {
 } from './common.js';
 
 const CONNECTS = 500;
+/** Connects of each kind before the measured ones: the first ~1,000 of a new connection path run slower (JIT, kernel caches), raw net as well. */
+const WARM_UP = 1000;
 const MESSAGE = 64;
 type Kind = 'oursAuth' | 'oursRaw' | 'floor2' | 'floor1';
 const KINDS: Kind[] = ['floor2', 'oursAuth', 'floor1', 'oursRaw'];
@@ -115,7 +117,7 @@ export async function run(config: BenchConfig): Promise<ScenarioResult> {
   const client = await spawnWorker('first-answer', config, { label: 'client' });
   try {
     const where = await server.call<Where>('start');
-    await client.call('run', { where, count: 100, rep: 0 }); // warm-up
+    await client.call('run', { where, count: WARM_UP, rep: 0 }); // warm-up
     const res: Array<Record<Kind, { p50: number; p99: number }>> = [];
     for (let rep = 0; rep < reps; rep++) {
       const r = await client.call<Record<Kind, { p50: number; p99: number }>>('run', { where, count, rep });

@@ -23,7 +23,7 @@ import { EventEmitter } from 'node:events';
 import { BUSY_MESSAGE } from '../auth/handshake.js';
 import { abortedError, timeoutError } from '../deadline.js';
 import * as diagnostics from '../diagnostics.js';
-import { LocalSocketError, type RemoteErrorDetail } from '../errors.js';
+import { closePathError, LocalSocketError, type RemoteErrorDetail } from '../errors.js';
 import { DEFAULTS } from '../defaults.js';
 import { connectOptionsFrom, type ConnectOptions } from '../options.js';
 import { Preset } from '../preset.js';
@@ -877,10 +877,11 @@ export class MessageSocket<C extends MessageContract = Untyped, R extends Role =
     }
     const closed = this.#peerClose;
     if (closed !== null) {
-      const reason = new LocalSocketError('PEER_CLOSED', `the peer closed the connection (${describeClose(closed.code, closed.reason)})`);
+      // Close-path errors come from event handlers, where a stack says nothing: none is captured (as the socket's own).
+      const reason = closePathError('PEER_CLOSED', `the peer closed the connection (${describeClose(closed.code, closed.reason)})`);
       return { reason, info: { clean: true, by: 'peer', code: closed.code, reason: closed.reason, error: null } };
     }
-    const lost = failure ?? new LocalSocketError('PEER_CLOSED', 'the connection was lost: the peer went away without a close frame');
+    const lost = failure ?? closePathError('PEER_CLOSED', 'the connection was lost: the peer went away without a close frame');
     return { reason: lost, info: { clean: false, by: 'peer', code: null, reason: '', error: lost } };
   }
 
