@@ -30,15 +30,22 @@ test('a replaced process.env gives a new object that reads it', () => {
 
 test('the temp directory is read at each use, not when the object was made', () => {
   const p = currentPlatform();
-  const saved = process.env.TMPDIR;
+  // os.tmpdir() reads TMPDIR on Unix and TEMP, then TMP on Windows: all three are set alike.
+  const names = ['TMPDIR', 'TEMP', 'TMP'] as const;
+  const saved = names.map((n) => process.env[n]);
+  const setAll = (value: string): void => {
+    for (const n of names) process.env[n] = value;
+  };
   try {
-    process.env.TMPDIR = '/tmp/localsocket-platform-test-a';
+    setAll('/tmp/localsocket-platform-test-a');
     assert.equal(p.tmpdir, '/tmp/localsocket-platform-test-a');
-    process.env.TMPDIR = '/tmp/localsocket-platform-test-b';
+    setAll('/tmp/localsocket-platform-test-b');
     assert.equal(currentPlatform(), p);
     assert.equal(p.tmpdir, '/tmp/localsocket-platform-test-b');
   } finally {
-    if (saved === undefined) delete process.env.TMPDIR;
-    else process.env.TMPDIR = saved;
+    names.forEach((n, i) => {
+      if (saved[i] === undefined) delete process.env[n];
+      else process.env[n] = saved[i];
+    });
   }
 });
