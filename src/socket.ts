@@ -18,6 +18,7 @@ import type { Endpoint } from './endpoint/names.js';
 import { resolveConnectOptions, resolveSocketOptions, resolveWaitOptions, type ConnectOptions, type ResolvedConnect, type ResolvedLimits, type ResolvedWait, type SocketLimits } from './options.js';
 import { onLaterTurn } from './later.js';
 import { nextLineLength } from './line.js';
+import { useFastListenerTable } from './listener-table.js';
 import { Preset } from './preset.js';
 import { ReadBuffer } from './read-buffer.js';
 import { chunksOf, duplexOf } from './socket-stream.js';
@@ -71,6 +72,9 @@ interface SocketInternals {
   connectResolved(socket: LocalSocket, name: string, options: ResolvedConnect): Promise<void>;
 }
 const internals = {} as SocketInternals;
+/** The events a message layer (and most applications) listen to on a socket: a slot each in its listener table. */
+const SOCKET_EVENT_SLOTS = ['readyRead', 'disconnected', 'error'] as const;
+
 /** The read buffer every socket shares until its first bytes (never pushed to: `#onData` swaps in its own first). */
 const NO_BYTES = new ReadBuffer();
 /** Limits already resolved, for a socket made by the library itself (see Preset). */
@@ -220,6 +224,7 @@ export class LocalSocket extends EventEmitter<LocalSocketEvents> {
    */
   constructor(options: SocketLimits = {}) {
     super();
+    useFastListenerTable(this, SOCKET_EVENT_SLOTS);
     // A server (and connect()) hands its sockets limits it already resolved: nothing to check again.
     this.#limits = presetLimits.value ?? resolveSocketOptions(options);
   }

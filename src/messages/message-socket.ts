@@ -26,6 +26,7 @@ import * as diagnostics from '../diagnostics.js';
 import { closePathError, LocalSocketError, type RemoteErrorDetail } from '../errors.js';
 import { DEFAULTS } from '../defaults.js';
 import { connectOptionsFrom, type ConnectOptions } from '../options.js';
+import { useFastListenerTable } from '../listener-table.js';
 import { Preset } from '../preset.js';
 import { connectResolved, LocalSocket, setWrapper, wrapperOf } from '../socket.js';
 import { checkOptionNames, CONNECT_MESSAGES_OPTIONS, MESSAGE_OPTIONS, REQUEST_OPTIONS } from '../option-names.js';
@@ -224,6 +225,9 @@ function closedError(): LocalSocketError {
   return new LocalSocketError('INVALID_STATE', 'the message socket is closed');
 }
 
+/** The events most applications listen to on a message socket: a slot each in its listener table. */
+const MESSAGE_EVENT_SLOTS = ['close', 'error'] as const;
+
 /** Rethrown outside our stack: an application listener's error, reported as any listener's would be. */
 function rethrow(err: unknown): never {
   throw err;
@@ -280,6 +284,7 @@ export class MessageSocket<C extends MessageContract = Untyped, R extends Role =
    */
   constructor(socket: LocalSocket, options: MessageOptions = {}) {
     super();
+    useFastListenerTable(this, MESSAGE_EVENT_SLOTS);
     if (!(socket instanceof LocalSocket)) throw invalidArgument('socket must be a LocalSocket');
     const resolved = presetOptions.value ?? resolveMessageOptions(options);
     this.maxMessageSize = resolved.maxMessageSize;
