@@ -6,7 +6,7 @@
  * theirs). Its prototype has no prototype of its own, so no inherited name
  * (`toString`, `constructor`) is ever taken for a listener.
  */
-const NOTHING_INHERITED: object = Object.create(null);
+const NOTHING_INHERITED = Object.create(null) as object;
 
 /**
  * Replaces `emitter`'s listener table, while it has no listener, with a fast
