@@ -10,10 +10,19 @@
  */
 const NONE: Buffer[] = [];
 
+/** Slots an emptied chunk list may keep for the next reads; a longer one is let go. */
+const KEPT_SLOTS = 16;
+
 export class ReadBuffer {
-  /** Made on the first push: an idle connection never holds a chunk list (one array less per socket). */
+  /**
+   * Made on the first push: an idle connection never holds a chunk list (one array less per socket).
+   * Slots `#head` to `#end` hold the chunks; the array's own length is not the end: emptying the
+   * array (`length = 0`) would let V8 drop its backing store, and the next push would allocate a
+   * new one, on every read of a request/reply connection.
+   */
   #chunks: Buffer[] = NONE;
   #head = 0;
+  #end = 0;
   #offset = 0;
   #length = 0;
 
@@ -24,7 +33,7 @@ export class ReadBuffer {
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
     if (this.#chunks === NONE) this.#chunks = [];
-    this.#chunks.push(chunk);
+    this.#chunks[this.#end++] = chunk;
     this.#length += chunk.length;
   }
 
@@ -41,7 +50,7 @@ export class ReadBuffer {
   /** Offset of the first `byte` among the first `limit` bytes, or -1. */
   indexOf(byte: number, limit: number): number {
     let seen = 0;
-    for (let i = this.#head; i < this.#chunks.length && seen < limit; i++) {
+    for (let i = this.#head; i < this.#end && seen < limit; i++) {
       const chunk = this.#chunks[i]!;
       const start = i === this.#head ? this.#offset : 0;
       const end = Math.min(chunk.length, start + (limit - seen));
@@ -55,6 +64,7 @@ export class ReadBuffer {
   clear(): void {
     this.#chunks = NONE;
     this.#head = 0;
+    this.#end = 0;
     this.#offset = 0;
     this.#length = 0;
   }
@@ -100,12 +110,20 @@ export class ReadBuffer {
       this.#head++;
       this.#offset = 0;
     }
-    if (this.#head === this.#chunks.length) {
-      this.#chunks.length = 0; // emptied in place: no new array per read
+    if (this.#head === this.#end) {
+      // Empty: start again at the front, keeping the array and its backing store (slots already
+      // cleared), unless many chunks once waited here: a long list is not kept for the connection's life.
+      if (this.#chunks.length > KEPT_SLOTS) this.#chunks = [];
       this.#head = 0;
-    } else if (this.#head > 64 && this.#head * 2 > this.#chunks.length) {
-      this.#chunks = this.#chunks.slice(this.#head);
+      this.#end = 0;
+    } else if (this.#head > 64 && this.#head * 2 > this.#end) {
+      // Most of the list is read: move the unread chunks to the front, clearing the slots they leave.
+      const chunks = this.#chunks;
+      const unread = this.#end - this.#head;
+      chunks.copyWithin(0, this.#head, this.#end);
+      chunks.fill(undefined as unknown as Buffer, unread, this.#end);
       this.#head = 0;
+      this.#end = unread;
     }
   }
 }
