@@ -99,14 +99,6 @@ export interface KeyOrigin {
 function noop(): void {}
 
 /**
- * A nextTick scheduled from a microtask runs once the whole microtask queue has drained: after the
- * connect's promise chain and the caller's code that awaited it, in this same turn.
- */
-function uncork(socket: net.Socket): void {
-  socket.uncork();
-}
-
-/**
  * Said only when the evidence points to a raw server: it sent bytes that are not a handshake
  * answer. A server that stays silent may as well be overloaded or stuck, so a timeout says what
  * happened and nothing more (SILENT_SERVER).
@@ -176,12 +168,7 @@ export function clientHandshake(socket: net.Socket, key: Uint8Array, deadline: n
       // The proof can meet a server that just dropped us (EPIPE, reported on the next tick): keep that
       // error from being unhandled until the socket's owner listens; the owner sees the close.
       socket.on('error', noop);
-      // Corked until the promise callbacks of this turn have run: the caller's first writes, made as
-      // soon as connect() resolves (the first request, say), go out with the proof in one system call,
-      // and the server reads both at once. Nothing else waits: the proof leaves within this turn.
-      socket.cork();
       socket.write(clientProof(key, clientNonce, serverNonce));
-      queueMicrotask(() => process.nextTick(uncork, socket));
       finish(null);
     };
     const onClose = (): void => {
