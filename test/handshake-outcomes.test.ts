@@ -9,10 +9,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { BUSY_MESSAGE, CLIENT_HELLO_SIZE, CLIENT_PROOF_SIZE, RAW_SERVER_HINT, serverProof, freshNonce } from '../src/auth/handshake.js';
-import { connect, LocalSocketError } from '../src/index.js';
+import { connect, listen, LocalSocketError } from '../src/index.js';
 import { connectMessages, isBusyDrop } from '../src/messages/message-socket.js';
-import { makeHome, run } from './cli-helpers.js';
-import { isWindows, tempDir } from './helpers.js';
+import { makeHome, run, until } from './cli-helpers.js';
+import { fullName, isWindows, tempDir } from './helpers.js';
 
 const KEY = Buffer.alloc(32, 0x5a);
 const dirs: string[] = [];
@@ -203,4 +203,43 @@ describe('the raw-mode hint is given only on evidence of a raw server', () => {
       server.close();
     }
   });
+});
+
+/**
+ * connect() resolves only once the client's proof has been handed to the kernel: a client that
+ * closes or exits right after connecting (a health check, a connect-and-abort loop) was a
+ * connection for the server, never a peer that left in the middle of the handshake. (Holding the
+ * proof back to send it with the first write was tried for speed: this is what it broke.)
+ */
+describe('a client that closes right after connect() resolves', () => {
+  for (const how of ['abort', 'disconnectFromServer'] as const) {
+    test(`(${how}) is a connection for the server, not a refused handshake`, async () => {
+      const dir = tempDir('lsout-');
+      dirs.push(dir);
+      const name = fullName(dir, 'quick');
+      const server = await listen(name, { key: KEY });
+      let connections = 0;
+      const refused: string[] = [];
+      server.on('newConnection', () => {
+        for (let s = server.nextPendingConnection(); s; s = server.nextPendingConnection()) {
+          connections++;
+          s.on('error', () => {});
+        }
+      });
+      server.on('refused', (err) => refused.push(err.code));
+      try {
+        const COUNT = 20;
+        for (let i = 0; i < COUNT; i++) {
+          const client = await connect(name, { key: KEY });
+          if (how === 'abort') client.abort();
+          else void client.disconnectFromServer();
+        }
+        // Every one of them ends up as one or the other: wait for all (a deadline only against a hang).
+        await until(() => String(connections + refused.length), new RegExp(`^${COUNT}$`), 'every connect seen by the server', 60_000);
+        assert.deepEqual({ connections, refused }, { connections: COUNT, refused: [] });
+      } finally {
+        await server.close();
+      }
+    });
+  }
 });
