@@ -27,6 +27,7 @@
  * - After `fail()`, every pending and future promise settles with that error;
  *   late kernel callbacks are ignored, so nothing touches a torn-down socket.
  */
+import { captured, captureResolvers } from './captured-resolvers.js';
 import { LocalSocketError } from './errors.js';
 
 export interface WriteSink {
@@ -70,21 +71,14 @@ export function quiet<T>(promise: Promise<T>): Promise<T> {
   return promise;
 }
 
-// A module-level executor: a batch's promise costs no closure of its own (a hot path: one per write tick).
-let capturedResolve: () => void = ignore;
-let capturedReject: (err: unknown) => void = ignore;
-function captureResolvers(resolve: () => void, reject: (err: unknown) => void): void {
-  capturedResolve = resolve;
-  capturedReject = reject;
-}
-
 function newBatch(): Batch {
+  // A module-level executor: a batch's promise costs no closure of its own (one per write tick).
   const promise = new Promise<void>(captureResolvers);
   // The caller may not await a write; its failure is also reported through the
   // socket's error event, so an unobserved rejection must not crash the process.
   // The promise is marked observed just before it is rejected (failBatch), not
   // here: a batch that succeeds then costs no extra promise and microtask.
-  return { first: null, more: null, bytes: 0, promise, resolve: capturedResolve, reject: capturedReject };
+  return { first: null, more: null, bytes: 0, promise, resolve: captured.resolve, reject: captured.reject };
 }
 
 function failBatch(batch: Batch, err: unknown): void {

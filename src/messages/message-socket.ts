@@ -21,6 +21,7 @@
 import { isUtf8 } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { BUSY_MESSAGE } from '../auth/handshake.js';
+import { captured, captureResolvers } from '../captured-resolvers.js';
 import { abortedError, timeoutError } from '../deadline.js';
 import * as diagnostics from '../diagnostics.js';
 import { closePathError, LocalSocketError, type RemoteErrorDetail } from '../errors.js';
@@ -674,7 +675,7 @@ export class MessageSocket<C extends MessageContract = Untyped, R extends Role =
       return quiet(Promise.reject(err));
     }
     // A module-level executor: no closure made per request.
-    const promise = new Promise<unknown>(capture);
+    const promise = new Promise<unknown>(captureResolvers);
     const pending: Pending = { id, resolve: captured.resolve, reject: captured.reject, timer: null, deadline: 0, signal, onAbort: undefined };
     (this.#pending ??= new Map()).set(id, pending);
     if (timeout === this.requestTimeout) {
@@ -938,16 +939,6 @@ export class MessageSocket<C extends MessageContract = Untyped, R extends Role =
     this.emit('close', reason, info);
   }
 }
-
-function noop(): void {}
-
-/** The resolvers of the promise made last by `new Promise(capture)`. */
-const captured: { resolve: (value: unknown) => void; reject: (err: unknown) => void } = { resolve: noop, reject: noop };
-function capture(resolve: (value: unknown) => void, reject: (err: unknown) => void): void {
-  captured.resolve = resolve;
-  captured.reject = reject;
-}
-
 
 /** Whether `chunk` begins with BUSY, or with as much of it as it holds. */
 function startsLikeBusy(chunk: Buffer): boolean {
